@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * A Backup, as a bus object at /org/etcdbackup/Agent1/backup/ID: either a file on disk
+ * (completed), a backup in progress (running) with its worker thread, or one that failed and is
+ * kept for a while so that its reason can be read.
+ */
+
+#include "backup-file.h"
+#include "manager.h"
+#include "worker.h"
+
+#define BACKUP_OBJECT_PREFIX AGENT_OBJECT_PATH "/backup"
+#define BACKUP_INTERFACE "org.etcdbackup.Agent1.Backup"
+
+typedef enum BackupState {
+        BACKUP_RUNNING,
+        BACKUP_COMPLETED,
+        BACKUP_FAILED,
+        _BACKUP_STATE_MAX,
+        _BACKUP_STATE_INVALID = -EINVAL,
+} BackupState;
+
+const char *backup_state_to_string(BackupState s);
+
+typedef struct BackupJob BackupJob;
+
+struct Backup {
+        Manager *manager;
+        Backup *next, *prev;
+
+        char id[BACKUP_ID_STRING_MAX];
+        char *object_path;
+        BackupState state;
+        BackupMeta meta;
+        char *file; /* name inside the storage directory, once completed */
+        uint64_t file_size;
+        char *error_name;
+        char *error_message;
+
+        /* While running: the stream on its worker, and the progress last published. */
+        Worker *worker;
+        BackupJob *job;
+        uint64_t bytes_done;
+        uint64_t bytes_total;
+        unsigned progress;
+
+        /* While a verification runs: its worker and the Verify calls waiting for it. */
+        Worker *verify_worker;
+        BackupProgress verify_progress;
+        char *verify_message;
+        sd_bus_message *verify_request;
+};
+
+/* Starts a backup of a configuration: creates the object, starts the worker. */
+int backup_start(Manager *m, const char *config, Backup **ret);
+/* Adds a completed backup found in the storage directory. */
+int backup_load(Manager *m, const char *file, Backup **ret);
+Backup *backup_free(Backup *b);
+
+Backup *manager_find_backup(Manager *m, const char *id);
+
+/* The handlers behind Backup.Verify() and Backup.Delete(), also reached by id through the
+ * Manager's VerifyBackup() and DeleteBackup(). */
+int bus_backup_method_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *error);
+
+int backup_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error);
+int backup_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
+extern const sd_bus_vtable backup_vtable[];

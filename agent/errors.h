@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The agent's named D-Bus errors, in one place shared by the daemon and the CLI. Registered
+ * with sd_bus_error_add_map(), each name also carries an errno, so that a client gets a
+ * meaningful negative errno back and can still branch on the name.
+ */
+
+#include <systemd/sd-bus.h>
+
+#define AGENT_ERROR(name) "org.etcdbackup.Agent1.Error." name
+
+#define AGENT_ERROR_NO_SUCH_BACKUP AGENT_ERROR("NoSuchBackup")
+#define AGENT_ERROR_NO_SUCH_CONFIG AGENT_ERROR("NoSuchConfig")
+#define AGENT_ERROR_INVALID_NAME AGENT_ERROR("InvalidName")
+#define AGENT_ERROR_BUSY AGENT_ERROR("Busy")
+#define AGENT_ERROR_NOT_RUNNING AGENT_ERROR("NotRunning")
+#define AGENT_ERROR_ETCD_UNAVAILABLE AGENT_ERROR("EtcdUnavailable")
+#define AGENT_ERROR_ETCD_ACCESS_DENIED AGENT_ERROR("EtcdAccessDenied")
+#define AGENT_ERROR_ETCD_PROTOCOL AGENT_ERROR("EtcdProtocolError")
+#define AGENT_ERROR_TIMEOUT AGENT_ERROR("Timeout")
+#define AGENT_ERROR_NO_SPACE AGENT_ERROR("NoSpace")
+#define AGENT_ERROR_BACKUP_CORRUPT AGENT_ERROR("BackupCorrupt")
+#define AGENT_ERROR_CANCELLED AGENT_ERROR("Cancelled")
+#define AGENT_ERROR_BAD_AGENT_CONFIG AGENT_ERROR("BadAgentConfig")
+#define AGENT_ERROR_IO AGENT_ERROR("IOError")
+#define AGENT_ERROR_FAILED AGENT_ERROR("Failed")
+
+/* Registers the table with sd-bus; call once before the first bus call. */
+int agent_errors_register(void);
+
+/* The name a failed operation reports for a negative errno (EtcdUnavailable for
+ * -EHOSTUNREACH, ...); Failed for anything unforeseen. */
+const char *agent_error_from_errno(int error);
+
+/* Sets e to the name for error with message, and returns the negative errno. */
+int agent_error_set(sd_bus_error *e, int error, const char *message);

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Manager: it loads the configuration, opens the storage directory (removing what crashed
+ * backups left behind, loading what completed ones left), then serves the Manager interface,
+ * the per-backup objects through a fallback vtable and node enumerator, and the ObjectManager
+ * that lets `busctl` and the CLI read everything in one call. Its methods follow one shape:
+ * read, validate, polkit, check for a busy agent, act, announce, reply.
+ */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "backup.h"
+#include "errors.h"
+#include "fs-util.h"
+#include "log.h"
+#include "manager.h"
+#include "string-util.h"
+
+static const char * const manager_state_table[_MANAGER_STATE_MAX] = {
+        [MANAGER_IDLE] = "idle",
+        [MANAGER_BACKING_UP] = "backing-up",
+        [MANAGER_RESTORING] = "restoring",
+};
+
+bool manager_config_exists(Manager *m, const char *name) {
+        return streq(name, DEFAULT_CONFIG);
+}
+
+static int manager_open_storage(Manager *m) {
+        const char *dir = m->config.storage_directory;
+        struct stat st;
+        int r;
+
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the storage directory %s: %m", dir);
+        m->storage_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (m->storage_fd < 0)
+                return log_error_errno(errno, "Cannot open the storage directory %s: %m", dir);
+        if (fstat(m->storage_fd, &st) >= 0 && (st.st_mode & 0077))
+                log_warning("Storage directory %s can be read by other users; the backup files themselves are not, "
+                            "but consider chmod 0700.",
+                            dir);
+        return 0;
+}
+
+static int manager_load_backups(Manager *m) {
+        _cleanup_close_ int fd = -EBADF;
+        struct dirent *de;
+        unsigned n = 0;
+        DIR *d;
+
+        fd = fcntl(m->storage_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot read %s: %m", m->config.storage_directory);
+        d = fdopendir(TAKE_FD(fd));
+        if (!d)
+                return log_error_errno(errno, "Cannot read %s: %m", m->config.storage_directory);
+
+        while ((de = readdir(d))) {
+                if (endswith(de->d_name, BACKUP_FILE_SUFFIX BACKUP_PARTIAL_SUFFIX)) {
+                        /* Left by a backup this agent was killed in the middle of: never complete. */
+                        if (unlinkat(m->storage_fd, de->d_name, 0) < 0)
+                                log_warning_errno(errno, "Cannot remove leftover %s, ignoring: %m", de->d_name);
+                        else
+                                log_notice("Removed %s, left by an interrupted backup.", de->d_name);
+                        continue;
+                }
+                if (endswith(de->d_name, BACKUP_FILE_SUFFIX) && backup_load(m, de->d_name, NULL) >= 0)
+                        n++;
+        }
+        closedir(d);
+        log_info("Found %u backups in %s.", n, m->config.storage_directory);
+        return 0;
+}
+
+int manager_new(const char *config_path, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return log_oom();
+        m->storage_fd = -EBADF;
+        if (config_path && !(m->config_path = strdup(config_path)))
+                return log_oom();
+
+        r = agent_config_load(m->config_path, &m->config);
+        if (r < 0)
+                return r;
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        /* NULL handlers: exit the loop. The signals were blocked in main() before any thread. */
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0)
+                return log_error_errno(r, "Failed to watch for signals: %m");
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the watchdog, ignoring: %m");
+
+        r = manager_open_storage(m);
+        if (r < 0)
+                return r;
+        r = manager_load_backups(m);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+
+        /* Close the bus first: the objects going away now are not news to anyone. */
+        polkit_registry_free(&m->polkit);
+        m->bus = sd_bus_flush_close_unref(m->bus);
+
+        if (m->running)
+                log_notice("Backup %s interrupted by shutdown; its partial file is removed.", m->running->id);
+        while (m->backups)
+                backup_free(m->backups);
+
+        agent_config_done(&m->config);
+        safe_close(m->storage_fd);
+        free(m->config_path);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+void manager_update_state(Manager *m) {
+        ManagerState s = m->running ? MANAGER_BACKING_UP : MANAGER_IDLE;
+        unsigned n = 0;
+
+        if (s != m->state) {
+                m->state = s;
+                if (m->bus)
+                        (void) sd_bus_emit_properties_changed(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "State",
+                                                              "RunningBackup", NULL);
+        }
+
+        if (m->running) {
+                (void) sd_notifyf(false, "STATUS=Backing up '%s': %u%%", m->running->meta.config, m->running->progress);
+                return;
+        }
+        for (Backup *b = m->backups; b; b = b->next)
+                n += b->state == BACKUP_COMPLETED;
+        (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s.", n, m->config.storage_directory);
+}
+
+/* Looks a backup up by the id a caller gave, with the errors a caller can act on. */
+static int manager_get_backup_by_id(Manager *m, const char *id, Backup **ret, sd_bus_error *error) {
+        char normalized[BACKUP_ID_STRING_MAX];
+        Backup *b;
+
+        if (backup_id_normalize(id, normalized) < 0)
+                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME, "Invalid backup id '%s': expected a UUID.", id);
+        b = manager_find_backup(m, normalized);
+        if (!b)
+                return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_BACKUP, "No backup %s.", normalized);
+        *ret = b;
+        return 0;
+}
+
+static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *config;
+        Backup *b;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &config);
+        if (r < 0)
+                return r;
+
+        if (!config_name_is_valid(config))
+                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
+                                         "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", config);
+        if (!manager_config_exists(m, config))
+                return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_CONFIG, "No backup configuration '%s'.", config);
+
+        const char *details[] = { "config", config, NULL };
+        r = polkit_check(msg, POLKIT_ACTION_BACKUP, details, &m->polkit, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        /* One etcd snapshot at a time: a second one would only double the load on etcd. */
+        if (m->running)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s of '%s' is still running (%s).",
+                                         m->running->id, m->running->meta.config, m->running->object_path);
+
+        r = backup_start(m, config, &b);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot start a backup: %m");
+
+        return sd_bus_reply_method_return(msg, "o", b->object_path);
+}
+
+static int method_get_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *id;
+        Backup *b;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
+        r = manager_get_backup_by_id(m, id, &b, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", b->object_path);
+}
+
+static int method_verify_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *id;
+        Backup *b;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
+        r = manager_get_backup_by_id(m, id, &b, error);
+        if (r < 0)
+                return r;
+        return bus_backup_method_verify(msg, b, error);
+}
+
+static int method_delete_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *id;
+        Backup *b;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
+        r = manager_get_backup_by_id(m, id, &b, error);
+        if (r < 0)
+                return r;
+        return bus_backup_method_delete(msg, b, error);
+}
+
+static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "s", PROJECT_VERSION);
+}
+
+static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", manager_state_table[m->state]);
+}
+
+static int property_get_running_backup(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                       sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "o", m->running ? m->running->object_path : "/");
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RunningBackup", "o", property_get_running_backup, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StorageDirectory", "s", NULL, offsetof(Manager, config.storage_directory),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Endpoint", "s", NULL, offsetof(Manager, config.etcd.url), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("StartBackup", SD_BUS_ARGS("s", config), SD_BUS_RESULT("o", backup),
+                                method_start_backup, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetBackup", SD_BUS_ARGS("s", id), SD_BUS_RESULT("o", backup), method_get_backup,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("VerifyBackup", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT, method_verify_backup,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DeleteBackup", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT, method_delete_backup,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("BackupFinished", SD_BUS_ARGS("s", id, "o", backup, "s", state), 0),
+        SD_BUS_VTABLE_END,
+};
+
+int manager_connect_bus(Manager *m) {
+        int r;
+
+        r = sd_bus_open_system(&m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the manager object: %m");
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, BACKUP_OBJECT_PREFIX, BACKUP_INTERFACE, backup_vtable,
+                                       backup_object_find, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the backup objects: %m");
+        r = sd_bus_add_node_enumerator(m->bus, NULL, BACKUP_OBJECT_PREFIX, backup_node_enumerator, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the backup enumerator: %m");
+        r = sd_bus_add_object_manager(m->bus, NULL, AGENT_OBJECT_PATH);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the object manager: %m");
+
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        /* Lost the bus, lost our purpose: exit and let systemd restart us. */
+        (void) sd_bus_set_exit_on_disconnect(m->bus, true);
+
+        /* Taken last, once every object is in place: bus activation callers may call at once. */
+        r = sd_bus_request_name(m->bus, AGENT_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to take the bus name %s: %m", AGENT_BUS_NAME);
+        return 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The Manager: owner of the bus connection, the configuration, the storage directory and every
+ * per-item object (backups now; configurations and restores later). It serves
+ * org.etcdbackup.Agent1.Manager at /org/etcdbackup/Agent1 together with the ObjectManager.
+ */
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "agent-config.h"
+#include "polkit.h"
+
+#define AGENT_BUS_NAME "org.etcdbackup.Agent1"
+#define AGENT_OBJECT_PATH "/org/etcdbackup/Agent1"
+#define AGENT_MANAGER_INTERFACE "org.etcdbackup.Agent1.Manager"
+#define DEFAULT_CONFIG "default"
+
+#define POLKIT_ACTION_BACKUP "org.etcdbackup.agent1.backup"
+#define POLKIT_ACTION_MANAGE_CONFIGS "org.etcdbackup.agent1.manage-configs"
+#define POLKIT_ACTION_DELETE_BACKUP "org.etcdbackup.agent1.delete-backup"
+#define POLKIT_ACTION_RESTORE "org.etcdbackup.agent1.restore"
+
+typedef struct Backup Backup;
+
+typedef enum ManagerState {
+        MANAGER_IDLE,
+        MANAGER_BACKING_UP,
+        MANAGER_RESTORING,
+        _MANAGER_STATE_MAX,
+        _MANAGER_STATE_INVALID = -EINVAL,
+} ManagerState;
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        char *config_path; /* NULL: the default */
+        AgentConfig config;
+        int storage_fd;
+        PolkitQuery *polkit;
+
+        Backup *backups; /* completed ones on disk, the running one, the last few failed */
+        Backup *running;
+        ManagerState state;
+} Manager;
+
+int manager_new(const char *config_path, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Connects to the system bus, serves the objects and takes the name. */
+int manager_connect_bus(Manager *m);
+
+/* Re-derives State from what runs, and tells the bus and the service manager when it changed. */
+void manager_update_state(Manager *m);
+
+bool manager_config_exists(Manager *m, const char *name);

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* File helpers with the durability rules the agent promises: temp file, fsync, rename, fsync
+ * of the directory. Non-logging. */
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Replace dir_fd/name by data atomically and durably. */
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode);
+int fsync_dir(int dir_fd);
+/* Read a whole (small) file; -EFBIG past max bytes. The result is NUL-terminated. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+/* mkdir -p with mode for the directories it creates. */
+int mkdir_p(const char *path, mode_t mode);

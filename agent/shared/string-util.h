@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* String and string-array helpers. Non-logging: errors come back as negative errno. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+char *startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+char *strstrip(char *s);
+
+/* Lower-case hex of a byte buffer; ret must hold 2*size+1 bytes. */
+char *hexmem(const void *p, size_t size, char *ret);
+/* Parse exactly size bytes of hex (either case); -EINVAL on anything else. */
+int unhexmem(const char *s, void *ret, size_t size);
+
+size_t strv_length(char * const *l);
+/* Append a copy of s to a NULL-terminated array, reallocating it. */
+int strv_extend(char ***l, const char *s);
+/* Split at whitespace (unit lists such as "kube-apiserver.service kube-scheduler.service"). */
+int strv_split_whitespace(const char *s, char ***ret);
+char *strv_join(char * const *l, const char *sep);
+
+int safe_atou64(const char *s, uint64_t *ret);
+int safe_atoi64(const char *s, int64_t *ret);
+int safe_atou(const char *s, unsigned *ret);

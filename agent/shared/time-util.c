@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Clocks and the human and machine forms of times and sizes. */
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "time-util.h"
+
+usec_t now(clockid_t clock) {
+        struct timespec ts;
+
+        (void) clock_gettime(clock, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static struct tm *utc(usec_t t, struct tm *tm) {
+        time_t sec = (time_t) (t / USEC_PER_SEC);
+        return gmtime_r(&sec, tm);
+}
+
+char *format_timestamp_rfc3339(char *buf, size_t l, usec_t t) {
+        struct tm tm;
+        return utc(t, &tm) && strftime(buf, l, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0 ? buf : NULL;
+}
+
+char *format_timestamp_compact(char *buf, size_t l, usec_t t) {
+        struct tm tm;
+        return utc(t, &tm) && strftime(buf, l, "%Y%m%dT%H%M%SZ", &tm) > 0 ? buf : NULL;
+}
+
+char *format_bytes(char *buf, size_t l, uint64_t bytes) {
+        static const char suffixes[] = "KMGTPE";
+        double v = (double) bytes;
+        int i = -1;
+
+        if (bytes < 1024) {
+                snprintf(buf, l, "%" PRIu64 "B", bytes);
+                return buf;
+        }
+        while (v >= 1024 && i < (int) sizeof(suffixes) - 2) {
+                v /= 1024;
+                i++;
+        }
+        snprintf(buf, l, "%.1f%c", v, suffixes[i]);
+        return buf;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Clocks and the human and machine forms of times and sizes. Non-logging. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "macro.h"
+
+#define FORMAT_TIMESTAMP_MAX 32
+#define FORMAT_BYTES_MAX 16
+
+usec_t now(clockid_t clock);
+
+/* RFC 3339 in UTC, second precision: "2026-11-25T10:00:00Z" (what --json and the docs promise). */
+char *format_timestamp_rfc3339(char *buf, size_t l, usec_t t);
+/* The compact UTC form used in backup file names: "20261125T100000Z". */
+char *format_timestamp_compact(char *buf, size_t l, usec_t t);
+/* Sizes as systemd prints them: 1023B, 4.0K, 12.3M, 1.2G (base 1024). */
+char *format_bytes(char *buf, size_t l, uint64_t bytes);
