@@ -117,6 +117,29 @@ static bool text_is_printable(const char *s) {
         return true;
 }
 
+/* The metadata is not covered by any other hash: its last line is a SHA-256 of the text above
+ * it, so that a flipped bit in a revision or an id is caught, not believed. */
+#define META_CHECKSUM_KEY "META_SHA256="
+
+static void meta_checksum(const char *text, size_t n, char ret[static 2 * SHA256_DIGEST_SIZE + 1]) {
+        uint8_t digest[SHA256_DIGEST_SIZE];
+        unsigned k = SHA256_DIGEST_SIZE;
+
+        (void) EVP_Digest(text, n, digest, &k, EVP_sha256(), NULL);
+        hexmem(digest, sizeof(digest), ret);
+}
+
+static int meta_append_checksum(char *buf, size_t size, size_t n) {
+        char hex[2 * SHA256_DIGEST_SIZE + 1];
+        int k;
+
+        meta_checksum(buf, n, hex);
+        k = snprintf(buf + n, size - n, META_CHECKSUM_KEY "%s\n", hex);
+        if (k < 0 || (size_t) k >= size - n)
+                return -ENOBUFS;
+        return (int) (n + (size_t) k);
+}
+
 int backup_meta_format(const BackupMeta *m, char *buf, size_t size) {
         size_t n = 0;
 
@@ -166,7 +189,7 @@ int backup_meta_format(const BackupMeta *m, char *buf, size_t size) {
                         return -ENOBUFS;
                 n += (size_t) k;
         }
-        return (int) n;
+        return meta_append_checksum(buf, size, n);
 }
 
 static int parse_field(size_t i, const char *value, BackupMeta *m) {
@@ -221,9 +244,21 @@ int backup_meta_parse(const char *text, size_t size, BackupMeta *ret) {
         copy = strndup(text, size);
         if (!copy)
                 return -ENOMEM;
-        p = startswith(copy, BACKUP_META_SIGNATURE);
-        if (!p)
+        if (!startswith(copy, BACKUP_META_SIGNATURE))
                 return -EBADMSG;
+
+        /* The checksum line comes last and covers everything before it. */
+        char hex[2 * SHA256_DIGEST_SIZE + 1], *sum = strstr(copy, "\n" META_CHECKSUM_KEY);
+        if (!sum)
+                return -EBADMSG;
+        sum++;
+        meta_checksum(copy, (size_t) (sum - copy), hex);
+        if (strlen(sum) != strlen(META_CHECKSUM_KEY) + 2 * SHA256_DIGEST_SIZE + 1 ||
+            strncmp(sum + strlen(META_CHECKSUM_KEY), hex, 2 * SHA256_DIGEST_SIZE) != 0 ||
+            sum[strlen(sum) - 1] != '\n')
+                return -EBADMSG;
+        *sum = 0;
+        p = copy + strlen(BACKUP_META_SIGNATURE);
 
         while ((line = strsep(&p, "\n"))) {
                 char *eq = strchr(line, '=');
@@ -606,7 +641,12 @@ static void *writer_thread(void *userdata) {
 
         pthread_mutex_lock(&w->lock);
         if (!w->aborted) {
-                r = writer_compress(w, NULL, 0, ZSTD_e_end);
+                /* zstd would only call a short stream "Src size is incorrect"; say what it is. */
+                if (w->consumed != w->db_size + SHA256_DIGEST_SIZE)
+                        r = set_message(&w->error_message, -EBADMSG, "Snapshot stream ended after %" PRIu64 " of %" PRIu64 " bytes",
+                                        w->consumed, w->db_size + SHA256_DIGEST_SIZE);
+                else
+                        r = writer_compress(w, NULL, 0, ZSTD_e_end);
                 if (r < 0) {
                         w->aborted = true;
                         w->error = r;
@@ -779,9 +819,6 @@ int backup_writer_finish(BackupWriter *w, BackupMeta *ret_meta, char **ret_file,
         if (w->error < 0)
                 return set_message(ret_message, w->error, "%s", strna(w->error_message));
 
-        if (w->consumed != w->db_size + SHA256_DIGEST_SIZE)
-                return set_message(ret_message, -EBADMSG, "Snapshot stream ended after %" PRIu64 " of %" PRIu64 " bytes",
-                                   w->consumed, w->db_size + SHA256_DIGEST_SIZE);
         sha256_final(w->db_sha, w->meta.snapshot_sha256);
         /* The check etcdctl leaves to restore time, done while the data is still in hand. */
         if (memcmp(w->meta.snapshot_sha256, w->trailer, SHA256_DIGEST_SIZE) != 0)

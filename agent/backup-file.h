@@ -5,7 +5,8 @@
  * The backup file format. A backup is one file, NAME.db.zst:
  *
  *   offset 0     zstd skippable frame (magic 0x184D2A5E, 4-byte LE size): the metadata, as
- *                "KEY=value" lines after a "ETCD-BACKUP-METADATA 1" signature, NUL padded
+ *                "KEY=value" lines after a "ETCD-BACKUP-METADATA 1" signature, ending in a
+ *                META_SHA256= line over the text before it, NUL padded
  *   offset 4096  one zstd frame: the etcd snapshot exactly as `etcdctl snapshot save` writes
  *                it, i.e. the bbolt database followed by the SHA-256 of the database
  *

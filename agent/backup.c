@@ -464,8 +464,8 @@ static void backup_verify_finished(Worker *w, bool finished, int result, void *u
         }
         log_backup(b, LOG_ERR, result, MESSAGE_ID_BACKUP_VERIFIED, "Backup %s failed verification: %s", b->id,
                    message ?: strerror(-result));
-        (void) sd_bus_reply_method_errorf(request, agent_error_from_errno(result), "Backup %s failed verification: %s",
-                                          b->id, message ?: strerror(-result));
+        (void) sd_bus_reply_method_errorf(request, agent_error_from_errno(result), "%s: %s", b->file,
+                                          message ?: strerror(-result));
 }
 
 int bus_backup_method_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error) {

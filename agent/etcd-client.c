@@ -215,8 +215,9 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
                 r = -EPROTO;
         }
 
-        return set_message(ret_message, r, "etcd %s call to %s failed: %s%s%s%s%s", what, c->url, strempty(d),
-                           error_string ? " [" : "", strempty(error_string), error_string ? "]" : "", hint);
+        /* error_string is gRPC's debugging dump; only worth showing when there is nothing else. */
+        return set_message(ret_message, r, "etcd %s call to %s failed: %s%s", what, c->url,
+                           !isempty(d) ? d : strna(error_string), hint);
 }
 
 /* One call on its own completion queue, and what the stream loop needs to know about it. */

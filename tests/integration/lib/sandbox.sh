@@ -49,7 +49,8 @@ _sandbox_log() { printf 'sandbox: %s\n' "$*" >&2; }
 
 # Abort the whole test: TAP "Bail out!" tells the harness nothing after it counts.
 sandbox_bail() {
-    printf 'Bail out! %s\n' "$*"
+    printf 'Bail out! %s\n' "$*" >&"${_SANDBOX_TAP_FD:-1}"
+    _SANDBOX_BAILED=1
     exit 1
 }
 
@@ -105,7 +106,11 @@ sandbox_on_exit() { _SANDBOX_EXIT_HOOKS+=("$(printf '%q ' "$@")"); }
 # sandbox_on_host COMMAND... : run COMMAND in the mount namespace the test was started
 # from (to check that nothing leaked out of the sandbox).
 sandbox_on_host() {
-    nsenter --mount="/proc/$$/fd/${SANDBOX_HOST_NS_FD:-9}" -- "$@"
+    local p=$PPID    # the process that started the test stays outside
+    if [[ ! -e /proc/$p/ns/mnt || $(readlink /proc/$p/ns/mnt) == "$(readlink /proc/self/ns/mnt)" ]]; then
+        p=1
+    fi
+    nsenter --target="$p" --mount -- "$@"
 }
 
 # sandbox_as USER COMMAND... : run COMMAND as USER with its groups (setpriv).
@@ -118,10 +123,14 @@ sandbox_as() {
 # TAP
 # ----------------------------------------------------------------------------
 
+# TAP lines go to the fd that was stdout when sandbox_enter ran, so that they reach
+# the harness even from inside a command whose output `ok` is capturing.
 _TAP_N=0
 _TAP_FAILED=0
 _TAP_ACTIVE=0
 TAP_LAST_RC=0
+
+_tap_print() { printf "$@" >&"${_SANDBOX_TAP_FD:-1}"; }
 
 plan_begin() { _TAP_N=0; _TAP_FAILED=0; _TAP_ACTIVE=1; }
 
@@ -130,10 +139,10 @@ _tap_desc() { local d=$*; printf '%s' "${d//#/\\#}"; }
 _tap_result() {   # _tap_result PASSED DESCRIPTION
     _TAP_N=$((_TAP_N + 1))
     if [[ $1 == 1 ]]; then
-        printf 'ok %d - %s\n' "$_TAP_N" "$(_tap_desc "$2")"
+        _tap_print 'ok %d - %s\n' "$_TAP_N" "$(_tap_desc "$2")"
     else
         _TAP_FAILED=$((_TAP_FAILED + 1))
-        printf 'not ok %d - %s\n' "$_TAP_N" "$(_tap_desc "$2")"
+        _tap_print 'not ok %d - %s\n' "$_TAP_N" "$(_tap_desc "$2")"
     fi
 }
 
@@ -142,16 +151,17 @@ _tap_result() {   # _tap_result PASSED DESCRIPTION
 # script goes on; the command's status is left in TAP_LAST_RC.
 ok() {
     local desc=$1; shift
-    local out="$T/.tap-out"
+    local out=${T:-/tmp}/.tap-out.$$.$_TAP_N
     if "$@" >"$out" 2>&1; then
         TAP_LAST_RC=0
         _tap_result 1 "$desc"
     else
         TAP_LAST_RC=$?
         _tap_result 0 "$desc"
-        printf '#   command (exit %d):%s\n' "$TAP_LAST_RC" "$(printf ' %q' "$@")"
-        sed 's/^/#   /' "$out"
+        _tap_print '#   command (exit %d):%s\n' "$TAP_LAST_RC" "$(printf ' %q' "$@")"
+        sed 's/^/#   /' "$out" >&"${_SANDBOX_TAP_FD:-1}"
     fi
+    rm -f "$out"
     return 0
 }
 
@@ -161,7 +171,8 @@ is() {
         _tap_result 1 "$3"
     else
         _tap_result 0 "$3"
-        printf '#   got:      %s\n#   expected: %s\n' "${1//$'\n'/$'\n#             '}" "${2//$'\n'/$'\n#             '}"
+        _tap_print '#   got:      %s\n#   expected: %s\n' \
+            "${1//$'\n'/$'\n#             '}" "${2//$'\n'/$'\n#             '}"
     fi
     return 0
 }
@@ -169,11 +180,11 @@ is() {
 # skip DESCRIPTION REASON
 skip() {
     _TAP_N=$((_TAP_N + 1))
-    printf 'ok %d - %s # SKIP %s\n' "$_TAP_N" "$(_tap_desc "$1")" "$2"
+    _tap_print 'ok %d - %s # SKIP %s\n' "$_TAP_N" "$(_tap_desc "$1")" "$2"
 }
 
-# diag TEXT... : a TAP comment line per line of TEXT
-diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+# diag TEXT... : TEXT as TAP comment lines
+diag() { printf '%s\n' "$*" | sed 's/^/# /' >&"${_SANDBOX_TAP_FD:-1}"; }
 
 # ----------------------------------------------------------------------------
 # entering the sandbox: namespace, temp dir, cgroup, teardown trap
@@ -183,16 +194,18 @@ diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
 sandbox_enter() {
     if [[ ${SANDBOX_NS_PID:-} != "$$" ]]; then
         # Not yet in our own mount namespace: re-exec this script in one. exec keeps
-        # the pid, so $$ (and the marker) stay the same inside. fd 9 keeps a handle
-        # on the original namespace for sandbox_on_host.
+        # the pid, so $$ (and the marker) stay the same inside.
         [[ $EUID == 0 ]] || sandbox_bail "integration tests must run as root"
         export SANDBOX_NS_PID=$$
-        exec 9</proc/self/ns/mnt
         exec unshare --mount --propagation private -- "$BASH" "$0" "$@"
     fi
     set -euo pipefail
-    SANDBOX_HOST_NS_FD=9
-    [[ -e /proc/$$/fd/9 ]] || exec 9</proc/1/ns/mnt   # started by hand inside a namespace
+    exec {_SANDBOX_TAP_FD}>&1
+    # Nothing of an enclosing session or sandbox applies in here (a nested sandbox
+    # would otherwise talk to its parent's buses, or etcd would read ETCD_* as flags).
+    unset DBUS_SESSION_BUS_ADDRESS DBUS_SYSTEM_BUS_ADDRESS USER_UNIT_DIR \
+        XDG_RUNTIME_DIR XDG_CONFIG_HOME XDG_DATA_HOME XDG_STATE_HOME XDG_CACHE_HOME \
+        ETCD_NAME ETCD_ENDPOINT ETCD_DATA_DIR ETCD_PEER_URL ETCD_UNIT ETCD_CACERT ETCD_CERT ETCD_KEY
 
     T=$(mktemp -d /tmp/etcd-backup-test.XXXXXX)
     # Daemons that drop privileges (dbus-daemon as messagebus, polkitd) and test
@@ -402,7 +415,7 @@ EOF
     else
         local pid
         pid=$(dbus-daemon --session --address="unix:path=$XDG_RUNTIME_DIR/bus" \
-                --nopidfile --fork --print-pid 2>>"$SANDBOX_LOG_DIR/session-bus.log") ||
+                --nopidfile --fork --print-pid {_SANDBOX_TAP_FD}>&- 2>>"$SANDBOX_LOG_DIR/session-bus.log") ||
             sandbox_bail "session dbus-daemon did not start"
         _sandbox_record_pid session-bus "$pid"
         api_bus=unix:path=$XDG_RUNTIME_DIR/bus
@@ -423,7 +436,7 @@ EOF
         for cg in "${_SANDBOX_CGROUPS[@]}"; do echo "$BASHPID" >"$cg/user-manager/cgroup.procs"; done
         HOME=$T/home exec "$SANDBOX_SYSTEMD" --user --log-target=kmsg \
             --log-level="${SANDBOX_SYSTEMD_LOG_LEVEL:-info}"
-    ) </dev/null >>"$SANDBOX_LOG_DIR/user-manager.log" 2>&1 &
+    ) </dev/null >>"$SANDBOX_LOG_DIR/user-manager.log" 2>&1 {_SANDBOX_TAP_FD}>&- &
     _sandbox_record_pid user-manager $!
 
     if ! wait_until 20 _sandbox_user_manager_up; then
@@ -435,9 +448,14 @@ EOF
         sandbox_bail "systemd --user did not appear on its API bus $api_bus"
 }
 
+# Ask through the manager's private socket only: when that is not there yet,
+# systemctl falls back to $DBUS_SESSION_BUS_ADDRESS, and on a bus started with
+# --systemd-activation a call to the not yet present org.freedesktop.systemd1 blocks
+# for the whole D-Bus timeout (dbus-daemon waits for systemd to connect).
 _sandbox_user_manager_up() {
     local s
-    s=$(systemctl --user is-system-running 2>/dev/null) || true
+    [[ -S $XDG_RUNTIME_DIR/systemd/private ]] || return 1
+    s=$(env -u DBUS_SESSION_BUS_ADDRESS timeout 5 systemctl --user is-system-running 2>/dev/null) || true
     [[ $s == running || $s == degraded ]]
 }
 
@@ -520,7 +538,7 @@ sandbox_start_system_bus() {
 
     local -a flags=(--config-file="$conf" --fork --print-pid)
     (( activation )) && flags+=(--systemd-activation)
-    pid=$(dbus-daemon "${flags[@]}" 2>>"$SANDBOX_LOG_DIR/system-bus.log") ||
+    pid=$(dbus-daemon "${flags[@]}" {_SANDBOX_TAP_FD}>&- 2>>"$SANDBOX_LOG_DIR/system-bus.log") ||
         sandbox_bail "system dbus-daemon did not start"
     _sandbox_record_pid system-bus "$pid"
     export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$T/system_bus_socket
@@ -556,7 +574,7 @@ sandbox_start_polkitd() {
     [[ -n ${DBUS_SYSTEM_BUS_ADDRESS:-} ]] || sandbox_bail "sandbox_start_polkitd needs sandbox_start_system_bus"
     if _sandbox_pid_of polkitd >/dev/null; then return 0; fi
     DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS "$SANDBOX_POLKITD" --no-debug \
-        </dev/null >>"$SANDBOX_LOG_DIR/polkitd.log" 2>&1 &
+        </dev/null >>"$SANDBOX_LOG_DIR/polkitd.log" 2>&1 {_SANDBOX_TAP_FD}>&- &
     _sandbox_record_pid polkitd $!
     wait_until 10 _sandbox_name_has_owner "$DBUS_SYSTEM_BUS_ADDRESS" org.freedesktop.PolicyKit1 ||
         sandbox_bail "polkitd did not appear on the system bus (see $SANDBOX_LOG_DIR/polkitd.log)"
@@ -728,12 +746,12 @@ _sandbox_exit() {
     local rc=$?
     set +eu
     trap - INT TERM HUP
-    if (( _TAP_ACTIVE )) && (( rc != 0 )) && (( _TAP_FAILED == 0 )); then
+    if (( _TAP_ACTIVE )) && (( rc != 0 )) && [[ -z ${_SANDBOX_BAILED:-} ]]; then
         _tap_result 0 "test script ended early with exit status $rc"
     fi
     _sandbox_teardown >&2
     if (( _TAP_ACTIVE )); then
-        printf '1..%d\n' "$_TAP_N"
+        _tap_print '1..%d\n' "$_TAP_N"
         (( _TAP_FAILED )) && exit 1
     fi
     exit "$rc"

@@ -1,0 +1,855 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * etcd-backupctl: the command line client of etcd-backupd, in the manner of systemctl. Every
+ * verb talks to org.etcdbackup.Agent1 on the system bus, prints a table (or, with --json, one
+ * JSON document) and exits 0 on success, 1 with a message on stderr otherwise. Verbs that wait
+ * follow the agent's signals and, on a terminal, show progress.
+ */
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "json.h"
+#include "macro.h"
+#include "names.h"
+#include "string-util.h"
+#include "table.h"
+#include "time-util.h"
+
+#define BUS_NAME "org.etcdbackup.Agent1"
+#define MANAGER_PATH "/org/etcdbackup/Agent1"
+#define MANAGER_INTERFACE "org.etcdbackup.Agent1.Manager"
+#define BACKUP_INTERFACE "org.etcdbackup.Agent1.Backup"
+
+typedef enum JsonMode { JSON_OFF, JSON_SHORT, JSON_PRETTY } JsonMode;
+
+static JsonMode arg_json = JSON_OFF;
+static bool arg_legend = true;
+static bool arg_ask_password = true;
+static bool arg_wait = true;
+
+/* ---- reading the agent's objects ---------------------------------------------------------- */
+
+typedef struct PropertyMap {
+        const char *name;
+        char type;
+        size_t offset;
+} PropertyMap;
+
+/* Reads an a{sv} of properties into a struct, for the names the map knows. */
+static int map_properties(sd_bus_message *m, const PropertyMap *map, void *data) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const PropertyMap *p;
+                const char *name;
+                char sig[2];
+
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                for (p = map; p->name && !streq(p->name, name); p++)
+                        ;
+                if (!p->name) {
+                        r = sd_bus_message_skip(m, "v");
+                        if (r < 0)
+                                return r;
+                        r = sd_bus_message_exit_container(m);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+
+                sig[0] = p->type;
+                sig[1] = 0;
+                r = sd_bus_message_enter_container(m, 'v', sig);
+                if (r < 0)
+                        return r;
+                void *field = (uint8_t *) data + p->offset;
+                if (p->type == 's' || p->type == 'o') {
+                        const char *s;
+                        r = sd_bus_message_read_basic(m, p->type, &s);
+                        if (r >= 0)
+                                r = free_and_strdup(field, s);
+                } else if (p->type == 'b') {
+                        int b;
+                        r = sd_bus_message_read_basic(m, 'b', &b);
+                        *(bool *) field = b;
+                } else
+                        r = sd_bus_message_read_basic(m, p->type, field);
+                if (r < 0)
+                        return r;
+                if ((r = sd_bus_message_exit_container(m)) < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+typedef struct BackupInfo {
+        char *path;
+        char *id;
+        char *config;
+        char *state;
+        char *error_name;
+        char *error;
+        char *file;
+        char *sha256;
+        char *etcd_version;
+        char *node;
+        uint64_t size;
+        uint64_t snapshot_size;
+        uint64_t cluster_id;
+        uint64_t member_id;
+        uint64_t created;
+        uint64_t completed;
+        uint64_t bytes_done;
+        uint64_t bytes_total;
+        int64_t revision;
+        uint32_t progress;
+} BackupInfo;
+
+static const PropertyMap backup_map[] = {
+        { "Id", 's', offsetof(BackupInfo, id) },
+        { "Config", 's', offsetof(BackupInfo, config) },
+        { "State", 's', offsetof(BackupInfo, state) },
+        { "ErrorName", 's', offsetof(BackupInfo, error_name) },
+        { "Error", 's', offsetof(BackupInfo, error) },
+        { "File", 's', offsetof(BackupInfo, file) },
+        { "Sha256", 's', offsetof(BackupInfo, sha256) },
+        { "EtcdVersion", 's', offsetof(BackupInfo, etcd_version) },
+        { "Node", 's', offsetof(BackupInfo, node) },
+        { "Size", 't', offsetof(BackupInfo, size) },
+        { "SnapshotSize", 't', offsetof(BackupInfo, snapshot_size) },
+        { "ClusterId", 't', offsetof(BackupInfo, cluster_id) },
+        { "MemberId", 't', offsetof(BackupInfo, member_id) },
+        { "Created", 't', offsetof(BackupInfo, created) },
+        { "Completed", 't', offsetof(BackupInfo, completed) },
+        { "BytesDone", 't', offsetof(BackupInfo, bytes_done) },
+        { "BytesTotal", 't', offsetof(BackupInfo, bytes_total) },
+        { "Revision", 'x', offsetof(BackupInfo, revision) },
+        { "Progress", 'u', offsetof(BackupInfo, progress) },
+        {},
+};
+
+static void backup_info_done(BackupInfo *b) {
+        free(b->path);
+        free(b->id);
+        free(b->config);
+        free(b->state);
+        free(b->error_name);
+        free(b->error);
+        free(b->file);
+        free(b->sha256);
+        free(b->etcd_version);
+        free(b->node);
+        *b = (BackupInfo) {};
+}
+
+typedef struct BackupList {
+        BackupInfo *items;
+        size_t n;
+} BackupList;
+
+static void backup_list_done(BackupList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                backup_info_done(&l->items[i]);
+        free(l->items);
+        *l = (BackupList) {};
+}
+
+static int cmp_newest_first(const void *a, const void *b) {
+        const BackupInfo *x = a, *y = b;
+        return x->created < y->created ? 1 : x->created > y->created ? -1 : 0;
+}
+
+static int error_bus(const char *what, const sd_bus_error *e, int r);
+
+/* Every backup the agent knows, in one GetManagedObjects call, newest first. */
+static int get_backups(sd_bus *bus, BackupList *ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        BackupList l = {};
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                               &error, &reply, NULL);
+        if (r < 0)
+                return error_bus("list backups", &error, r);
+
+        r = sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "oa{sa{sv}}")) > 0) {
+                const char *path;
+
+                r = sd_bus_message_read(reply, "o", &path);
+                if (r >= 0)
+                        r = sd_bus_message_enter_container(reply, 'a', "{sa{sv}}");
+                while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sa{sv}")) > 0) {
+                        const char *interface;
+
+                        r = sd_bus_message_read(reply, "s", &interface);
+                        if (r < 0)
+                                break;
+                        if (streq(interface, BACKUP_INTERFACE)) {
+                                BackupInfo *t = realloc(l.items, sizeof(BackupInfo) * (l.n + 1));
+                                if (!t) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                l.items = t;
+                                l.items[l.n] = (BackupInfo) {};
+                                l.items[l.n].path = strdup(path);
+                                l.n++;
+                                r = map_properties(reply, backup_map, &l.items[l.n - 1]);
+                        } else
+                                r = sd_bus_message_skip(reply, "a{sv}");
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                }
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0) {
+                backup_list_done(&l);
+                fprintf(stderr, "Failed to read the agent's answer: %s\n", strerror(-r));
+                return r;
+        }
+
+        qsort(l.items, l.n, sizeof(BackupInfo), cmp_newest_first);
+        *ret = l;
+        return 0;
+}
+
+static int get_backup_properties(sd_bus *bus, const char *path, BackupInfo *b) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
+                               BACKUP_INTERFACE);
+        if (r < 0)
+                return error_bus("read the backup", &error, r);
+        return map_properties(reply, backup_map, b);
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static const char *format_time(char *buf, size_t l, usec_t t) {
+        return t > 0 ? format_timestamp_rfc3339(buf, l, t) : NULL;
+}
+
+static JsonWriter json_writer(void) {
+        return (JsonWriter) { .f = stdout, .pretty = arg_json == JSON_PRETTY };
+}
+
+static void json_backup(JsonWriter *w, const BackupInfo *b) {
+        char t[FORMAT_TIMESTAMP_MAX], hex[17];
+        bool completed = streq_ptr(b->state, "completed");
+
+        json_begin_object(w);
+        json_key(w, "id");
+        json_string(w, b->id);
+        json_key(w, "config");
+        json_string(w, b->config);
+        json_key(w, "state");
+        json_string(w, b->state);
+        json_key(w, "file");
+        json_string(w, completed ? b->file : NULL);
+        json_key(w, "size");
+        json_uint(w, b->size);
+        json_key(w, "snapshot_size");
+        json_uint(w, b->snapshot_size);
+        json_key(w, "revision");
+        json_int(w, b->revision);
+        json_key(w, "created");
+        json_string(w, format_time(t, sizeof(t), b->created));
+        json_key(w, "completed");
+        json_string(w, format_time(t, sizeof(t), b->completed));
+        json_key(w, "sha256");
+        json_string(w, completed ? b->sha256 : NULL);
+        json_key(w, "etcd_version");
+        json_string(w, isempty(b->etcd_version) ? NULL : b->etcd_version);
+        json_key(w, "cluster_id");
+        snprintf(hex, sizeof(hex), "%" PRIx64, b->cluster_id);
+        json_string(w, b->cluster_id ? hex : NULL);
+        json_key(w, "member_id");
+        snprintf(hex, sizeof(hex), "%" PRIx64, b->member_id);
+        json_string(w, b->member_id ? hex : NULL);
+        json_key(w, "node");
+        json_string(w, isempty(b->node) ? NULL : b->node);
+        json_key(w, "error");
+        json_string(w, isempty(b->error) ? NULL : b->error);
+        json_key(w, "error_name");
+        json_string(w, isempty(b->error_name) ? NULL : b->error_name);
+        json_end_object(w);
+}
+
+static int error_bus(const char *what, const sd_bus_error *e, int r) {
+        const char *hint = NULL;
+
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                hint = "Is etcd-backupd running? Try: systemctl status etcd-backupd";
+        else if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                hint = "Run as root, or without --no-ask-password to authenticate.";
+        else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_BACKUP))
+                hint = "See: etcd-backupctl list-backups";
+
+        fprintf(stderr, "Failed to %s: %s\n", what, e && e->message ? e->message : strerror(-r));
+        if (hint)
+                fprintf(stderr, "%s\n", hint);
+        return r;
+}
+
+/* ---- polkit agent ------------------------------------------------------------------------- */
+
+/* For non-root users on a terminal, a text polkit agent (pkttyagent) answers the agent's
+ * interactive authorization requests, as systemctl does. Returns its pid, or 0. */
+static pid_t polkit_agent_open(void) {
+        int pipe_fd[2];
+        char notify[16];
+        pid_t pid;
+
+        if (!arg_ask_password || geteuid() == 0 || !isatty(STDIN_FILENO) || access("/usr/bin/pkttyagent", X_OK) < 0)
+                return 0;
+        if (pipe2(pipe_fd, O_CLOEXEC) < 0)
+                return 0;
+
+        pid = fork();
+        if (pid < 0) {
+                safe_close(pipe_fd[0]);
+                safe_close(pipe_fd[1]);
+                return 0;
+        }
+        if (pid == 0) {
+                char process[32];
+                /* pkttyagent closes the notify fd once it is registered for our process. */
+                int fd = dup(pipe_fd[1]);
+                snprintf(notify, sizeof(notify), "%i", fd);
+                snprintf(process, sizeof(process), "%i", (int) getppid());
+                execl("/usr/bin/pkttyagent", "pkttyagent", "--notify-fd", notify, "--fallback", "--process", process,
+                      NULL);
+                _exit(EXIT_FAILURE);
+        }
+        safe_close(pipe_fd[1]);
+        struct pollfd p = { .fd = pipe_fd[0], .events = POLLIN };
+        (void) poll(&p, 1, 5000);
+        safe_close(pipe_fd[0]);
+        return pid;
+}
+
+static void polkit_agent_close(pid_t pid) {
+        if (pid <= 0)
+                return;
+        (void) kill(pid, SIGTERM);
+        (void) waitpid(pid, NULL, 0);
+}
+
+/* ---- verbs ------------------------------------------------------------------------------- */
+
+static int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(backup_list_done) BackupList l = {};
+        _cleanup_(table_freep) Table *t = NULL;
+        const char *config = argc > 1 ? argv[1] : NULL;
+        size_t n = 0;
+        int r;
+
+        r = get_backups(bus, &l);
+        if (r < 0)
+                return r;
+
+        if (arg_json != JSON_OFF) {
+                JsonWriter w = json_writer();
+                json_begin_array(&w);
+                for (size_t i = 0; i < l.n; i++)
+                        if (streq_ptr(l.items[i].state, "completed") && (!config || streq_ptr(l.items[i].config, config)))
+                                json_backup(&w, &l.items[i]);
+                json_end_array(&w);
+                json_finish(&w);
+                return 0;
+        }
+
+        t = table_new("ID", "CONFIG", "CREATED", "REVISION", "SNAPSHOT", "SIZE", "FILE", NULL);
+        if (!t)
+                return -ENOMEM;
+        table_set_align_right(t, 3);
+        table_set_align_right(t, 4);
+        table_set_align_right(t, 5);
+        for (size_t i = 0; i < l.n; i++) {
+                const BackupInfo *b = &l.items[i];
+                char created[FORMAT_TIMESTAMP_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];
+
+                if (!streq_ptr(b->state, "completed") || (config && !streq_ptr(b->config, config)))
+                        continue;
+                snprintf(rev, sizeof(rev), "%" PRIi64, b->revision);
+                r = table_add_row(t, b->id, b->config, format_time(created, sizeof(created), b->created), rev,
+                                  format_bytes(snap, sizeof(snap), b->snapshot_size),
+                                  format_bytes(size, sizeof(size), b->size), b->file);
+                if (r < 0)
+                        return r;
+                n++;
+        }
+        if (n > 0)
+                table_print(t, stdout, arg_legend);
+        if (arg_legend)
+                printf("%s%zu backups listed.\n", n > 0 ? "\n" : "", n);
+        return 0;
+}
+
+typedef struct ManagerInfo {
+        char *state;
+        char *version;
+        char *storage;
+        char *endpoint;
+} ManagerInfo;
+
+static const PropertyMap manager_map[] = {
+        { "State", 's', offsetof(ManagerInfo, state) },
+        { "Version", 's', offsetof(ManagerInfo, version) },
+        { "StorageDirectory", 's', offsetof(ManagerInfo, storage) },
+        { "Endpoint", 's', offsetof(ManagerInfo, endpoint) },
+        {},
+};
+
+static int verb_status(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(backup_list_done) BackupList l = {};
+        _cleanup_(table_freep) Table *t = NULL;
+        ManagerInfo s = {};
+        const BackupInfo *running = NULL, *last_default = NULL;
+        size_t completed = 0, failed = 0;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
+                               "s", MANAGER_INTERFACE);
+        if (r < 0)
+                return error_bus("get the agent's status", &error, r);
+        r = map_properties(reply, manager_map, &s);
+        if (r >= 0)
+                r = get_backups(bus, &l);
+        if (r < 0)
+                goto finish;
+
+        for (size_t i = 0; i < l.n; i++) {
+                const BackupInfo *b = &l.items[i];
+                completed += streq_ptr(b->state, "completed");
+                failed += streq_ptr(b->state, "failed");
+                if (streq_ptr(b->state, "running"))
+                        running = b;
+                else if (!last_default && streq_ptr(b->config, "default"))
+                        last_default = b;
+        }
+
+        if (arg_json != JSON_OFF) {
+                JsonWriter w = json_writer();
+                char ts[FORMAT_TIMESTAMP_MAX];
+
+                json_begin_object(&w);
+                json_key(&w, "state");
+                json_string(&w, s.state);
+                json_key(&w, "version");
+                json_string(&w, s.version);
+                json_key(&w, "endpoint");
+                json_string(&w, s.endpoint);
+                json_key(&w, "storage_directory");
+                json_string(&w, s.storage);
+                json_key(&w, "backups");
+                json_uint(&w, completed);
+                json_key(&w, "failed_backups");
+                json_uint(&w, failed);
+                json_key(&w, "running_backup");
+                if (running)
+                        json_backup(&w, running);
+                else
+                        json_null(&w);
+                json_key(&w, "configs");
+                json_begin_array(&w);
+                json_begin_object(&w);
+                json_key(&w, "name");
+                json_string(&w, "default");
+                json_key(&w, "last_backup");
+                json_string(&w, last_default ? format_time(ts, sizeof(ts), last_default->created) : NULL);
+                json_key(&w, "last_result");
+                json_string(&w, last_default ? last_default->state : NULL);
+                json_key(&w, "next_run");
+                json_null(&w);
+                json_end_object(&w);
+                json_end_array(&w);
+                json_end_object(&w);
+                json_finish(&w);
+                goto finish;
+        }
+
+        printf("       State: %s\n", strna(s.state));
+        printf("     Version: %s\n", strna(s.version));
+        printf("    Endpoint: %s\n", strna(s.endpoint));
+        printf("     Storage: %s (%zu backups%s", strna(s.storage), completed, failed ? ", " : ")\n");
+        if (failed)
+                printf("%zu failed)\n", failed);
+        if (running)
+                printf("     Running: backup %s of '%s', %" PRIu32 "%%\n", running->id, running->config, running->progress);
+
+        t = table_new("CONFIG", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
+        if (!t) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        char ts[FORMAT_TIMESTAMP_MAX];
+        r = table_add_row(t, "default", last_default ? format_time(ts, sizeof(ts), last_default->created) : NULL,
+                          last_default ? last_default->state : NULL, NULL);
+        if (r >= 0) {
+                putchar('\n');
+                r = table_print(t, stdout, arg_legend);
+        }
+
+finish:
+        free(s.state);
+        free(s.version);
+        free(s.storage);
+        free(s.endpoint);
+        return r;
+}
+
+/* Following one backup until it ends. */
+typedef struct WaitContext {
+        sd_bus *bus;
+        const char *path;
+        BackupInfo info;
+        bool done;
+        bool detached;
+        bool tty;
+        size_t drawn;
+} WaitContext;
+
+static void render_progress(WaitContext *c) {
+        char done[FORMAT_BYTES_MAX], total[FORMAT_BYTES_MAX];
+
+        if (!c->tty || c->done || !streq_ptr(c->info.state, "running"))
+                return;
+        fprintf(stderr, "\r\033[KBacking up '%s': %" PRIu32 "%% (%s of %s)", strna(c->info.config), c->info.progress,
+                format_bytes(done, sizeof(done), c->info.bytes_done),
+                format_bytes(total, sizeof(total), c->info.bytes_total));
+        c->drawn = 1;
+}
+
+static void clear_progress(WaitContext *c) {
+        if (c->drawn)
+                fputs("\r\033[K", stderr);
+        c->drawn = 0;
+}
+
+static int check_done(WaitContext *c) {
+        if (!c->done && c->info.state && !streq(c->info.state, "running")) {
+                c->done = true;
+                return sd_event_exit(sd_bus_get_event(c->bus), 0);
+        }
+        render_progress(c);
+        return 0;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        WaitContext *c = userdata;
+        const char *interface;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &interface);
+        if (r < 0 || !streq(interface, BACKUP_INTERFACE))
+                return 0;
+        r = map_properties(m, backup_map, &c->info);
+        if (r < 0)
+                return 0;
+        return check_done(c);
+}
+
+static int on_backup_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        WaitContext *c = userdata;
+        const char *id, *path, *state;
+
+        if (sd_bus_message_read(m, "sos", &id, &path, &state) < 0 || !c->path || !streq(path, c->path))
+                return 0;
+        /* The final properties: the signal may overtake nothing, but read them to be sure. */
+        (void) get_backup_properties(c->bus, c->path, &c->info);
+        (void) free_and_strdup(&c->info.state, state);
+        return check_done(c);
+}
+
+static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        WaitContext *c = userdata;
+
+        c->detached = true;
+        return sd_event_exit(sd_bus_get_event(c->bus), 0);
+}
+
+static int verb_backup(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *finished_slot = NULL, *changed_slot = NULL;
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        const char *config = argc > 1 ? argv[1] : "default", *path;
+        WaitContext c = { .bus = bus, .tty = isatty(STDERR_FILENO) && arg_json == JSON_OFF };
+        sigset_t ss;
+        int r;
+
+        r = sd_event_default(&event);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return r;
+
+        /* Subscribed before the call, so that not even an instant failure can slip by. */
+        r = sd_bus_match_signal(bus, &finished_slot, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "BackupFinished",
+                                on_backup_finished, &c);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "StartBackup", &error, &reply, "s", config);
+        if (r < 0)
+                return error_bus("start a backup", &error, r);
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return r;
+        c.path = path;
+
+        r = sd_bus_match_signal(bus, &changed_slot, BUS_NAME, path, "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged", on_properties_changed, &c);
+        if (r < 0)
+                return r;
+        r = get_backup_properties(bus, path, &c.info);
+        if (r < 0)
+                return r;
+
+        if (arg_wait) {
+                /* Ctrl-C stops the waiting, not the backup. */
+                sigemptyset(&ss);
+                sigaddset(&ss, SIGINT);
+                sigprocmask(SIG_BLOCK, &ss, NULL);
+                (void) sd_event_add_signal(event, NULL, SIGINT, on_interrupt, &c);
+
+                r = check_done(&c);
+                if (r >= 0 && !c.done)
+                        r = sd_event_loop(event);
+                clear_progress(&c);
+                if (r < 0) {
+                        backup_info_done(&c.info);
+                        return r;
+                }
+        }
+
+        if (c.detached) {
+                fprintf(stderr, "Backup %s continues in the background.\n", c.info.id);
+                backup_info_done(&c.info);
+                return 0;
+        }
+
+        if (arg_json != JSON_OFF) {
+                JsonWriter w = json_writer();
+                json_backup(&w, &c.info);
+                json_finish(&w);
+        } else
+                printf("%s\n", c.info.id);
+
+        if (arg_wait && !streq_ptr(c.info.state, "completed")) {
+                fprintf(stderr, "Backup %s of '%s' failed: %s\n", c.info.id, config, strna(c.info.error));
+                backup_info_done(&c.info);
+                return -EIO;
+        }
+        backup_info_done(&c.info);
+        return 0;
+}
+
+static int verb_verify(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "VerifyBackup");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", argv[1]);
+        if (r < 0)
+                return r;
+        /* Reading a large backup end to end takes a while; the default 25 s would cut it off. */
+        r = sd_bus_call(bus, m, 60 * 60 * USEC_PER_SEC, &error, &reply);
+        if (arg_json != JSON_OFF) {
+                JsonWriter w = json_writer();
+                json_begin_object(&w);
+                json_key(&w, "id");
+                json_string(&w, argv[1]);
+                json_key(&w, "verified");
+                json_bool(&w, r >= 0);
+                json_key(&w, "error");
+                json_string(&w, r < 0 ? error.message : NULL);
+                json_key(&w, "error_name");
+                json_string(&w, r < 0 ? error.name : NULL);
+                json_end_object(&w);
+                json_finish(&w);
+        }
+        if (r < 0)
+                return error_bus("verify the backup", &error, r);
+        if (arg_json == JSON_OFF)
+                printf("Backup %s is intact.\n", argv[1]);
+        return 0;
+}
+
+static int verb_delete_backup(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "DeleteBackup", &error, NULL, "s", argv[1]);
+        if (r < 0)
+                return error_bus("delete the backup", &error, r);
+        if (arg_json != JSON_OFF) {
+                JsonWriter w = json_writer();
+                json_begin_object(&w);
+                json_key(&w, "id");
+                json_string(&w, argv[1]);
+                json_key(&w, "deleted");
+                json_bool(&w, true);
+                json_end_object(&w);
+                json_finish(&w);
+        }
+        return 0;
+}
+
+/* ---- command line ------------------------------------------------------------------------ */
+
+static void help(void) {
+        printf("%s [OPTIONS...] COMMAND ...\n\n"
+               "Take, list and check etcd backups through etcd-backupd.\n\n"
+               "Commands:\n"
+               "  status                 Show the agent's state and each configuration's last result\n"
+               "  backup [CONFIG]        Take a backup now (of configuration 'default' if none is\n"
+               "                         given), wait for it and print its id\n"
+               "  list-backups [CONFIG]  List completed backups, newest first\n"
+               "  verify ID              Check a backup end to end\n"
+               "  delete-backup ID       Delete a backup\n\n"
+               "Options:\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show the version\n"
+               "     --json[=short|pretty|off]\n"
+               "                         Print one JSON document instead of tables\n"
+               "     --no-legend         Print tables without header and footer\n"
+               "     --no-ask-password   Do not ask for a password to authorize an action\n"
+               "     --no-wait           backup: return once the backup has started\n",
+               program_invocation_short_name);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_NO_ASK_PASSWORD, ARG_NO_WAIT };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "json", optional_argument, NULL, ARG_JSON },
+                { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+                { "no-wait", no_argument, NULL, ARG_NO_WAIT },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("etcd-backupctl %s\n", PROJECT_VERSION);
+                        return 0;
+                case ARG_JSON:
+                        if (!optarg || streq(optarg, "short"))
+                                arg_json = JSON_SHORT;
+                        else if (streq(optarg, "pretty"))
+                                arg_json = JSON_PRETTY;
+                        else if (streq(optarg, "off"))
+                                arg_json = JSON_OFF;
+                        else {
+                                fprintf(stderr, "Unknown --json= mode '%s': expected short, pretty or off.\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        arg_ask_password = false;
+                        break;
+                case ARG_NO_WAIT:
+                        arg_wait = false;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        return 1;
+}
+
+typedef struct Verb {
+        const char *name;
+        int min_args, max_args; /* counting the verb itself */
+        int (*dispatch)(sd_bus *bus, int argc, char *argv[]);
+} Verb;
+
+static const Verb verbs[] = {
+        { "status", 1, 1, verb_status },
+        { "backup", 1, 2, verb_backup },
+        { "list-backups", 1, 2, verb_list_backups },
+        { "verify", 2, 2, verb_verify },
+        { "delete-backup", 2, 2, verb_delete_backup },
+};
+
+int main(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const Verb *verb = NULL;
+        int r, n;
+        pid_t agent;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        n = argc - optind;
+        const char *name = n > 0 ? argv[optind] : "status";
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, name))
+                        verb = &verbs[i];
+        if (!verb) {
+                fprintf(stderr, "Unknown command '%s'. See %s --help.\n", name, program_invocation_short_name);
+                return EXIT_FAILURE;
+        }
+        static char *status_argv[] = { (char *) "status", NULL };
+        char **args = n > 0 ? argv + optind : status_argv;
+        n = MAX(n, 1);
+        if (n < verb->min_args || n > verb->max_args) {
+                fprintf(stderr, "'%s' takes %s%i argument%s. See %s --help.\n", name,
+                        verb->min_args == verb->max_args ? "" : "at most ", verb->max_args - 1,
+                        verb->max_args == 2 ? "" : "s", program_invocation_short_name);
+                return EXIT_FAILURE;
+        }
+
+        r = agent_errors_register();
+        if (r >= 0)
+                r = sd_bus_open_system(&bus);
+        if (r < 0) {
+                fprintf(stderr, "Failed to connect to the system bus: %s\n", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        (void) sd_bus_set_allow_interactive_authorization(bus, arg_ask_password);
+
+        agent = polkit_agent_open();
+        r = verb->dispatch(bus, n, args);
+        polkit_agent_close(agent);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

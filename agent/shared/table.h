@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Column tables for the CLI, laid out as systemctl's: upper-case headers, columns padded to
+ * their widest cell, numbers right-aligned. Non-logging. */
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "macro.h"
+
+typedef struct Table Table;
+
+/* Headers, NULL-terminated. */
+Table *table_new(const char *header, ...) _sentinel_;
+Table *table_free(Table *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Table *, table_free);
+
+void table_set_align_right(Table *t, size_t column);
+/* One cell per column; NULL prints as "-". */
+int table_add_row(Table *t, const char *cell, ...);
+size_t table_rows(Table *t);
+/* Without the header when legend is false, as systemd's --no-legend. */
+int table_print(Table *t, FILE *f, bool legend);

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* agent.conf: defaults, keys, drop-in order, resets and refusals. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent-config.h"
+#include "string-util.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/test-agent-config-XXXXXX";
+static char path[256];
+
+static void write_file(const char *name, const char *text) {
+        char p[512];
+        FILE *f;
+
+        snprintf(p, sizeof(p), "%s/%s", dir, name);
+        f = fopen(p, "we");
+        fputs(text, f);
+        fclose(f);
+}
+
+static void reset(void) {
+        char cmd[512];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf %s/agent.conf %s/agent.conf.d && mkdir %s/agent.conf.d", dir, dir, dir);
+        if (system(cmd) != 0)
+                abort();
+}
+
+TEST(defaults) {
+        AgentConfig c;
+        char host[256] = {}, expected[512];
+
+        reset();
+        write_file("agent.conf", "");
+        CHECK_EQ(agent_config_load(path, &c), 0);
+        CHECK_STREQ(c.etcd.url, "http://127.0.0.1:2379");
+        CHECK(!c.etcd.trusted_ca_file && !c.etcd.cert_file && !c.etcd.key_file);
+        CHECK_STREQ(c.etcd_data_dir, "/var/lib/etcd/default");
+        CHECK_STREQ(c.etcd_unit, "etcd.service");
+        gethostname(host, sizeof(host) - 1);
+        CHECK_STREQ(c.etcd_name, host);
+        snprintf(expected, sizeof(expected), "%s=http://localhost:2380", host);
+        CHECK_STREQ(c.initial_cluster, expected);
+        CHECK_STREQ(c.initial_advertise_peer_urls, "http://localhost:2380");
+        CHECK(!c.restore_command);
+        CHECK_EQ(strv_length(c.control_plane_units), 1);
+        CHECK_STREQ(c.control_plane_units[0], "kube-apiserver.service");
+        CHECK_STREQ(c.storage_directory, "/var/lib/etcd-backup");
+        CHECK_EQ(c.scope, SCOPE_SYSTEM);
+        agent_config_done(&c);
+}
+
+TEST(every_key) {
+        AgentConfig c;
+
+        reset();
+        write_file("agent.conf", "[Etcd]\n"
+                                 "Endpoint=https://10.0.0.5:2379\n"
+                                 "TrustedCAFile=/etc/kubernetes/pki/etcd/ca.crt\n"
+                                 "CertFile=/etc/kubernetes/pki/etcd/healthcheck-client.crt\n"
+                                 "KeyFile=/etc/kubernetes/pki/etcd/healthcheck-client.key\n"
+                                 "DataDir=/var/lib/etcd\n"
+                                 "Unit=etcd-member.service\n"
+                                 "Name=cp1\n"
+                                 "InitialAdvertisePeerURLs=https://10.0.0.5:2380,https://[fd00::5]:2380\n"
+                                 "InitialClusterToken=tok\n"
+                                 "RestoreCommand=/usr/local/bin/etcdutl\n"
+                                 "[ControlPlane]\n"
+                                 "Units=kube-apiserver.service kube-scheduler.service\n"
+                                 "Units=kube-controller-manager.service\n"
+                                 "[Storage]\n"
+                                 "Directory=/srv/etcd-backups\n"
+                                 "[Systemd]\n"
+                                 "Scope=user\n");
+        CHECK_EQ(agent_config_load(path, &c), 0);
+        CHECK_STREQ(c.etcd.url, "https://10.0.0.5:2379");
+        CHECK_STREQ(c.etcd.trusted_ca_file, "/etc/kubernetes/pki/etcd/ca.crt");
+        CHECK_STREQ(c.etcd.key_file, "/etc/kubernetes/pki/etcd/healthcheck-client.key");
+        CHECK_STREQ(c.etcd_data_dir, "/var/lib/etcd");
+        CHECK_STREQ(c.etcd_unit, "etcd-member.service");
+        /* etcd's own default cluster: this member at each of its peer URLs */
+        CHECK_STREQ(c.initial_cluster, "cp1=https://10.0.0.5:2380,cp1=https://[fd00::5]:2380");
+        CHECK_STREQ(c.initial_cluster_token, "tok");
+        CHECK_STREQ(c.restore_command, "/usr/local/bin/etcdutl");
+        CHECK_EQ(strv_length(c.control_plane_units), 3);
+        CHECK_STREQ(c.control_plane_units[2], "kube-controller-manager.service");
+        CHECK_STREQ(c.storage_directory, "/srv/etcd-backups");
+        CHECK_EQ(c.scope, SCOPE_USER);
+        agent_config_done(&c);
+}
+
+TEST(dropins_in_order_and_resets) {
+        AgentConfig c;
+
+        reset();
+        write_file("agent.conf", "[Etcd]\nEndpoint=http://10.0.0.1:2379\nDataDir=/a\n[ControlPlane]\nUnits=a.service\n");
+        write_file("agent.conf.d/20-b.conf", "[Etcd]\nEndpoint=http://10.0.0.3:2379\n");
+        write_file("agent.conf.d/10-a.conf", "[Etcd]\nEndpoint=http://10.0.0.2:2379\nDataDir=\n");
+        write_file("agent.conf.d/30-units.conf", "[ControlPlane]\nUnits=\n");
+        write_file("agent.conf.d/README", "[Etcd]\nEndpoint=http://10.9.9.9:2379\n");
+        CHECK_EQ(agent_config_load(path, &c), 0);
+        CHECK_STREQ(c.etcd.url, "http://10.0.0.3:2379");
+        /* An empty assignment restores the default... */
+        CHECK_STREQ(c.etcd_data_dir, "/var/lib/etcd/default");
+        /* ...and empties a list, which then stays empty: no control-plane units at all. */
+        CHECK_EQ(strv_length(c.control_plane_units), 0);
+        agent_config_done(&c);
+}
+
+TEST(unknown_keys_ignored) {
+        AgentConfig c;
+
+        reset();
+        write_file("agent.conf", "[Etcd]\nEndpointt=http://10.0.0.1:2379\n[Future]\nKey=1\n");
+        CHECK_EQ(agent_config_load(path, &c), 0);
+        CHECK_STREQ(c.etcd.url, "http://127.0.0.1:2379");
+        agent_config_done(&c);
+}
+
+TEST(invalid_values_refused) {
+        static const char * const bad[] = {
+                "[Etcd]\nEndpoint=127.0.0.1:2379\n",
+                "[Etcd]\nEndpoint=unix:///run/etcd.sock\n",
+                "[Etcd]\nEndpoint=http://10.0.0.1:2379/v3\n",
+                "[Etcd]\nEndpoint=http://\n",
+                "[Etcd]\nTrustedCAFile=ca.crt\n",
+                "[Etcd]\nDataDir=/var/lib/../etc\n",
+                "[Etcd]\nUnit=etcd\n",
+                "[ControlPlane]\nUnits=kube-apiserver.service ../evil.service\n",
+                "[Storage]\nDirectory=relative/dir\n",
+                "[Systemd]\nScope=session\n",
+                "[Etcd]\nCertFile=/etc/x.crt\n",
+                "Endpoint=http://10.0.0.1:2379\n",
+                "[Etcd]\nthis is not an assignment\n",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                AgentConfig c;
+
+                reset();
+                write_file("agent.conf", bad[i]);
+                if (agent_config_load(path, &c) >= 0) {
+                        printf("#   accepted: %s", bad[i]);
+                        tap_current_failed = true;
+                        agent_config_done(&c);
+                }
+        }
+}
+
+TEST(explicit_path_must_exist) {
+        AgentConfig c;
+        char p[300];
+
+        snprintf(p, sizeof(p), "%s/missing.conf", dir);
+        CHECK(agent_config_load(p, &c) < 0);
+}
+
+int main(void) {
+        char cmd[512];
+        int r;
+
+        if (!mkdtemp(dir))
+                return 1;
+        snprintf(path, sizeof(path), "%s/agent.conf", dir);
+
+        RUN(defaults);
+        RUN(every_key);
+        RUN(dropins_in_order_and_resets);
+        RUN(unknown_keys_ignored);
+        RUN(invalid_values_refused);
+        RUN(explicit_path_must_exist);
+        r = tap_finish();
+
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        (void) !system(cmd);
+        return r;
+}

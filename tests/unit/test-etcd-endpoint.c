@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Endpoint URLs: what becomes a gRPC target, and what is refused. */
+
+#include <stdlib.h>
+
+#include "etcd-client.h"
+#include "tap.h"
+
+static void check_url(const char *url, const char *target, bool tls) {
+        char *t = NULL;
+        bool got_tls = !tls;
+
+        if (etcd_endpoint_parse_url(url, &t, &got_tls) < 0 || strcmp(t, target) != 0 || got_tls != tls) {
+                printf("#   %s -> %s (tls %i), expected %s (tls %i)\n", url, t ?: "error", got_tls, target, tls);
+                tap_current_failed = true;
+        }
+        free(t);
+}
+
+static void check_refused(const char *url) {
+        char *t = NULL;
+        bool tls;
+
+        if (etcd_endpoint_parse_url(url, &t, &tls) >= 0) {
+                printf("#   accepted %s -> %s\n", url, t);
+                tap_current_failed = true;
+        }
+        free(t);
+}
+
+TEST(accepted) {
+        check_url("http://127.0.0.1:2379", "127.0.0.1:2379", false);
+        check_url("https://10.0.0.5:2379", "10.0.0.5:2379", true);
+        check_url("https://10.0.0.5:2379/", "10.0.0.5:2379", true);
+        check_url("https://localhost", "localhost:2379", true);
+        check_url("http://etcd.example.com:12379", "etcd.example.com:12379", false);
+        check_url("https://[::1]:2379", "[::1]:2379", true);
+        check_url("https://[fd00::5]", "[fd00::5]:2379", true);
+}
+
+TEST(refused) {
+        check_refused("127.0.0.1:2379");
+        check_refused("unix:///run/etcd.sock");
+        check_refused("ftp://10.0.0.1:2379");
+        check_refused("http://");
+        check_refused("http://10.0.0.1:2379/v3/kv");
+        check_refused("http://10.0.0.1:");
+        check_refused("http://user@10.0.0.1:2379");
+        check_refused("http://10.0.0.1:2379?x=1");
+}
+
+int main(void) {
+        RUN(accepted);
+        RUN(refused);
+        return tap_finish();
+}
