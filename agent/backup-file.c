@@ -359,6 +359,11 @@ static int read_meta_frame(int fd, BackupMeta *ret, uint32_t *ret_frame_size, ch
                 return set_message(ret_message, r, "Cannot read backup: %s", strerror(-r));
         if (backup_meta_parse(payload, size, ret) < 0)
                 return set_message(ret_message, -EBADMSG, "Backup metadata is incomplete or malformed");
+        /* Every byte of the file is accounted for: the padding after the text too. */
+        for (size_t i = strnlen(payload, size); i < size; i++)
+                if (payload[i] != 0)
+                        return set_message(ret_message, -EBADMSG, "Backup metadata frame is damaged at offset %zu",
+                                           8 + i);
 
         *ret_frame_size = (uint32_t) sizeof(header) + size;
         return 0;

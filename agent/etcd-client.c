@@ -183,9 +183,10 @@ static gpr_timespec deadline_after(usec_t timeout) {
                             gpr_time_from_micros((int64_t) MIN(timeout, (usec_t) INT64_MAX), GPR_TIMESPAN));
 }
 
-/* Turns a failed call's status into an errno and a message a person can act on. */
+/* Turns a failed call's status into an errno and a message a person can act on. A call that
+ * got going gets no hint about reaching etcd: it did reach it. */
 static int status_to_error(EtcdClient *c, const char *what, grpc_status_code status, grpc_slice details,
-                           const char *error_string, char **ret_message) {
+                           const char *error_string, bool got_going, char **ret_message) {
         _cleanup_free_ char *d = grpc_slice_to_c_string(details);
         const char *hint = "";
         int r;
@@ -215,6 +216,8 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
                 r = -EPROTO;
         }
 
+        if (got_going)
+                hint = "";
         /* error_string is gRPC's debugging dump; only worth showing when there is nothing else. */
         return set_message(ret_message, r, "etcd %s call to %s failed: %s%s", what, c->url,
                            !isempty(d) ? d : strna(error_string), hint);
@@ -353,7 +356,8 @@ int etcd_client_status(EtcdClient *c, usec_t timeout, EtcdStatus *ret, char **re
         }
 
         if (k.status != GRPC_STATUS_OK)
-                r = status_to_error(c, "Status", k.status, k.details, k.error_string, ret_message);
+                r = status_to_error(c, "Status", k.status, k.details, k.error_string, /* got_going= */ false,
+                                    ret_message);
         else if (!resp)
                 r = set_message(ret_message, -EBADMSG, "etcd at %s sent a Status answer that cannot be decoded", c->url);
         else {
@@ -503,8 +507,14 @@ int etcd_client_snapshot(EtcdClient *c, const EtcdSnapshotOptions *o, const Etcd
                 r = set_message(ret_message, -ETIMEDOUT,
                                 "etcd at %s sent no snapshot data for %" PRIu64 " s; gave up so as not to hold its database open",
                                 c->url, o->stall_timeout / USEC_PER_SEC);
-        else if (k.status != GRPC_STATUS_OK)
-                r = status_to_error(c, "Snapshot", k.status, k.details, k.error_string, ret_message);
+        else if (k.status != GRPC_STATUS_OK && st.begun) {
+                _cleanup_free_ char *why = NULL;
+                r = status_to_error(c, "Snapshot", k.status, k.details, k.error_string, /* got_going= */ true, &why);
+                r = set_message(ret_message, r, "etcd at %s broke off the snapshot after %" PRIu64 " of %" PRIu64 " bytes: %s",
+                                c->url, st.received, st.db_size, strna(why));
+        } else if (k.status != GRPC_STATUS_OK)
+                r = status_to_error(c, "Snapshot", k.status, k.details, k.error_string, /* got_going= */ false,
+                                    ret_message);
         else if (!st.have_digest)
                 r = set_message(ret_message, -EPROTO,
                                 "etcd at %s ended the snapshot stream after %" PRIu64 " of %" PRIu64 " bytes, without its checksum",

@@ -18,13 +18,15 @@ POLKIT_ACTION=org.etcdbackup.sandboxtest.check
 # polkit_check_as USER ACTION : print polkit's CheckAuthorization reply for a
 # process of USER, e.g. "(bba{ss}) true false 0".
 #
-# The subject must be the caller itself (polkitd only lets root ask about others).
+# The subject must be the caller's own identity (polkitd answers only trusted callers,
+# e.g. root, about subjects of other users).
 # A system-bus-name subject would have to be busctl's own unique name, which it does
 # not know before it connects; so this uses a unix-process subject: pid and start
 # time (field 22 of /proc/PID/stat) of the calling bash, which then execs busctl:
 # same pid, same start time, so the process that asks is the subject. (pkcheck
 # --process $$ would do the same; busctl shows polkit's raw answer.)
 polkit_check_as() {
+    # shellcheck disable=SC2016  # expanded by the inner bash
     sandbox_as "$1" bash -c '
         read -r stat </proc/$$/stat
         set -- ${stat##*) }          # fields 3.. of /proc/PID/stat: field 22 is $20
@@ -71,9 +73,9 @@ EOF
     {
         echo "CHILD_T=$T"
         echo "CHILD_PID=$$"
-        echo "CHILD_PIDS=$(_sandbox_pid_of user-manager) $(_sandbox_pid_of system-bus) $!" \
+        echo "CHILD_PIDS='$(_sandbox_pid_of user-manager) $(_sandbox_pid_of system-bus) $!" \
             "$(systemctl --user show -P MainPID polkit.service)" \
-            "$(systemctl --user show -P MainPID child-etcd.service)"
+            "$(systemctl --user show -P MainPID child-etcd.service)'"
     } >"$info"
     ok "a deliberately failing test" false
 }
@@ -182,14 +184,21 @@ is "$(etcdctl_s get /sandbox/hello --print-value-only)" world "plain etcd holds 
 start=${EPOCHREALTIME/./}
 ok "sandbox_etcd_fill 16" sandbox_etcd_fill 16
 diag "sandbox_etcd_fill 16 took $(( (${EPOCHREALTIME/./} - start) / 1000 )) ms"
-db_size=$(etcdctl_s endpoint status -w json | jq '.[0].Status.dbSize')
-ok "etcd database grew past 16 MiB ($db_size bytes)" test "$db_size" -ge $((16 * 1048576))
+is "$(etcdctl_s get --prefix /sandbox/fill/ --keys-only -w json | jq .count)" 16 \
+    "sandbox_etcd_fill 16 wrote 16 values"
+is "$(etcdctl_s get /sandbox/fill/000016 -w json | jq -r '.kvs[0].value' | base64 -d | wc -c)" 1048576 \
+    "each of 1 MiB"
+db_size() { etcdctl_s endpoint status -w json | jq ".[0].Status.dbSize"; }
+db_grown() { (( $(db_size) >= 16 * 1048576 )); }
+# (the backend commits in batches: its file size may lag the puts a little)
+ok "etcd database grows past 16 MiB" wait_until 5 db_grown
+diag "etcd dbSize: $(db_size) bytes"
 sandbox_etcd_put_keys 1000
 is "$(etcdctl_s get --prefix /registry/test/ --keys-only --limit 1 -w json | jq .count)" 1000 \
     "sandbox_etcd_put_keys 1000 wrote 1000 keys"
 ok "etcd restarts through the user manager" systemctl --user restart etcd-plain.service
-ok "and is healthy again with its data" \
-    wait_until 10 sh -c 'test "$(ETCDCTL_API=3 etcdctl --endpoints="$ETCD_ENDPOINT" get /sandbox/hello --print-value-only)" = world'
+hello_is_world() { [[ $(etcdctl_s get /sandbox/hello --print-value-only) == world ]]; }
+ok "and answers again with its data" wait_until 10 hello_is_world
 
 # --- etcd, TLS ------------------------------------------------------------------
 sandbox_start_etcd etcd-tls --tls
@@ -197,9 +206,11 @@ ok "TLS etcd serves https" test "${ETCD_ENDPOINT#https://}" != "$ETCD_ENDPOINT"
 ok "TLS etcd is healthy" etcdctl_s endpoint health
 etcdctl_s put /sandbox/secure yes >/dev/null
 is "$(etcdctl_s get /sandbox/secure --print-value-only)" yes "TLS etcd holds a key that was put"
-ok "TLS etcd refuses a client without a certificate" \
-    sh -c '! ETCDCTL_API=3 etcdctl --endpoints="$ETCD_ENDPOINT" --cacert="$ETCD_CACERT" \
-              --dial-timeout=1s --command-timeout=2s get /sandbox/secure'
+get_without_client_cert() {
+    ETCDCTL_API=3 etcdctl --endpoints="$ETCD_ENDPOINT" --cacert="$ETCD_CACERT" \
+        --dial-timeout=1s --command-timeout=2s get /sandbox/secure
+}
+ok "TLS etcd refuses a client without a certificate" not get_without_client_cert
 sandbox_etcd_use etcd-plain
 is "$(etcdctl_s get /sandbox/hello --print-value-only)" world "sandbox_etcd_use switches back to the plain etcd"
 
@@ -216,9 +227,9 @@ ok "child: TAP shows the failing test and the plan at the end" \
 is "$child_rc" 1 "child: exit status 1 after a failed test"
 # shellcheck disable=SC1091
 . "$T/child.info"
-alive=""
-for p in $CHILD_PIDS; do _sandbox_pid_alive "$p" && alive+=" $p"; done
-is "$alive" "" "child: none of its daemons nor its stray process is still running"
+still_alive=""
+for p in $CHILD_PIDS; do _sandbox_pid_alive "$p" && still_alive+=" $p"; done
+is "$still_alive" "" "child: none of its daemons nor its stray process is still running"
 # (compare only processes in our cgroup tree: other tests may run on this machine)
 new_procs=""
 while read -r p comm; do

@@ -396,6 +396,7 @@ TEST(reader_detects_damage) {
         CHECK_EQ(damaged(0, 0, 100), -EBADMSG);                         /* truncated metadata */
         CHECK_EQ(damaged(0, 0x01, -1), -EBADMSG);                       /* not a skippable frame */
         CHECK_EQ(damaged(8 + strlen(BACKUP_META_SIGNATURE) + 3, 0x01, -1), -EBADMSG); /* the id */
+        CHECK_EQ(damaged(BACKUP_META_FRAME_SIZE - 10, 0x01, -1), -EBADMSG);   /* the padding */
 }
 
 TEST(reader_checks_bbolt_header) {

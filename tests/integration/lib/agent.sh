@@ -1,0 +1,134 @@
+# shellcheck shell=bash
+#
+# agent.sh - the etcd backup agent inside the sandbox of sandbox.sh: installed from the
+# build dir with meson install, run by the systemd user manager from its installed unit
+# file, on a private system bus enforcing the installed policy, asking a real polkitd,
+# backing up a real etcd. Source it after sandbox.sh.
+#
+#   agent_setup [--tls]          everything up to a running agent (see below)
+#   agent_config TEXT            write /etc/etcd-backup/agent.conf
+#   agent_start / agent_stop / agent_restart
+#   agent_pid                    main pid of etcd-backupd.service
+#   ctl ARGS...                  etcd-backupctl as root
+#   call_error [--as USER] PATH METHOD ARGS...
+#                                prints the D-Bus error name a call gets, or "none"
+#   backup_path ID, prop PATH PROPERTY
+#   storage_files PATTERN        files of the storage directory matching PATTERN
+#   agent_sane                   checks for the end of a test: the agent never
+#                                restarted, no sanitizer report in its log
+#
+# BUILD_DIR (default: build) is a meson build dir configured with --prefix=/usr.
+
+BUILD_DIR=${BUILD_DIR:-build}
+AGENT_UNIT=etcd-backupd.service
+AGENT_NAME=org.etcdbackup.Agent1
+AGENT_PATH=/org/etcdbackup/Agent1
+AGENT_MANAGER=org.etcdbackup.Agent1.Manager
+AGENT_BACKUP=org.etcdbackup.Agent1.Backup
+STORAGE=/var/lib/etcd-backup
+OPERATOR=etcd-operator     # in group etcdbackup-operators: a test rule lets it back up
+OUTSIDER=outsider          # no rule: polkit's defaults apply
+
+# agent_setup [--tls] : installs the project, starts the private system bus, the user
+# manager, polkitd (with a rule for $OPERATOR), an etcd as user unit etcd.service (with
+# client certificates required when --tls), writes agent.conf for it and starts the agent
+# from its installed unit.
+agent_setup() {
+    local tls=()
+    [[ ${1:-} == --tls ]] && tls=(--tls)
+
+    sandbox_install "$BUILD_DIR"
+    sandbox_start_system_bus
+    sandbox_start_user_manager
+    sandbox_add_user "$OPERATOR" etcdbackup-operators
+    sandbox_add_user "$OUTSIDER"
+    sandbox_polkit_rule 50-etcd-backup-test '
+polkit.addRule(function(action, subject) {
+    if (action.id == "org.etcdbackup.agent1.backup" && subject.isInGroup("etcdbackup-operators"))
+        return polkit.Result.YES;
+});'
+    sandbox_start_polkitd
+    sandbox_start_etcd etcd "${tls[@]}"
+
+    if (( ${#tls[@]} )); then
+        # Where kubeadm keeps them; $T is out of sight of the agent (PrivateTmp=yes).
+        mkdir -p /etc/kubernetes/pki/etcd
+        cp "$ETCD_CACERT" /etc/kubernetes/pki/etcd/ca.crt
+        cp "$ETCD_CERT" /etc/kubernetes/pki/etcd/healthcheck-client.crt
+        cp "$ETCD_KEY" /etc/kubernetes/pki/etcd/healthcheck-client.key
+        agent_config "[Etcd]
+Endpoint=$ETCD_ENDPOINT
+TrustedCAFile=/etc/kubernetes/pki/etcd/ca.crt
+CertFile=/etc/kubernetes/pki/etcd/healthcheck-client.crt
+KeyFile=/etc/kubernetes/pki/etcd/healthcheck-client.key"
+    else
+        agent_config "[Etcd]
+Endpoint=$ETCD_ENDPOINT"
+    fi
+
+    sandbox_link_system_unit "$AGENT_UNIT"
+    # Under the user manager StateDirectory= is below $XDG_STATE_HOME, so the storage
+    # directory needs the ReadWritePaths= any non-default [Storage] Directory= needs.
+    # Sanitizer settings of the test run reach the agent.
+    mkdir -p "$USER_UNIT_DIR/$AGENT_UNIT.d" "$STORAGE"
+    {
+        echo "[Service]"
+        echo "ReadWritePaths=$STORAGE"
+        [[ -n ${ASAN_OPTIONS:-} ]] && echo "Environment=ASAN_OPTIONS=$ASAN_OPTIONS"
+        [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS"
+        [[ -n ${LSAN_OPTIONS:-} ]] && echo "Environment=LSAN_OPTIONS=$LSAN_OPTIONS"
+    } >"$USER_UNIT_DIR/$AGENT_UNIT.d/test.conf"
+    systemctl --user daemon-reload
+    agent_start
+}
+
+agent_config() {
+    mkdir -p /etc/etcd-backup
+    printf '%s\n' "$1" >/etc/etcd-backup/agent.conf
+}
+
+agent_start() {
+    systemctl --user start "$AGENT_UNIT" ||
+        sandbox_bail "etcd-backupd did not start (see $SANDBOX_LOG_DIR/$AGENT_UNIT.log)"
+}
+
+agent_stop() { systemctl --user stop "$AGENT_UNIT"; }
+agent_restart() { agent_stop && agent_start; }
+agent_pid() { systemctl --user show -P MainPID "$AGENT_UNIT"; }
+
+ctl() { etcd-backupctl --no-ask-password "$@"; }
+
+# call_error [--as USER] PATH METHOD ARGS... : makes the call with dbus-send (which,
+# unlike busctl, shows error names) and prints the error name, or "none".
+call_error() {
+    local -a as=()
+    if [[ $1 == --as ]]; then as=(sandbox_as "$2"); shift 2; fi
+    local path=$1 method=$2 out
+    shift 2
+    if out=$("${as[@]}" dbus-send --system --print-reply --dest="$AGENT_NAME" "$path" "$method" "$@" 2>&1); then
+        echo none
+    else
+        sed -n 's/^Error \([^:]*\):.*/\1/p' <<<"$out"
+    fi
+}
+
+backup_path() {
+    busctl --system call "$AGENT_NAME" "$AGENT_PATH" "$AGENT_MANAGER" GetBackup s "$1" | awk '{print $2}' | tr -d '"'
+}
+
+# prop PATH PROPERTY : a Backup property's value, unquoted.
+prop() {
+    busctl --system get-property "$AGENT_NAME" "$1" "$AGENT_BACKUP" "$2" | cut -d' ' -f2- | sed 's/^"//; s/"$//'
+}
+
+storage_files() {
+    find "$STORAGE" -mindepth 1 -maxdepth 1 -name "$1" -printf '%f\n' | sort
+}
+
+agent_sane() {
+    local restarts
+    restarts=$(systemctl --user show -P NRestarts "$AGENT_UNIT")
+    is "$restarts" 0 "the agent never crashed or restarted"
+    ok "no sanitizer report in the agent's log" \
+        not grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
+}

@@ -1,0 +1,205 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Backups on demand against a real etcd, with the agent installed and run by systemd from
+# its own unit, on a private system bus with its own policy and a real polkitd: the file and
+# what stock zstd and etcdctl make of it, the listing, verify, delete, the named errors for
+# bad input, polkit's say, a second backup while one runs, etcd stopped before and during a
+# backup, SIGTERM during a backup, and the agent's introspection against dbus/*.xml.
+
+source "$(dirname "$0")/lib/sandbox.sh"
+source "$(dirname "$0")/lib/agent.sh"
+sandbox_enter "$@"
+plan_begin
+
+agent_setup
+ok "the agent is active (it sent READY=1)" systemctl --user is-active --quiet "$AGENT_UNIT"
+ok "it owns $AGENT_NAME on the system bus" busctl --system status "$AGENT_NAME"
+status=$(systemctl --user show -P StatusText "$AGENT_UNIT")
+is "$status" "Idle; 0 backups in $STORAGE." "its status line says it is idle"
+
+# ---- a backup, and what etcd's own tools make of it ------------------------------------
+
+sandbox_etcd_put_keys 500
+rev=$(etcdctl_s get /registry/test/key-000001 -w json | jq -r .header.revision)
+id=$(ctl backup)
+ok "etcd-backupctl backup prints a backup id" grep -Eqx '[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}' <<<"$id"
+files=$(storage_files '*')
+is "$(wc -l <<<"$files")" 1 "exactly one file in the storage directory"
+ok "named NAME.db.zst after the configuration, the time and the id" \
+    grep -Eqx "default-[0-9]{8}T[0-9]{6}Z-$id\.db\.zst" <<<"$files"
+file=$STORAGE/$files
+ok "the file is readable by root only" test "$(stat -c %a "$file")" = 600
+
+zstd -q -d -c "$file" >"$T/restored.db"
+ok "stock zstd -d decompresses it" test -s "$T/restored.db"
+etcdctl_s snapshot save "$T/etcdctl.db" >/dev/null 2>&1
+ok "byte for byte what etcdctl snapshot save writes" cmp "$T/restored.db" "$T/etcdctl.db"
+size=$(stat -c %s "$T/restored.db")
+head -c $((size - 32)) "$T/restored.db" | sha256sum | cut -d' ' -f1 >"$T/computed"
+tail -c 32 "$T/restored.db" | od -An -tx1 -v | tr -d ' \n' >"$T/trailer"
+ok "its last 32 bytes are the SHA-256 of the rest" cmp "$T/computed" <(cat "$T/trailer"; echo)
+snapstatus=$(ETCDCTL_API=3 etcdctl snapshot status "$T/restored.db" -w json)
+is "$(jq -r .revision <<<"$snapstatus")" "$rev" "etcdctl snapshot status accepts it, at the revision etcd had"
+
+json=$(ctl --json list-backups)
+is "$(jq length <<<"$json")" 1 "list-backups --json lists it"
+b=$(jq '.[0]' <<<"$json")
+is "$(jq -r .id <<<"$b")" "$id" "  id"
+is "$(jq -r .config <<<"$b")" default "  config"
+is "$(jq -r .file <<<"$b")" "$file" "  file"
+is "$(jq -r .size <<<"$b")" "$(stat -c %s "$file")" "  size is the file's"
+is "$(jq -r .snapshot_size <<<"$b")" "$size" "  snapshot_size is the snapshot's"
+is "$(jq -r .revision <<<"$b")" "$rev" "  revision"
+is "$(jq -r .sha256 <<<"$b")" "$(cat "$T/trailer")" "  sha256 is etcd's trailer"
+ok "  created is RFC 3339 UTC" grep -Eqx '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z' \
+    <<<"$(jq -r .created <<<"$b")"
+is "$(jq -r .etcd_version <<<"$b")" "3.4.23" "  etcd_version"
+ok "list-backups shows a table with a header and a legend" \
+    bash -c 'etcd-backupctl list-backups | head -1 | grep -q "^ID  *CONFIG" && etcd-backupctl list-backups | tail -1 | grep -qx "1 backups listed."'
+ok "--no-legend prints the row alone" bash -c "[ \"\$(etcd-backupctl --no-legend list-backups | wc -l)\" = 1 ]"
+is "$(ctl --json list-backups nosuch | jq length)" 0 "list-backups CONFIG filters by configuration"
+ok "verify ID says the backup is intact" ctl verify "$id"
+is "$(ctl --json verify "$id" | jq -c '[.verified, .error]')" '[true,null]' "verify --json says so too"
+
+# ---- bad input gets named errors ----------------------------------------------------------
+
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup string:../x)" \
+    org.etcdbackup.Agent1.Error.InvalidName "StartBackup('../x') is InvalidName"
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup string:nosuch)" \
+    org.etcdbackup.Agent1.Error.NoSuchConfig "StartBackup('nosuch') is NoSuchConfig"
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.GetBackup string:../../etc/passwd)" \
+    org.etcdbackup.Agent1.Error.InvalidName "GetBackup('../../etc/passwd') is InvalidName"
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.DeleteBackup string:00000000-0000-4000-8000-000000000000)" \
+    org.etcdbackup.Agent1.Error.NoSuchBackup "DeleteBackup of an unknown id is NoSuchBackup"
+ok "etcd-backupctl verify of an unknown id fails" not ctl verify 00000000-0000-4000-8000-000000000000
+is "$(storage_files '*' | wc -l)" 1 "...and nothing changed on disk"
+
+# ---- polkit decides for non-root callers --------------------------------------------------
+
+is "$(call_error --as "$OUTSIDER" $AGENT_PATH $AGENT_MANAGER.StartBackup string:default)" \
+    org.freedesktop.DBus.Error.InteractiveAuthorizationRequired \
+    "StartBackup by a user polkit does not allow needs authentication (auth_admin_keep)"
+ok "a refused etcd-backupctl backup fails" not sandbox_as "$OUTSIDER" etcd-backupctl --no-ask-password backup
+is "$(storage_files '*' | wc -l)" 1 "...and no backup was taken"
+ok "anyone may read: list-backups as that user" sandbox_as "$OUTSIDER" etcd-backupctl list-backups
+id2=$(sandbox_as "$OPERATOR" etcd-backupctl --no-ask-password backup)
+ok "a user a polkit rule allows takes a backup" test -f "$(ls "$STORAGE"/*"$id2".db.zst 2>/dev/null || echo none)"
+is "$(call_error --as "$OPERATOR" $AGENT_PATH $AGENT_MANAGER.DeleteBackup "string:$id2")" \
+    org.freedesktop.DBus.Error.InteractiveAuthorizationRequired \
+    "...but may not delete one (the rule covers only the backup action)"
+is "$(storage_files '*' | wc -l)" 2 "...which is still there"
+
+# ---- delete -------------------------------------------------------------------------------
+
+ok "delete-backup as root" ctl delete-backup "$id2"
+is "$(storage_files "*$id2*")" "" "the file is gone"
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.GetBackup "string:$id2")" \
+    org.etcdbackup.Agent1.Error.NoSuchBackup "and so is the object"
+
+# ---- a corrupt file is caught ---------------------------------------------------------------
+
+cp "$file" "$T/good.db.zst"
+# One byte in the compressed snapshot (after the 4 KiB metadata frame), one in the metadata
+# frame's padding: nothing in the file goes unchecked.
+for offset in $(( 4096 + ($(stat -c %s "$file") - 4096) / 2 )) 4000; do
+    printf '\x5a' | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
+    is "$(call_error $AGENT_PATH $AGENT_MANAGER.VerifyBackup "string:$id")" \
+        org.etcdbackup.Agent1.Error.BackupCorrupt "VerifyBackup of a file damaged at offset $offset is BackupCorrupt"
+    ok "etcd-backupctl verify fails on it" not ctl verify "$id"
+    cp "$T/good.db.zst" "$file"
+done
+
+# ---- one backup at a time -------------------------------------------------------------------
+
+# With etcd frozen the first backup cannot finish; the second must be refused, not queued.
+etcd_pid=$(systemctl --user show -P MainPID etcd.service)
+kill -STOP "$etcd_pid"
+first=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s default | awk '{print $2}' | tr -d '"')
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup string:default)" \
+    org.etcdbackup.Agent1.Error.Busy "a second StartBackup while one runs is Busy"
+is "$(busctl --system get-property $AGENT_NAME $AGENT_PATH $AGENT_MANAGER State)" 's "backing-up"' \
+    "the Manager's State is backing-up meanwhile"
+kill -CONT "$etcd_pid"
+wait_until 30 bash -c "[ \"\$(busctl --system get-property $AGENT_NAME $first $AGENT_BACKUP State)\" = 's \"completed\"' ]"
+is "$(prop "$first" State)" completed "the first one completes once etcd goes on"
+first_id=$(prop "$first" Id)
+is "$(busctl --system get-property $AGENT_NAME $AGENT_PATH $AGENT_MANAGER State)" 's "idle"' "and the agent is idle again"
+
+# ---- etcd down ------------------------------------------------------------------------------
+
+systemctl --user stop etcd.service
+before=$(storage_files '*.db.zst')
+out=$(ctl backup 2>&1) && rc=0 || rc=$?
+ok "a backup with etcd stopped fails (exit status $rc)" test "$rc" -ne 0
+failed=$(busctl --system call $AGENT_NAME $AGENT_PATH org.freedesktop.DBus.ObjectManager GetManagedObjects --json=short |
+    jq -r '.data[0] | to_entries[] | select(.value["org.etcdbackup.Agent1.Backup"].State.data == "failed") | .key' | head -1)
+is "$(prop "$failed" ErrorName)" org.etcdbackup.Agent1.Error.EtcdUnavailable "its Backup object is failed with EtcdUnavailable"
+ok "its Error names the endpoint" grep -q "$ETCD_ENDPOINT" <<<"$(prop "$failed" Error)"
+ok "the CLI says why" grep -q "failed: etcd Status call to $ETCD_ENDPOINT failed" <<<"$out"
+is "$(storage_files '*.db.zst')" "$before" "no new .db.zst"
+is "$(storage_files '*.partial')" "" "no .partial"
+ok "the agent is still up" systemctl --user is-active --quiet "$AGENT_UNIT"
+systemctl --user start etcd.service
+wait_until 20 etcdctl_s endpoint health
+
+# ---- etcd stopped in the middle of a stream ---------------------------------------------------
+
+# Enough data that the stream takes a while; the agent is frozen once its .partial exists, so
+# that etcd is certainly stopped in the middle of the stream, not before or after it.
+sandbox_etcd_fill 160
+agent=$(agent_pid)
+caught=no
+path=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s default | awk '{print $2}' | tr -d '"')
+for _ in $(seq 400); do
+    kill -STOP "$agent"
+    if [ -n "$(storage_files '*.partial')" ]; then caught=yes; break; fi
+    kill -CONT "$agent"
+    sleep 0.005
+done
+is "$caught" yes "the agent was caught in the middle of a stream (a .partial exists)"
+systemctl --user stop etcd.service
+kill -CONT "$agent"
+wait_until 60 bash -c "[ \"\$(busctl --system get-property $AGENT_NAME $path $AGENT_BACKUP State)\" = 's \"failed\"' ]"
+is "$(prop "$path" State)" failed "etcd stopped mid-backup: the backup failed"
+diag "reason: $(prop "$path" ErrorName): $(prop "$path" Error)"
+ok "  with a reason" test -n "$(prop "$path" Error)"
+is "$(storage_files '*.db.zst')" "$before" "  no new .db.zst"
+is "$(storage_files '*.partial')" "" "  and the .partial is gone"
+ok "  the agent is still up" systemctl --user is-active --quiet "$AGENT_UNIT"
+systemctl --user start etcd.service
+wait_until 20 etcdctl_s endpoint health
+
+# ---- SIGTERM in the middle of a stream ----------------------------------------------------------
+
+caught=no
+busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s default >/dev/null
+for _ in $(seq 400); do
+    kill -STOP "$agent"
+    if [ -n "$(storage_files '*.partial')" ]; then caught=yes; break; fi
+    kill -CONT "$agent"
+    sleep 0.005
+done
+is "$caught" yes "the agent was caught in the middle of another stream"
+# systemd sends SIGCONT after SIGTERM, so the frozen agent wakes up to a SIGTERM.
+ok "systemctl stop during a backup" agent_stop
+is "$(systemctl --user show -P Result "$AGENT_UNIT")" success "the agent exited cleanly on SIGTERM"
+is "$(storage_files '*.partial')" "" "no .partial is left behind"
+is "$(storage_files '*.db.zst')" "$before" "the completed backups are untouched"
+
+agent_start
+is "$(ctl --json list-backups | jq -r '[.[].id] | sort | join(" ")')" \
+    "$(printf '%s\n' "$id" "$first_id" | sort | paste -sd' ')" "after a restart the agent lists the backups on disk"
+ok "and a backup works again" ctl backup
+
+# ---- the interface as documented ------------------------------------------------------------------
+
+busctl --system call $AGENT_NAME $AGENT_PATH org.freedesktop.DBus.Introspectable Introspect --json=short |
+    jq -r '.data[0]' >"$T/manager.xml"
+busctl --system call $AGENT_NAME "$(backup_path "$id")" org.freedesktop.DBus.Introspectable Introspect --json=short |
+    jq -r '.data[0]' >"$T/backup.xml"
+ok "the agent serves exactly what dbus/org.etcdbackup.Agent1.xml documents" \
+    python3 "$(dirname "$0")/lib/introspect-diff.py" /usr/share/dbus-1/interfaces/org.etcdbackup.Agent1.xml \
+    "$T/manager.xml" "$T/backup.xml"
+
+agent_sane
