@@ -185,7 +185,7 @@ static int fill_defaults(AgentConfig *c, bool units_assigned) {
 
         if (!c->initial_cluster) {
                 /* etcd's own default: this member alone, at each of its peer URLs. */
-                _cleanup_strv_free_ char **urls = NULL, **members = NULL;
+                _cleanup_strv_free_ char **members = NULL;
                 char *s;
 
                 for (const char *p = c->initial_advertise_peer_urls; *p;) {

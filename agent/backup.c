@@ -129,7 +129,8 @@ static int backup_job_run(Worker *w, void *userdata) {
 
         r = etcd_client_new(&j->endpoint, &client, &j->message);
         if (r < 0)
-                return r;
+                /* A TLS file agent.conf names that cannot be read: the configuration's fault. */
+                return r == -ENOMEM ? r : -ENOEXEC;
         r = etcd_client_status(client, STATUS_TIMEOUT_USEC, &status, &j->message);
         if (r < 0)
                 return r;

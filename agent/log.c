@@ -28,7 +28,7 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
-static int log_internal(int level, int error, char * const *fields, const char *fmt, va_list ap) {
+_printf_(4, 0) static int log_internal(int level, int error, char * const *fields, const char *fmt, va_list ap) {
         char message[2048];
 
         error = abs(error);

@@ -74,7 +74,12 @@ Endpoint=$ETCD_ENDPOINT"
     {
         echo "[Service]"
         echo "ReadWritePaths=$STORAGE"
-        [[ -n ${ASAN_OPTIONS:-} ]] && echo "Environment=ASAN_OPTIONS=$ASAN_OPTIONS"
+        if [[ -n ${ASAN_OPTIONS:-} ]]; then
+                echo "Environment=ASAN_OPTIONS=$ASAN_OPTIONS"
+                # LeakSanitizer stops the process with ptrace() to scan it at exit,
+                # which @system-service does not allow.
+                echo "SystemCallFilter=@debug"
+        fi
         [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS"
         [[ -n ${LSAN_OPTIONS:-} ]] && echo "Environment=LSAN_OPTIONS=$LSAN_OPTIONS"
     } >"$USER_UNIT_DIR/$AGENT_UNIT.d/test.conf"
