@@ -2,9 +2,9 @@
 /*
  * The backup file format (see backup-file.h for the layout): the metadata codec, the streaming
  * writer and the verifying reader. The writer is a single-producer, single-consumer ring: the
- * gRPC worker copies chunks in, the compressor thread hashes and compresses them straight out of
- * the ring and writes the output. zstd runs single-threaded on that thread, at level 3: the same
- * output and ratio as `zstd -3`, in a few MiB, where zstd's own worker pool would want ~50 MiB.
+ * gRPC worker hashes chunks and copies them in, the compressor thread compresses them straight
+ * out of the ring and writes the output. zstd runs single-threaded on that thread, at level 3:
+ * the ratio of `zstd -3` in a few MiB, where zstd's own worker pool would want ~40 MiB.
  */
 
 #include <fcntl.h>
@@ -538,13 +538,18 @@ struct BackupWriter {
 
         BackupMeta meta;
         ZSTD_CCtx *cctx;
+        uint64_t db_size;
+
+        /* Stream side */
         EVP_MD_CTX *db_sha;
+        uint64_t received; /* stream bytes hashed */
+        uint8_t trailer[SHA256_DIGEST_SIZE];
+
+        /* Compressor side */
         EVP_MD_CTX *file_sha;
         uint8_t *out_buf;
-        uint64_t db_size;
-        uint64_t consumed; /* stream bytes hashed and compressed, compressor thread only */
-        uint64_t written;  /* compressed bytes written, compressor thread only */
-        uint8_t trailer[SHA256_DIGEST_SIZE];
+        uint64_t consumed; /* stream bytes compressed */
+        uint64_t written;  /* compressed bytes written */
         _Atomic uint64_t bytes_done;
 
         pthread_t thread;
@@ -579,19 +584,6 @@ static int writer_compress(BackupWriter *w, const uint8_t *p, size_t n, ZSTD_End
         ZSTD_inBuffer in = { p, n, 0 };
         ZSTD_outBuffer out = { w->out_buf, IO_BUFFER_SIZE, 0 };
 
-        /* The snapshot is the database followed by its SHA-256: hash the one, keep the other. */
-        for (size_t i = 0; i < n;) {
-                uint64_t pos = w->consumed + i;
-                if (pos < w->db_size) {
-                        size_t k = (size_t) MIN((uint64_t) (n - i), w->db_size - pos);
-                        (void) EVP_DigestUpdate(w->db_sha, p + i, k);
-                        i += k;
-                } else {
-                        if (pos - w->db_size >= SHA256_DIGEST_SIZE)
-                                return set_message(&w->error_message, -EBADMSG, "Snapshot stream is longer than announced");
-                        w->trailer[pos - w->db_size] = p[i++];
-                }
-        }
         w->consumed += n;
 
         for (;;) {
@@ -734,7 +726,11 @@ int backup_writer_new(int dir_fd, const BackupMeta *meta, const atomic_bool *can
         w->file_sha = sha256_new();
         if (!w->ring || !w->out_buf || !w->cctx || !w->db_sha || !w->file_sha)
                 return -ENOMEM;
+        /* Level 3 with a 1 MiB match table instead of its 512 KiB: as fast, and no larger than
+         * `zstd -3` (which splits its input into jobs for a worker thread) on etcd databases,
+         * text or binaries, where single-threaded level 3 alone is up to 0.5% larger. */
         if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, BACKUP_ZSTD_LEVEL)) ||
+            ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_hashLog, 18)) ||
             ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1)))
                 return set_message(ret_message, -EIO, "Cannot set up zstd");
 
@@ -774,6 +770,23 @@ int backup_writer_begin(BackupWriter *w, uint64_t db_size) {
 int backup_writer_write(BackupWriter *w, const void *p, size_t size, char **ret_message) {
         const uint8_t *s = p;
         int r = 0;
+
+        /* The snapshot is the database followed by its SHA-256: hash the one, keep the other.
+         * Done here, as the stream arrives, on the thread that otherwise mostly waits for etcd;
+         * the compressor thread has enough to do. */
+        for (size_t i = 0; i < size;) {
+                uint64_t pos = w->received + i;
+                if (pos < w->db_size) {
+                        size_t k = (size_t) MIN((uint64_t) (size - i), w->db_size - pos);
+                        (void) EVP_DigestUpdate(w->db_sha, s + i, k);
+                        i += k;
+                } else {
+                        if (pos - w->db_size >= SHA256_DIGEST_SIZE)
+                                return set_message(ret_message, -EBADMSG, "Snapshot stream is longer than announced");
+                        w->trailer[pos - w->db_size] = s[i++];
+                }
+        }
+        w->received += size;
 
         pthread_mutex_lock(&w->lock);
         while (size > 0) {

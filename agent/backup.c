@@ -8,6 +8,7 @@
  */
 
 #include <fcntl.h>
+#include <grpc/grpc.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -117,15 +118,11 @@ static int job_data(const void *p, size_t size, void *userdata) {
         return 0;
 }
 
-static int backup_job_run(Worker *w, void *userdata) {
-        /* Only b->job is used here: the loop leaves it alone until the thread is joined. */
-        BackupJob *j = ((Backup *) userdata)->job;
+static int backup_job_stream(BackupJob *j, Worker *w) {
         _cleanup_(etcd_client_freep) EtcdClient *client = NULL;
         _cleanup_(etcd_status_done) EtcdStatus status = {};
         _cleanup_(backup_writer_freep) BackupWriter *writer = NULL;
         int r;
-
-        j->worker = w;
 
         r = etcd_client_new(&j->endpoint, &client, &j->message);
         if (r < 0)
@@ -160,6 +157,21 @@ static int backup_job_run(Worker *w, void *userdata) {
                 return r;
 
         return backup_writer_finish(writer, &j->result, &j->file, &j->message);
+}
+
+static int backup_job_run(Worker *w, void *userdata) {
+        /* Only b->job is used here: the loop leaves it alone until the thread is joined. */
+        BackupJob *j = ((Backup *) userdata)->job;
+        int r;
+
+        j->worker = w;
+        /* gRPC lives only as long as a stream: its threads and caches are gone while the agent
+         * idles. Started here, its threads inherit this thread's mask, with every signal
+         * blocked. */
+        grpc_init();
+        r = backup_job_stream(j, w);
+        grpc_shutdown();
+        return r;
 }
 
 /* ---- the object, on the loop ------------------------------------------------------------- */
@@ -314,6 +326,7 @@ static void backup_finished(Backup *b, int result) {
                            b->meta.config, strna(b->error_message));
         }
         backup_job_free(j);
+        manager_release_memory(m);
 
         backup_emit_changed(b, "State", "Error", "ErrorName", "File", "Size", "SnapshotSize", "Revision", "ClusterId",
                             "MemberId", "EtcdVersion", "Created", "Completed", "Sha256", "Progress", "BytesDone",
@@ -457,6 +470,7 @@ static void backup_verify_finished(Worker *w, bool finished, int result, void *u
         if (!finished)
                 return;
         b->verify_worker = worker_free(b->verify_worker);
+        manager_release_memory(b->manager);
 
         if (result >= 0) {
                 log_backup(b, LOG_INFO, 0, MESSAGE_ID_BACKUP_VERIFIED, "Backup %s verified: %s intact.", b->id, b->file);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * etcd-backupd, the node agent: sets up the process (signals, gRPC, named errors), then hands
+ * etcd-backupd, the node agent: sets up the process (signals, memory, named errors), then hands
  * over to the Manager and its event loop until SIGTERM.
  */
 
 #include <getopt.h>
-#include <grpc/grpc.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
@@ -67,6 +67,7 @@ static int run(void) {
                 return r;
 
         manager_update_state(m);
+        manager_release_memory(m);
         (void) sd_notify(false, "READY=1");
         r = sd_event_loop(m->event);
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
@@ -84,8 +85,8 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
-        /* Blocked before any thread exists (grpc_init() starts gRPC's own), so that every thread
-         * inherits the mask and the loop's signalfd alone receives these. */
+        /* Blocked before any thread exists, so that every thread inherits the mask and the loop's
+         * signalfd alone receives these. */
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
         sigaddset(&ss, SIGINT);
@@ -99,9 +100,14 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
 
-        grpc_init();
+        /* Large buffers (the ring, zstd's window) always mmap()ed, so freeing them returns them
+         * to the kernel: glibc's default raises the threshold after the first such free, after
+         * which they would stay resident between backups. One arena: the threads allocate
+         * little, and per-thread arenas would each keep their own free memory. */
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        (void) mallopt(M_ARENA_MAX, 1);
+
         r = run();
-        grpc_shutdown();
 
         if (r < 0) {
                 (void) sd_notifyf(false, "ERRNO=%i", -r);

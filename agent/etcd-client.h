@@ -47,8 +47,8 @@ void etcd_status_done(EtcdStatus *s);
 
 typedef struct EtcdClient EtcdClient;
 
-/* Call grpc_init() before the first client, with every signal the loop handles blocked, since
- * gRPC starts its own threads there. */
+/* Call grpc_init() before the first client and grpc_shutdown() after the last, on a thread
+ * with every signal the loop handles blocked, since gRPC starts its own threads there. */
 int etcd_client_new(const EtcdEndpoint *e, EtcdClient **ret, char **ret_message);
 EtcdClient *etcd_client_free(EtcdClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdClient *, etcd_client_free);

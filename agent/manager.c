@@ -18,6 +18,7 @@
 #include "fs-util.h"
 #include "log.h"
 #include "manager.h"
+#include "memory-util.h"
 #include "string-util.h"
 
 static const char * const manager_state_table[_MANAGER_STATE_MAX] = {
@@ -136,6 +137,22 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+void manager_release_memory(Manager *m) {
+        /* What only backups and verifications use: gRPC (with abseil, upb, re2, c-ares, the
+         * C++ runtime), OpenSSL, zstd. */
+        static const char * const libraries[] = {
+                "libgrpc", "libgpr", "libabsl", "libupb", "libre2", "libcares", "libaddress_sorting",
+                "libstdc++", "libssl", "libcrypto", "libprotobuf-c", "libzstd", NULL,
+        };
+
+        if (m->running)
+                return;
+        for (Backup *b = m->backups; b; b = b->next)
+                if (b->verify_worker)
+                        return;
+        (void) memory_release(libraries);
+}
+
 void manager_update_state(Manager *m) {
         ManagerState s = m->running ? MANAGER_BACKING_UP : MANAGER_IDLE;
         unsigned n = 0;
@@ -159,7 +176,7 @@ void manager_update_state(Manager *m) {
 /* Looks a backup up by the id a caller gave, with the errors a caller can act on. */
 static int manager_get_backup_by_id(Manager *m, const char *id, Backup **ret, sd_bus_error *error) {
         char normalized[BACKUP_ID_STRING_MAX];
-        Backup *b;
+        Backup *b = NULL;
 
         if (backup_id_normalize(id, normalized) < 0)
                 return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME, "Invalid backup id '%s': expected a UUID.", id);
@@ -173,7 +190,7 @@ static int manager_get_backup_by_id(Manager *m, const char *id, Backup **ret, sd
 static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *config;
-        Backup *b;
+        Backup *b = NULL;
         int r;
 
         r = sd_bus_message_read(msg, "s", &config);
@@ -206,7 +223,7 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
 static int method_get_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *id;
-        Backup *b;
+        Backup *b = NULL;
         int r;
 
         r = sd_bus_message_read(msg, "s", &id);
@@ -221,7 +238,7 @@ static int method_get_backup(sd_bus_message *msg, void *userdata, sd_bus_error *
 static int method_verify_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *id;
-        Backup *b;
+        Backup *b = NULL;
         int r;
 
         r = sd_bus_message_read(msg, "s", &id);
@@ -236,7 +253,7 @@ static int method_verify_backup(sd_bus_message *msg, void *userdata, sd_bus_erro
 static int method_delete_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *id;
-        Backup *b;
+        Backup *b = NULL;
         int r;
 
         r = sd_bus_message_read(msg, "s", &id);

@@ -57,3 +57,6 @@ int manager_connect_bus(Manager *m);
 void manager_update_state(Manager *m);
 
 bool manager_config_exists(Manager *m, const char *name);
+
+/* Once no backup or verification runs: gives back what only they use. */
+void manager_release_memory(Manager *m);
