@@ -128,7 +128,7 @@ static int backup_job_stream(BackupJob *j, Worker *w) {
         if (r < 0)
                 /* A TLS file agent.conf names that cannot be read: the configuration's fault. */
                 return r == -ENOMEM ? r : -ENOEXEC;
-        r = etcd_client_status(client, STATUS_TIMEOUT_USEC, &status, &j->message);
+        r = etcd_client_status(client, STATUS_TIMEOUT_USEC, worker_cancel_flag(w), &status, &j->message);
         if (r < 0)
                 return r;
 

@@ -184,9 +184,9 @@ static gpr_timespec deadline_after(usec_t timeout) {
 }
 
 /* Turns a failed call's status into an errno and a message a person can act on. A call that
- * got going gets no hint about reaching etcd: it did reach it. */
+ * got going (progress says how far) gets no hint about reaching etcd: it did reach it. */
 static int status_to_error(EtcdClient *c, const char *what, grpc_status_code status, grpc_slice details,
-                           const char *error_string, bool got_going, char **ret_message) {
+                           const char *error_string, const char *progress, char **ret_message) {
         _cleanup_free_ char *d = grpc_slice_to_c_string(details);
         const char *hint = "";
         int r;
@@ -216,11 +216,12 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
                 r = -EPROTO;
         }
 
-        if (got_going)
-                hint = "";
         /* error_string is gRPC's debugging dump; only worth showing when there is nothing else. */
-        return set_message(ret_message, r, "etcd %s call to %s failed: %s%s", what, c->url,
-                           !isempty(d) ? d : strna(error_string), hint);
+        const char *why = !isempty(d) ? d : strna(error_string);
+        if (progress)
+                return set_message(ret_message, r, "etcd at %s broke off the %s stream after %s: %s", c->url, what, progress,
+                                   why);
+        return set_message(ret_message, r, "etcd %s call to %s failed: %s%s", what, c->url, why, hint);
 }
 
 /* One call on its own completion queue, and what the stream loop needs to know about it. */
@@ -326,40 +327,93 @@ static grpc_slice call_take_message(Call *k) {
         return s;
 }
 
-int etcd_client_status(EtcdClient *c, usec_t timeout, EtcdStatus *ret, char **ret_message) {
+/*
+ * Drives a started call to its end: requests one message after the other, hands each to
+ * on_message(), until the stream and the status are in. Between events, which it waits for in
+ * short slices, it looks at the cancel flag and the time since the last message. Returns 0 when
+ * the call ended by itself (its status says how), else the reason it was cut short: -ECANCELED,
+ * -ETIMEDOUT for a stall, or on_message()'s error.
+ */
+static int call_run(Call *k, const atomic_bool *cancel, usec_t stall_timeout,
+                    int (*on_message)(grpc_slice s, void *userdata), void *userdata) {
+        usec_t last_progress = now(CLOCK_MONOTONIC);
+        unsigned pending = 2; /* the start batch and the status */
+        int error = 0;
+
+        if (call_recv_message(k) < 0) {
+                grpc_call_cancel(k->call, NULL);
+                error = -EIO;
+        } else
+                pending++;
+
+        while (pending > 0) {
+                grpc_event ev = grpc_completion_queue_next(
+                        k->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(STREAM_POLL_MSEC, GPR_TIMESPAN)),
+                        NULL);
+
+                /* Looked at after every event, not only in quiet moments: a busy stream must
+                 * still notice a cancel request. Cancelling makes every batch complete. */
+                if (error >= 0) {
+                        if (cancel && atomic_load(cancel))
+                                error = -ECANCELED;
+                        else if (stall_timeout != USEC_INFINITY && now(CLOCK_MONOTONIC) - last_progress > stall_timeout)
+                                error = -ETIMEDOUT;
+                        if (error < 0)
+                                grpc_call_cancel(k->call, NULL);
+                }
+                if (ev.type == GRPC_QUEUE_TIMEOUT)
+                        continue;
+                if (ev.type != GRPC_OP_COMPLETE)
+                        break;
+
+                pending--;
+                if ((intptr_t) ev.tag != TAG_MESSAGE || !k->response)
+                        continue;
+
+                last_progress = now(CLOCK_MONOTONIC);
+                grpc_slice s = call_take_message(k);
+                if (error >= 0)
+                        error = on_message(s, userdata);
+                grpc_slice_unref(s);
+
+                if (error < 0)
+                        grpc_call_cancel(k->call, NULL);
+                else if (call_recv_message(k) >= 0)
+                        pending++;
+        }
+        return error;
+}
+
+static int status_message(grpc_slice s, void *userdata) {
+        Etcdserverpb__StatusResponse **resp = userdata;
+
+        if (*resp) /* a unary call answers once */
+                return -EBADMSG;
+        *resp = etcdserverpb__status_response__unpack(NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+        return *resp ? 0 : -EBADMSG;
+}
+
+int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel, EtcdStatus *ret,
+                       char **ret_message) {
         Etcdserverpb__StatusRequest req = ETCDSERVERPB__STATUS_REQUEST__INIT;
         Etcdserverpb__StatusResponse *resp = NULL;
         Call k;
-        unsigned pending = 2;
         int r;
 
         r = call_start(c, &k, METHOD_STATUS, &req.base, timeout);
-        if (r >= 0)
-                r = call_recv_message(&k);
         if (r < 0) {
                 call_done(&k);
                 return set_message(ret_message, r, "Cannot start the etcd Status call: %s", strerror(-r));
         }
-        pending++;
+        r = call_run(&k, cancel, USEC_INFINITY, status_message, &resp);
 
-        /* The deadline bounds the call, so waiting without one here always ends. */
-        while (pending > 0) {
-                grpc_event ev = grpc_completion_queue_next(k.cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-                if (ev.type != GRPC_OP_COMPLETE)
-                        break;
-                pending--;
-                if ((intptr_t) ev.tag == TAG_MESSAGE && k.response) {
-                        grpc_slice s = call_take_message(&k);
-                        resp = etcdserverpb__status_response__unpack(NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-                        grpc_slice_unref(s);
-                }
-        }
-
-        if (k.status != GRPC_STATUS_OK)
-                r = status_to_error(c, "Status", k.status, k.details, k.error_string, /* got_going= */ false,
-                                    ret_message);
-        else if (!resp)
+        if (r == -ECANCELED)
+                r = set_message(ret_message, r, "Cancelled while asking etcd at %s for its status", c->url);
+        else if (r == -EBADMSG || (r >= 0 && k.status == GRPC_STATUS_OK && !resp))
                 r = set_message(ret_message, -EBADMSG, "etcd at %s sent a Status answer that cannot be decoded", c->url);
+        else if (k.status != GRPC_STATUS_OK)
+                r = status_to_error(c, "Status", k.status, k.details, k.error_string, /* progress= */ NULL,
+                                    ret_message);
         else {
                 *ret = (EtcdStatus) {
                         .cluster_id = resp->header ? resp->header->cluster_id : 0,
@@ -391,21 +445,25 @@ int etcd_client_status(EtcdClient *c, usec_t timeout, EtcdStatus *ret, char **re
 
 /* Where the stream stands; the checks in stream_message() keep it to etcd's protocol. */
 typedef struct Stream {
+        EtcdClient *client;
         const EtcdSnapshotSink *sink;
+        char **ret_message;
         uint64_t db_size;
         uint64_t received; /* database bytes so far, the digest not counted */
         bool begun;
         bool have_digest;
 } Stream;
 
-static int stream_message(EtcdClient *c, Stream *st, grpc_slice s, char **ret_message) {
+static int stream_message(grpc_slice s, void *userdata) {
+        Stream *st = userdata;
+        const char *url = st->client->url;
         Etcdserverpb__SnapshotResponse *m;
         int r = 0;
 
         m = etcdserverpb__snapshot_response__unpack(NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
         if (!m)
-                return set_message(ret_message, -EBADMSG, "etcd at %s sent a snapshot message that cannot be decoded",
-                                   c->url);
+                return set_message(st->ret_message, -EBADMSG, "etcd at %s sent a snapshot message that cannot be decoded",
+                                   url);
 
         if (!st->begun) {
                 /* remaining_bytes counts what is left after this chunk. */
@@ -416,20 +474,20 @@ static int stream_message(EtcdClient *c, Stream *st, grpc_slice s, char **ret_me
 
         if (r >= 0) {
                 if (st->have_digest)
-                        r = set_message(ret_message, -EBADMSG, "etcd at %s sent data after the snapshot's checksum", c->url);
+                        r = set_message(st->ret_message, -EBADMSG, "etcd at %s sent data after the snapshot's checksum", url);
                 else if (st->received < st->db_size) {
                         if (m->blob.len > st->db_size - st->received ||
                             m->remaining_bytes != st->db_size - st->received - m->blob.len)
-                                r = set_message(ret_message, -EBADMSG,
+                                r = set_message(st->ret_message, -EBADMSG,
                                                 "etcd at %s sent a snapshot chunk that does not fit the announced size of %" PRIu64 " bytes",
-                                                c->url, st->db_size);
+                                                url, st->db_size);
                         else {
                                 st->received += m->blob.len;
                                 r = st->sink->data(m->blob.data, m->blob.len, st->sink->userdata);
                         }
                 } else if (m->blob.len != ETCD_SNAPSHOT_DIGEST_SIZE)
-                        r = set_message(ret_message, -EBADMSG,
-                                        "etcd at %s ended the snapshot with a %zu byte message, not a SHA-256", c->url,
+                        r = set_message(st->ret_message, -EBADMSG,
+                                        "etcd at %s ended the snapshot with a %zu byte message, not a SHA-256", url,
                                         m->blob.len);
                 else {
                         st->have_digest = true;
@@ -444,83 +502,35 @@ static int stream_message(EtcdClient *c, Stream *st, grpc_slice s, char **ret_me
 int etcd_client_snapshot(EtcdClient *c, const EtcdSnapshotOptions *o, const EtcdSnapshotSink *sink,
                          char **ret_message) {
         Etcdserverpb__SnapshotRequest req = ETCDSERVERPB__SNAPSHOT_REQUEST__INIT;
-        Stream st = { .sink = sink };
+        Stream st = { .client = c, .sink = sink, .ret_message = ret_message };
         Call k;
-        unsigned pending = 2;
-        usec_t last_progress = now(CLOCK_MONOTONIC);
-        int r, error = 0;
-        bool cancelled = false, stalled = false;
+        int r;
 
         r = call_start(c, &k, METHOD_SNAPSHOT, &req.base, o->timeout);
-        if (r >= 0)
-                r = call_recv_message(&k);
         if (r < 0) {
                 call_done(&k);
                 return set_message(ret_message, r, "Cannot start the etcd Snapshot call: %s", strerror(-r));
         }
-        pending++;
+        r = call_run(&k, o->cancel, o->stall_timeout, stream_message, &st);
 
-        while (pending > 0) {
-                grpc_event ev = grpc_completion_queue_next(
-                        k.cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(STREAM_POLL_MSEC, GPR_TIMESPAN)),
-                        NULL);
-
-                /* Looked at after every event, not only in quiet moments: a busy stream must
-                 * still notice a cancel request. */
-                if (!cancelled && !stalled && error >= 0) {
-                        if (o->cancel && atomic_load(o->cancel)) {
-                                cancelled = true;
-                                grpc_call_cancel(k.call, NULL);
-                        } else if (o->stall_timeout != USEC_INFINITY &&
-                                   now(CLOCK_MONOTONIC) - last_progress > o->stall_timeout) {
-                                stalled = true;
-                                grpc_call_cancel(k.call, NULL);
-                        }
-                }
-                if (ev.type == GRPC_QUEUE_TIMEOUT)
-                        continue;
-                if (ev.type != GRPC_OP_COMPLETE)
-                        break;
-
-                pending--;
-                if ((intptr_t) ev.tag != TAG_MESSAGE || !k.response)
-                        continue;
-
-                last_progress = now(CLOCK_MONOTONIC);
-                grpc_slice s = call_take_message(&k);
-                if (error >= 0)
-                        error = stream_message(c, &st, s, ret_message);
-                grpc_slice_unref(s);
-
-                if (error < 0)
-                        /* The status batch still completes, with CANCELLED, once the call is torn down. */
-                        grpc_call_cancel(k.call, NULL);
-                else if (call_recv_message(&k) >= 0)
-                        pending++;
-        }
-
-        if (error < 0)
-                r = error;
-        else if (cancelled)
-                r = set_message(ret_message, -ECANCELED, "Snapshot cancelled");
-        else if (stalled)
-                r = set_message(ret_message, -ETIMEDOUT,
+        if (r == -ECANCELED && !(ret_message && *ret_message))
+                r = set_message(ret_message, r, "Snapshot cancelled");
+        else if (r == -ETIMEDOUT)
+                r = set_message(ret_message, r,
                                 "etcd at %s sent no snapshot data for %" PRIu64 " s; gave up so as not to hold its database open",
                                 c->url, o->stall_timeout / USEC_PER_SEC);
-        else if (k.status != GRPC_STATUS_OK && st.begun) {
-                _cleanup_free_ char *why = NULL;
-                r = status_to_error(c, "Snapshot", k.status, k.details, k.error_string, /* got_going= */ true, &why);
-                r = set_message(ret_message, r, "etcd at %s broke off the snapshot after %" PRIu64 " of %" PRIu64 " bytes: %s",
-                                c->url, st.received, st.db_size, strna(why));
-        } else if (k.status != GRPC_STATUS_OK)
-                r = status_to_error(c, "Snapshot", k.status, k.details, k.error_string, /* got_going= */ false,
+        else if (r < 0)
+                ; /* the sink's or stream_message()'s own error and message */
+        else if (k.status != GRPC_STATUS_OK) {
+                char progress[64];
+                snprintf(progress, sizeof(progress), "%" PRIu64 " of %" PRIu64 " bytes", st.received, st.db_size);
+                r = status_to_error(c, "Snapshot", k.status, k.details, k.error_string, st.begun ? progress : NULL,
                                     ret_message);
+        }
         else if (!st.have_digest)
                 r = set_message(ret_message, -EPROTO,
                                 "etcd at %s ended the snapshot stream after %" PRIu64 " of %" PRIu64 " bytes, without its checksum",
                                 c->url, st.received, st.db_size);
-        else
-                r = 0;
 
         call_done(&k);
         return r;

@@ -53,7 +53,9 @@ int etcd_client_new(const EtcdEndpoint *e, EtcdClient **ret, char **ret_message)
 EtcdClient *etcd_client_free(EtcdClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdClient *, etcd_client_free);
 
-int etcd_client_status(EtcdClient *c, usec_t timeout, EtcdStatus *ret, char **ret_message);
+/* A set cancel flag makes a call give up within a fraction of a second. */
+int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel, EtcdStatus *ret,
+                       char **ret_message);
 
 /*
  * Where the snapshot stream goes. begin() learns the database size from the first message;
