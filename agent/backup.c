@@ -309,8 +309,9 @@ static void backup_finished(Backup *b, int result) {
                 b->bytes_done = b->bytes_total = b->meta.snapshot_size;
                 b->progress = 100;
                 log_backup(b, LOG_INFO, 0, MESSAGE_ID_BACKUP_COMPLETED,
-                           "Backup %s of '%s' completed: revision %" PRIi64 ", %s snapshot stored in %s as %s.", b->id,
-                           b->meta.config, b->meta.revision, format_bytes(size, sizeof(size), b->meta.snapshot_size),
+                           "Backup %s of '%s' completed: revision %" PRIi64 ", snapshot of %s compressed to %s in %s.",
+                           b->id, b->meta.config, b->meta.revision,
+                           format_bytes(size, sizeof(size), b->meta.snapshot_size),
                            format_bytes(file_size, sizeof(file_size), b->file_size), b->file);
         } else {
                 b->state = BACKUP_FAILED;

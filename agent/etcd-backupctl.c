@@ -406,7 +406,7 @@ static int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
         if (n > 0)
                 table_print(t, stdout, arg_legend);
         if (arg_legend)
-                printf("%s%zu backups listed.\n", n > 0 ? "\n" : "", n);
+                printf("%s%zu backup%s listed.\n", n > 0 ? "\n" : "", n, n == 1 ? "" : "s");
         return 0;
 }
 

@@ -56,7 +56,7 @@ ok "  created is RFC 3339 UTC" grep -Eqx '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0
     <<<"$(jq -r .created <<<"$b")"
 is "$(jq -r .etcd_version <<<"$b")" "3.4.23" "  etcd_version"
 ok "list-backups shows a table with a header and a legend" \
-    bash -c 'etcd-backupctl list-backups | head -1 | grep -q "^ID  *CONFIG" && etcd-backupctl list-backups | tail -1 | grep -qx "1 backups listed."'
+    bash -c 'etcd-backupctl list-backups | head -1 | grep -q "^ID  *CONFIG" && etcd-backupctl list-backups | tail -1 | grep -qx "1 backup listed."'
 ok "--no-legend prints the row alone" bash -c "[ \"\$(etcd-backupctl --no-legend list-backups | wc -l)\" = 1 ]"
 is "$(ctl --json list-backups nosuch | jq length)" 0 "list-backups CONFIG filters by configuration"
 ok "verify ID says the backup is intact" ctl verify "$id"
