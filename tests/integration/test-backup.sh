@@ -145,8 +145,7 @@ systemctl --user stop etcd.service
 before=$(storage_files '*.db.zst')
 out=$(ctl backup 2>&1) && rc=0 || rc=$?
 ok "a backup with etcd stopped fails (exit status $rc)" test "$rc" -ne 0
-failed=$(busctl --system call $AGENT_NAME $AGENT_PATH org.freedesktop.DBus.ObjectManager GetManagedObjects --json=short |
-    jq -r '.data[0] | to_entries[] | select(.value["org.etcdbackup.Agent1.Backup"].State.data == "failed") | .key' | head -1)
+failed=$(failed_backups | head -1)
 is "$(prop "$failed" ErrorName)" org.etcdbackup.Agent1.Error.EtcdUnavailable "its Backup object is failed with EtcdUnavailable"
 ok "its Error names the endpoint" grep -q "$ETCD_ENDPOINT" <<<"$(prop "$failed" Error)"
 ok "the CLI says why" grep -q "failed: etcd Status call to $ETCD_ENDPOINT failed" <<<"$out"
@@ -210,6 +209,31 @@ agent_start
 is "$(ctl --json list-backups | jq -r '[.[].id] | sort | join(" ")')" "$completed" \
     "after a restart the agent lists the backups on disk"
 ok "and a backup works again" ctl backup
+
+# ---- disk full ------------------------------------------------------------------------------
+
+# A storage directory on a 4 MiB file system, far too small for the 160 MiB of random data.
+mkdir -p /var/lib/etcd-backup-small
+mount -t tmpfs -o size=4m,mode=0700 tmpfs /var/lib/etcd-backup-small
+printf '[Service]\nReadWritePaths=/var/lib/etcd-backup-small\n' >"$USER_UNIT_DIR/$AGENT_UNIT.d/small.conf"
+systemctl --user daemon-reload
+agent_config "[Etcd]
+Endpoint=$ETCD_ENDPOINT
+[Storage]
+Directory=/var/lib/etcd-backup-small"
+agent_restart
+out=$(ctl backup 2>&1) && rc=0 || rc=$?
+ok "a backup to a full disk fails (exit status $rc)" test "$rc" -ne 0
+path=$(failed_backups | head -1)
+is "$(prop "$path" ErrorName)" org.etcdbackup.Agent1.Error.NoSpace "  with NoSpace"
+ok "  and an Error that says so" grep -q "No space left on device" <<<"$(prop "$path" Error)"
+is "$(find /var/lib/etcd-backup-small -mindepth 1 | wc -l)" 0 "  leaving nothing behind"
+ok "  the agent is still up" systemctl --user is-active --quiet "$AGENT_UNIT"
+rm "$USER_UNIT_DIR/$AGENT_UNIT.d/small.conf"
+systemctl --user daemon-reload
+agent_config "[Etcd]
+Endpoint=$ETCD_ENDPOINT"
+agent_restart
 
 # ---- the interface as documented ------------------------------------------------------------------
 

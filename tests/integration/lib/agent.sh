@@ -12,7 +12,7 @@
 #   ctl ARGS...                  etcd-backupctl as root
 #   call_error [--as USER] PATH METHOD ARGS...
 #                                prints the D-Bus error name a call gets, or "none"
-#   backup_path ID, prop PATH PROPERTY
+#   backup_path ID, prop PATH PROPERTY, failed_backups
 #   storage_files PATTERN        files of the storage directory matching PATTERN
 #   agent_sane                   checks for the end of a test: the agent never
 #                                restarted, no sanitizer report in its log
@@ -124,6 +124,12 @@ backup_path() {
 # prop PATH PROPERTY : a Backup property's value, unquoted.
 prop() {
     busctl --system get-property "$AGENT_NAME" "$1" "$AGENT_BACKUP" "$2" | cut -d' ' -f2- | sed 's/^"//; s/"$//'
+}
+
+# failed_backups : object paths of the failed backups the agent keeps, one per line.
+failed_backups() {
+    busctl --system --json=short call "$AGENT_NAME" "$AGENT_PATH" org.freedesktop.DBus.ObjectManager GetManagedObjects |
+        jq -r --arg i "$AGENT_BACKUP" '.data[0] | to_entries[] | select(.value[$i].State.data == "failed") | .key'
 }
 
 storage_files() {
