@@ -36,8 +36,8 @@
 #
 # Variables set for the test:
 #   T, SANDBOX_LOG_DIR ($T/logs; user units log to $T/logs/<unit>.log)
-#   XDG_RUNTIME_DIR (/run/sandbox-xdg on the sandbox's own /run)
-#   XDG_CONFIG_HOME XDG_DATA_HOME XDG_STATE_HOME XDG_CACHE_HOME (in $T)
+#   XDG_RUNTIME_DIR (/run/sandbox-xdg), XDG_CONFIG_HOME XDG_DATA_HOME XDG_STATE_HOME
+#   XDG_CACHE_HOME (below /run/sandbox-home): all on the sandbox's own /run
 #   USER_UNIT_DIR (= $XDG_CONFIG_HOME/systemd/user)
 #   DBUS_SESSION_BUS_ADDRESS (the user manager's API bus), DBUS_SYSTEM_BUS_ADDRESS
 #   ETCD_NAME ETCD_ENDPOINT ETCD_DATA_DIR ETCD_PEER_URL ETCD_UNIT
@@ -244,13 +244,14 @@ sandbox_enter() {
     _sandbox_cgroup_enter
     _sandbox_private_run
 
-    # Private runtime and config dirs: systemd --user, systemctl --user and anything
-    # else that follows the XDG spec never touch the real ones. The runtime dir is on
-    # the private /run, where units' PrivateTmp= does not hide it (the user manager's
-    # notify socket is in it).
+    # Private runtime, config and state dirs: systemd --user, systemctl --user and
+    # anything else that follows the XDG spec never touch the real ones. They are on
+    # the private /run, not in $T: units with PrivateTmp= must see them as they see
+    # /etc and /var on a real host (the user manager's notify socket, its unit and
+    # control dirs, units' StateDirectory=).
     export XDG_RUNTIME_DIR=/run/sandbox-xdg
-    export XDG_CONFIG_HOME=$T/config XDG_DATA_HOME=$T/data
-    export XDG_STATE_HOME=$T/state XDG_CACHE_HOME=$T/cache
+    export XDG_CONFIG_HOME=/run/sandbox-home/config XDG_DATA_HOME=/run/sandbox-home/data
+    export XDG_STATE_HOME=/run/sandbox-home/state XDG_CACHE_HOME=/run/sandbox-home/cache
     mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
     mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME" "$T/home"
 
