@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "backup.h"
+#include "bus-util.h"
 #include "errors.h"
 #include "fs-util.h"
 #include "log.h"
@@ -335,6 +336,7 @@ static void backup_finished(Backup *b, int result) {
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "BackupFinished", "sos",
                                           b->id, b->object_path, backup_state_to_string(b->state));
+        manager_backup_finished(m, b);
         manager_update_state(m);
 
         if (b->state == BACKUP_FAILED)
@@ -478,6 +480,9 @@ static void backup_verify_finished(Worker *w, bool finished, int result, void *u
                 (void) sd_bus_reply_method_return(request, NULL);
                 return;
         }
+        /* Retention spares the newest backup not known to be damaged. */
+        if (result == -EBADMSG)
+                b->damaged = true;
         log_backup(b, LOG_ERR, result, MESSAGE_ID_BACKUP_VERIFIED, "Backup %s failed verification: %s", b->id,
                    message ?: strerror(-result));
         (void) sd_bus_reply_method_errorf(request, agent_error_from_errno(result), "%s: %s", b->file,
@@ -519,18 +524,28 @@ int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r <= 0)
                 return r < 0 ? r : 1;
 
+        r = backup_remove(b, "on request");
+        if (r < 0)
+                return agent_error_set(error, r, "Cannot delete the backup file; see the agent's log.");
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+int backup_remove(Backup *b, const char *why) {
+        Manager *m = b->manager;
+        int r;
+
         if (b->file) {
                 if (unlinkat(m->storage_fd, b->file, 0) < 0 && errno != ENOENT)
-                        return log_error_errno(errno, "Failed to delete %s: %m", b->file);
+                        return log_backup(b, LOG_ERR, errno, MESSAGE_ID_BACKUP_DELETED, "Failed to delete %s: %m", b->file);
                 r = fsync_dir(m->storage_fd);
                 if (r < 0)
                         log_warning_errno(r, "Failed to sync %s after deleting %s, ignoring: %m",
                                           m->config.storage_directory, b->file);
         }
-        log_backup(b, LOG_INFO, 0, MESSAGE_ID_BACKUP_DELETED, "Backup %s deleted%s%s.", b->id, b->file ? ": " : "",
-                   strempty(b->file));
+        log_backup(b, LOG_INFO, 0, MESSAGE_ID_BACKUP_DELETED, "Backup %s deleted %s%s%s.", b->id, why,
+                   b->file ? ": " : "", strempty(b->file));
         backup_free(b);
-        return sd_bus_reply_method_return(msg, NULL);
+        return 0;
 }
 
 static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -552,11 +567,6 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
 }
 
 /* ---- properties and the object tree ------------------------------------------------------- */
-
-static int property_get_inline_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        return sd_bus_message_append(reply, "s", (const char *) userdata);
-}
 
 static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -619,8 +629,8 @@ int backup_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
 
 const sd_bus_vtable backup_vtable[] = {
         SD_BUS_VTABLE_START(0),
-        SD_BUS_PROPERTY("Id", "s", property_get_inline_string, offsetof(Backup, id), SD_BUS_VTABLE_PROPERTY_CONST),
-        SD_BUS_PROPERTY("Config", "s", property_get_inline_string, offsetof(Backup, meta.config),
+        SD_BUS_PROPERTY("Id", "s", bus_property_get_inline_string, offsetof(Backup, id), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Config", "s", bus_property_get_inline_string, offsetof(Backup, meta.config),
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ErrorName", "s", NULL, offsetof(Backup, error_name), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -632,9 +642,9 @@ const sd_bus_vtable backup_vtable[] = {
         SD_BUS_PROPERTY("Revision", "x", NULL, offsetof(Backup, meta.revision), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("ClusterId", "t", NULL, offsetof(Backup, meta.cluster_id), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("MemberId", "t", NULL, offsetof(Backup, meta.member_id), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("EtcdVersion", "s", property_get_inline_string, offsetof(Backup, meta.etcd_version),
+        SD_BUS_PROPERTY("EtcdVersion", "s", bus_property_get_inline_string, offsetof(Backup, meta.etcd_version),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Node", "s", property_get_inline_string, offsetof(Backup, meta.node),
+        SD_BUS_PROPERTY("Node", "s", bus_property_get_inline_string, offsetof(Backup, meta.node),
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Created", "t", NULL, offsetof(Backup, meta.created), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Completed", "t", NULL, offsetof(Backup, meta.completed), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -38,6 +38,8 @@ struct Backup {
         uint64_t file_size;
         char *error_name;
         char *error_message;
+        bool damaged;    /* a verification found it corrupt */
+        unsigned pinned; /* readers that must not lose it (a restore) */
 
         /* While running: the stream on its worker, and the progress last published. */
         Worker *worker;
@@ -58,6 +60,8 @@ int backup_start(Manager *m, const char *config, Backup **ret);
 /* Adds a completed backup found in the storage directory. */
 int backup_load(Manager *m, const char *file, Backup **ret);
 Backup *backup_free(Backup *b);
+/* Deletes the file (for a completed backup) and the object; why goes into the journal. */
+int backup_remove(Backup *b, const char *why);
 
 Backup *manager_find_backup(Manager *m, const char *id);
 

@@ -29,6 +29,7 @@
 #define MANAGER_PATH "/org/etcdbackup/Agent1"
 #define MANAGER_INTERFACE "org.etcdbackup.Agent1.Manager"
 #define BACKUP_INTERFACE "org.etcdbackup.Agent1.Backup"
+#define CONFIG_INTERFACE "org.etcdbackup.Agent1.Config"
 
 typedef enum JsonMode { JSON_OFF, JSON_SHORT, JSON_PRETTY } JsonMode;
 
@@ -36,6 +37,10 @@ static JsonMode arg_json = JSON_OFF;
 static bool arg_legend = true;
 static bool arg_ask_password = true;
 static bool arg_wait = true;
+static bool arg_scheduled = false;
+static const char *arg_schedule = NULL;
+static int64_t arg_keep = -1; /* -1: not given */
+static int arg_enabled = -1;  /* -1: not given */
 
 /* ---- reading the agent's objects ---------------------------------------------------------- */
 
@@ -55,43 +60,37 @@ static int map_properties(sd_bus_message *m, const PropertyMap *map, void *data)
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const PropertyMap *p;
                 const char *name;
-                char sig[2];
+                char sig[2] = {};
 
                 r = sd_bus_message_read(m, "s", &name);
                 if (r < 0)
                         return r;
                 for (p = map; p->name && !streq(p->name, name); p++)
                         ;
-                if (!p->name) {
+                if (!p->name)
                         r = sd_bus_message_skip(m, "v");
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_message_exit_container(m);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
+                else {
+                        void *field = (uint8_t *) data + p->offset;
 
-                sig[0] = p->type;
-                sig[1] = 0;
-                r = sd_bus_message_enter_container(m, 'v', sig);
-                if (r < 0)
-                        return r;
-                void *field = (uint8_t *) data + p->offset;
-                if (p->type == 's' || p->type == 'o') {
-                        const char *s;
-                        r = sd_bus_message_read_basic(m, p->type, &s);
+                        sig[0] = p->type;
+                        r = sd_bus_message_enter_container(m, 'v', sig);
+                        if (r >= 0 && (p->type == 's' || p->type == 'o')) {
+                                const char *s;
+                                r = sd_bus_message_read_basic(m, p->type, &s);
+                                if (r >= 0)
+                                        r = free_and_strdup(field, s);
+                        } else if (r >= 0 && p->type == 'b') {
+                                int b;
+                                r = sd_bus_message_read_basic(m, 'b', &b);
+                                *(bool *) field = b;
+                        } else if (r >= 0)
+                                r = sd_bus_message_read_basic(m, p->type, field);
                         if (r >= 0)
-                                r = free_and_strdup(field, s);
-                } else if (p->type == 'b') {
-                        int b;
-                        r = sd_bus_message_read_basic(m, 'b', &b);
-                        *(bool *) field = b;
-                } else
-                        r = sd_bus_message_read_basic(m, p->type, field);
+                                r = sd_bus_message_exit_container(m);
+                }
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
                 if (r < 0)
-                        return r;
-                if ((r = sd_bus_message_exit_container(m)) < 0 || (r = sd_bus_message_exit_container(m)) < 0)
                         return r;
         }
         if (r < 0)
@@ -159,16 +158,59 @@ static void backup_info_done(BackupInfo *b) {
         *b = (BackupInfo) {};
 }
 
-typedef struct BackupList {
-        BackupInfo *items;
-        size_t n;
-} BackupList;
+typedef struct ConfigInfo {
+        char *path;
+        char *name;
+        char *schedule;
+        char *calendar;
+        char *last_backup_id;
+        char *last_result;
+        uint32_t keep;
+        bool enabled;
+        uint64_t last_backup;
+        uint64_t next_run;
+} ConfigInfo;
 
-static void backup_list_done(BackupList *l) {
-        for (size_t i = 0; i < l->n; i++)
-                backup_info_done(&l->items[i]);
-        free(l->items);
-        *l = (BackupList) {};
+static const PropertyMap config_map[] = {
+        { "Name", 's', offsetof(ConfigInfo, name) },
+        { "Schedule", 's', offsetof(ConfigInfo, schedule) },
+        { "Calendar", 's', offsetof(ConfigInfo, calendar) },
+        { "Keep", 'u', offsetof(ConfigInfo, keep) },
+        { "Enabled", 'b', offsetof(ConfigInfo, enabled) },
+        { "LastBackup", 't', offsetof(ConfigInfo, last_backup) },
+        { "LastBackupId", 's', offsetof(ConfigInfo, last_backup_id) },
+        { "LastResult", 's', offsetof(ConfigInfo, last_result) },
+        { "NextRun", 't', offsetof(ConfigInfo, next_run) },
+        {},
+};
+
+static void config_info_done(ConfigInfo *c) {
+        free(c->path);
+        free(c->name);
+        free(c->schedule);
+        free(c->calendar);
+        free(c->last_backup_id);
+        free(c->last_result);
+        *c = (ConfigInfo) {};
+}
+
+/* Everything the agent has, from one GetManagedObjects call: backups newest first,
+ * configurations in the agent's order. */
+typedef struct Objects {
+        BackupInfo *backups;
+        size_t n_backups;
+        ConfigInfo *configs;
+        size_t n_configs;
+} Objects;
+
+static void objects_done(Objects *o) {
+        for (size_t i = 0; i < o->n_backups; i++)
+                backup_info_done(&o->backups[i]);
+        for (size_t i = 0; i < o->n_configs; i++)
+                config_info_done(&o->configs[i]);
+        free(o->backups);
+        free(o->configs);
+        *o = (Objects) {};
 }
 
 static int cmp_newest_first(const void *a, const void *b) {
@@ -176,19 +218,47 @@ static int cmp_newest_first(const void *a, const void *b) {
         return x->created < y->created ? 1 : x->created > y->created ? -1 : 0;
 }
 
-static int error_bus(const char *what, const sd_bus_error *e, int r);
+static int error_bus(const char *what, const sd_bus_error *e, int r) {
+        const char *hint = NULL;
 
-/* Every backup the agent knows, in one GetManagedObjects call, newest first. */
-static int get_backups(sd_bus *bus, BackupList *ret) {
+        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
+                hint = "Is etcd-backupd running? Try: systemctl status etcd-backupd";
+        else if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
+                hint = "Run as root, or without --no-ask-password to authenticate.";
+        else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_BACKUP))
+                hint = "See: etcd-backupctl list-backups";
+        else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_CONFIG))
+                hint = "See: etcd-backupctl list-configs";
+
+        fprintf(stderr, "Failed to %s: %s\n", what, e && e->message ? e->message : strerror(-r));
+        if (hint)
+                fprintf(stderr, "%s\n", hint);
+        return r;
+}
+
+/* Appends one zero-filled element to an array and returns it; NULL (array untouched) if out of
+ * memory. */
+static void *grow(void *array_ptr, size_t *n, size_t size) {
+        void **array = array_ptr;
+        uint8_t *t = realloc(*array, size * (*n + 1));
+
+        if (!t)
+                return NULL;
+        *array = t;
+        memset(t + size * *n, 0, size);
+        return t + size * (*n)++;
+}
+
+static int get_objects(sd_bus *bus, Objects *ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        BackupList l = {};
+        Objects o = {};
         int r;
 
         r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
                                &error, &reply, NULL);
         if (r < 0)
-                return error_bus("list backups", &error, r);
+                return error_bus("list the agent's objects", &error, r);
 
         r = sd_bus_message_enter_container(reply, 'a', "{oa{sa{sv}}}");
         while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "oa{sa{sv}}")) > 0) {
@@ -201,20 +271,13 @@ static int get_backups(sd_bus *bus, BackupList *ret) {
                         const char *interface;
 
                         r = sd_bus_message_read(reply, "s", &interface);
-                        if (r < 0)
-                                break;
-                        if (streq(interface, BACKUP_INTERFACE)) {
-                                BackupInfo *t = realloc(l.items, sizeof(BackupInfo) * (l.n + 1));
-                                if (!t) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                l.items = t;
-                                l.items[l.n] = (BackupInfo) {};
-                                l.items[l.n].path = strdup(path);
-                                l.n++;
-                                r = map_properties(reply, backup_map, &l.items[l.n - 1]);
-                        } else
+                        if (r >= 0 && streq(interface, BACKUP_INTERFACE)) {
+                                BackupInfo *b = grow(&o.backups, &o.n_backups, sizeof(BackupInfo));
+                                r = b && (b->path = strdup(path)) ? map_properties(reply, backup_map, b) : -ENOMEM;
+                        } else if (r >= 0 && streq(interface, CONFIG_INTERFACE)) {
+                                ConfigInfo *c = grow(&o.configs, &o.n_configs, sizeof(ConfigInfo));
+                                r = c && (c->path = strdup(path)) ? map_properties(reply, config_map, c) : -ENOMEM;
+                        } else if (r >= 0)
                                 r = sd_bus_message_skip(reply, "a{sv}");
                         if (r >= 0)
                                 r = sd_bus_message_exit_container(reply);
@@ -225,26 +288,26 @@ static int get_backups(sd_bus *bus, BackupList *ret) {
                         r = sd_bus_message_exit_container(reply);
         }
         if (r < 0) {
-                backup_list_done(&l);
+                objects_done(&o);
                 fprintf(stderr, "Failed to read the agent's answer: %s\n", strerror(-r));
                 return r;
         }
 
-        qsort(l.items, l.n, sizeof(BackupInfo), cmp_newest_first);
-        *ret = l;
+        qsort(o.backups, o.n_backups, sizeof(BackupInfo), cmp_newest_first);
+        *ret = o;
         return 0;
 }
 
-static int get_backup_properties(sd_bus *bus, const char *path, BackupInfo *b) {
+static int get_properties(sd_bus *bus, const char *path, const char *interface, const PropertyMap *map, void *data) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         r = sd_bus_call_method(bus, BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
-                               BACKUP_INTERFACE);
+                               interface);
         if (r < 0)
-                return error_bus("read the backup", &error, r);
-        return map_properties(reply, backup_map, b);
+                return error_bus("read the agent's properties", &error, r);
+        return map_properties(reply, map, data);
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
@@ -299,20 +362,57 @@ static void json_backup(JsonWriter *w, const BackupInfo *b) {
         json_end_object(w);
 }
 
-static int error_bus(const char *what, const sd_bus_error *e, int r) {
-        const char *hint = NULL;
+static void json_config(JsonWriter *w, const ConfigInfo *c) {
+        char t[FORMAT_TIMESTAMP_MAX];
 
-        if (sd_bus_error_has_names(e, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
-                hint = "Is etcd-backupd running? Try: systemctl status etcd-backupd";
-        else if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
-                hint = "Run as root, or without --no-ask-password to authenticate.";
-        else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_BACKUP))
-                hint = "See: etcd-backupctl list-backups";
+        json_begin_object(w);
+        json_key(w, "name");
+        json_string(w, c->name);
+        json_key(w, "schedule");
+        json_string(w, c->schedule);
+        json_key(w, "calendar");
+        json_string(w, c->calendar);
+        json_key(w, "keep");
+        json_uint(w, c->keep);
+        json_key(w, "enabled");
+        json_bool(w, c->enabled);
+        json_key(w, "last_backup");
+        json_string(w, format_time(t, sizeof(t), c->last_backup));
+        json_key(w, "last_backup_id");
+        json_string(w, isempty(c->last_backup_id) ? NULL : c->last_backup_id);
+        json_key(w, "last_result");
+        json_string(w, isempty(c->last_result) ? NULL : c->last_result);
+        json_key(w, "next_run");
+        json_string(w, format_time(t, sizeof(t), c->next_run));
+        json_end_object(w);
+}
 
-        fprintf(stderr, "Failed to %s: %s\n", what, e && e->message ? e->message : strerror(-r));
-        if (hint)
-                fprintf(stderr, "%s\n", hint);
-        return r;
+/* The configurations as a table: for list-configs all columns, for status the short form. */
+static int print_configs(const Objects *o, bool full) {
+        _cleanup_(table_freep) Table *t = NULL;
+        int r;
+
+        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST BACKUP", "RESULT", "NEXT RUN", NULL)
+                 : table_new("CONFIG", "SCHEDULE", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
+        if (!t)
+                return -ENOMEM;
+        if (full)
+                table_set_align_right(t, 3);
+        for (size_t i = 0; i < o->n_configs; i++) {
+                const ConfigInfo *c = &o->configs[i];
+                char last[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], keep[16];
+                const char *result = isempty(c->last_result) ? NULL : c->last_result;
+                const char *next_run = c->enabled ? format_time(next, sizeof(next), c->next_run) : "disabled";
+
+                snprintf(keep, sizeof(keep), "%" PRIu32, c->keep);
+                r = full ? table_add_row(t, c->name, c->schedule, c->calendar, keep, c->enabled ? "yes" : "no",
+                                         format_time(last, sizeof(last), c->last_backup), result, next_run)
+                         : table_add_row(t, c->name, c->schedule, format_time(last, sizeof(last), c->last_backup), result,
+                                         next_run);
+                if (r < 0)
+                        return r;
+        }
+        return table_print(t, stdout, arg_legend);
 }
 
 /* ---- polkit agent ------------------------------------------------------------------------- */
@@ -359,25 +459,25 @@ static void polkit_agent_close(pid_t pid) {
         (void) waitpid(pid, NULL, 0);
 }
 
-/* ---- verbs ------------------------------------------------------------------------------- */
+/* ---- verbs: backups ----------------------------------------------------------------------- */
 
 static int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
-        _cleanup_(backup_list_done) BackupList l = {};
+        _cleanup_(objects_done) Objects o = {};
         _cleanup_(table_freep) Table *t = NULL;
         const char *config = argc > 1 ? argv[1] : NULL;
         size_t n = 0;
         int r;
 
-        r = get_backups(bus, &l);
+        r = get_objects(bus, &o);
         if (r < 0)
                 return r;
 
         if (arg_json != JSON_OFF) {
                 JsonWriter w = json_writer();
                 json_begin_array(&w);
-                for (size_t i = 0; i < l.n; i++)
-                        if (streq_ptr(l.items[i].state, "completed") && (!config || streq_ptr(l.items[i].config, config)))
-                                json_backup(&w, &l.items[i]);
+                for (size_t i = 0; i < o.n_backups; i++)
+                        if (streq_ptr(o.backups[i].state, "completed") && (!config || streq_ptr(o.backups[i].config, config)))
+                                json_backup(&w, &o.backups[i]);
                 json_end_array(&w);
                 json_finish(&w);
                 return 0;
@@ -389,8 +489,8 @@ static int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
         table_set_align_right(t, 3);
         table_set_align_right(t, 4);
         table_set_align_right(t, 5);
-        for (size_t i = 0; i < l.n; i++) {
-                const BackupInfo *b = &l.items[i];
+        for (size_t i = 0; i < o.n_backups; i++) {
+                const BackupInfo *b = &o.backups[i];
                 char created[FORMAT_TIMESTAMP_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];
 
                 if (!streq_ptr(b->state, "completed") || (config && !streq_ptr(b->config, config)))
@@ -415,6 +515,7 @@ typedef struct ManagerInfo {
         char *version;
         char *storage;
         char *endpoint;
+        char *running;
 } ManagerInfo;
 
 static const PropertyMap manager_map[] = {
@@ -422,42 +523,41 @@ static const PropertyMap manager_map[] = {
         { "Version", 's', offsetof(ManagerInfo, version) },
         { "StorageDirectory", 's', offsetof(ManagerInfo, storage) },
         { "Endpoint", 's', offsetof(ManagerInfo, endpoint) },
+        { "RunningBackup", 'o', offsetof(ManagerInfo, running) },
         {},
 };
 
+static void manager_info_done(ManagerInfo *i) {
+        free(i->state);
+        free(i->version);
+        free(i->storage);
+        free(i->endpoint);
+        free(i->running);
+}
+
 static int verb_status(sd_bus *bus, int argc, char *argv[]) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(backup_list_done) BackupList l = {};
-        _cleanup_(table_freep) Table *t = NULL;
-        ManagerInfo s = {};
-        const BackupInfo *running = NULL, *last_default = NULL;
+        _cleanup_(manager_info_done) ManagerInfo s = {};
+        _cleanup_(objects_done) Objects o = {};
+        const BackupInfo *running = NULL;
         size_t completed = 0, failed = 0;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
-                               "s", MANAGER_INTERFACE);
-        if (r < 0)
-                return error_bus("get the agent's status", &error, r);
-        r = map_properties(reply, manager_map, &s);
+        r = get_properties(bus, MANAGER_PATH, MANAGER_INTERFACE, manager_map, &s);
         if (r >= 0)
-                r = get_backups(bus, &l);
+                r = get_objects(bus, &o);
         if (r < 0)
-                goto finish;
+                return r;
 
-        for (size_t i = 0; i < l.n; i++) {
-                const BackupInfo *b = &l.items[i];
+        for (size_t i = 0; i < o.n_backups; i++) {
+                const BackupInfo *b = &o.backups[i];
                 completed += streq_ptr(b->state, "completed");
                 failed += streq_ptr(b->state, "failed");
                 if (streq_ptr(b->state, "running"))
                         running = b;
-                else if (!last_default && streq_ptr(b->config, "default"))
-                        last_default = b;
         }
 
         if (arg_json != JSON_OFF) {
                 JsonWriter w = json_writer();
-                char ts[FORMAT_TIMESTAMP_MAX];
 
                 json_begin_object(&w);
                 json_key(&w, "state");
@@ -479,50 +579,25 @@ static int verb_status(sd_bus *bus, int argc, char *argv[]) {
                         json_null(&w);
                 json_key(&w, "configs");
                 json_begin_array(&w);
-                json_begin_object(&w);
-                json_key(&w, "name");
-                json_string(&w, "default");
-                json_key(&w, "last_backup");
-                json_string(&w, last_default ? format_time(ts, sizeof(ts), last_default->created) : NULL);
-                json_key(&w, "last_result");
-                json_string(&w, last_default ? last_default->state : NULL);
-                json_key(&w, "next_run");
-                json_null(&w);
-                json_end_object(&w);
+                for (size_t i = 0; i < o.n_configs; i++)
+                        json_config(&w, &o.configs[i]);
                 json_end_array(&w);
                 json_end_object(&w);
                 json_finish(&w);
-                goto finish;
+                return 0;
         }
 
         printf("       State: %s\n", strna(s.state));
         printf("     Version: %s\n", strna(s.version));
         printf("    Endpoint: %s\n", strna(s.endpoint));
-        printf("     Storage: %s (%zu backups%s", strna(s.storage), completed, failed ? ", " : ")\n");
+        printf("     Storage: %s (%zu backup%s", strna(s.storage), completed, completed == 1 ? "" : "s");
         if (failed)
-                printf("%zu failed)\n", failed);
+                printf(", %zu failed", failed);
+        printf(")\n");
         if (running)
                 printf("     Running: backup %s of '%s', %" PRIu32 "%%\n", running->id, running->config, running->progress);
-
-        t = table_new("CONFIG", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
-        if (!t) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        char ts[FORMAT_TIMESTAMP_MAX];
-        r = table_add_row(t, "default", last_default ? format_time(ts, sizeof(ts), last_default->created) : NULL,
-                          last_default ? last_default->state : NULL, NULL);
-        if (r >= 0) {
-                putchar('\n');
-                r = table_print(t, stdout, arg_legend);
-        }
-
-finish:
-        free(s.state);
-        free(s.version);
-        free(s.storage);
-        free(s.endpoint);
-        return r;
+        putchar('\n');
+        return print_configs(&o, /* full= */ false);
 }
 
 /* Following one backup until it ends. */
@@ -533,7 +608,7 @@ typedef struct WaitContext {
         bool done;
         bool detached;
         bool tty;
-        size_t drawn;
+        bool drawn;
 } WaitContext;
 
 static void render_progress(WaitContext *c) {
@@ -544,13 +619,13 @@ static void render_progress(WaitContext *c) {
         fprintf(stderr, "\r\033[KBacking up '%s': %" PRIu32 "%% (%s of %s)", strna(c->info.config), c->info.progress,
                 format_bytes(done, sizeof(done), c->info.bytes_done),
                 format_bytes(total, sizeof(total), c->info.bytes_total));
-        c->drawn = 1;
+        c->drawn = true;
 }
 
 static void clear_progress(WaitContext *c) {
         if (c->drawn)
                 fputs("\r\033[K", stderr);
-        c->drawn = 0;
+        c->drawn = false;
 }
 
 static int check_done(WaitContext *c) {
@@ -565,13 +640,9 @@ static int check_done(WaitContext *c) {
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         WaitContext *c = userdata;
         const char *interface;
-        int r;
 
-        r = sd_bus_message_read(m, "s", &interface);
-        if (r < 0 || !streq(interface, BACKUP_INTERFACE))
-                return 0;
-        r = map_properties(m, backup_map, &c->info);
-        if (r < 0)
+        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, BACKUP_INTERFACE) ||
+            map_properties(m, backup_map, &c->info) < 0)
                 return 0;
         return check_done(c);
 }
@@ -582,8 +653,8 @@ static int on_backup_finished(sd_bus_message *m, void *userdata, sd_bus_error *r
 
         if (sd_bus_message_read(m, "sos", &id, &path, &state) < 0 || !c->path || !streq(path, c->path))
                 return 0;
-        /* The final properties: the signal may overtake nothing, but read them to be sure. */
-        (void) get_backup_properties(c->bus, c->path, &c->info);
+        /* The final properties: read them, whatever PropertiesChanged has told already. */
+        (void) get_properties(c->bus, c->path, BACKUP_INTERFACE, backup_map, &c->info);
         (void) free_and_strdup(&c->info.state, state);
         return check_done(c);
 }
@@ -595,13 +666,74 @@ static int on_interrupt(sd_event_source *s, const struct signalfd_siginfo *si, v
         return sd_event_exit(sd_bus_get_event(c->bus), 0);
 }
 
+/* Follows the backup at c->path until it ends (or Ctrl-C): its properties once, then what
+ * changes. The BackupFinished match is in place already. */
+static int follow_backup(WaitContext *c, sd_event *event) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *changed = NULL;
+        int r;
+
+        c->done = false;
+        backup_info_done(&c->info);
+        r = sd_bus_match_signal(c->bus, &changed, BUS_NAME, c->path, "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged", on_properties_changed, c);
+        if (r < 0)
+                return r;
+        r = get_properties(c->bus, c->path, BACKUP_INTERFACE, backup_map, &c->info);
+        if (r < 0)
+                return r;
+        r = check_done(c);
+        if (r >= 0 && !c->done)
+                r = sd_event_loop(event);
+        clear_progress(c);
+        return r;
+}
+
+/* StartBackup; when scheduled, a Busy agent is handled as a timer wants it: a backup of the same
+ * configuration is joined (the timer's backup is the one already running), one of another is
+ * waited for, then it is our turn. */
+static int start_backup(WaitContext *c, sd_event *event, const char *config, char **ret_path) {
+        for (;;) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                _cleanup_(manager_info_done) ManagerInfo mi = {};
+                _cleanup_(backup_info_done) BackupInfo running = {};
+                const char *path;
+                int r;
+
+                r = sd_bus_call_method(c->bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "StartBackup", &error, &reply,
+                                       "s", config);
+                if (r >= 0) {
+                        r = sd_bus_message_read(reply, "o", &path);
+                        return r < 0 ? r : free_and_strdup(ret_path, path);
+                }
+                if (!arg_scheduled || !sd_bus_error_has_name(&error, AGENT_ERROR_BUSY))
+                        return error_bus("start a backup", &error, r);
+
+                if ((r = get_properties(c->bus, MANAGER_PATH, MANAGER_INTERFACE, manager_map, &mi)) < 0)
+                        return r;
+                if (streq_ptr(mi.running, "/"))
+                        continue; /* over meanwhile: try again */
+                if ((r = get_properties(c->bus, mi.running, BACKUP_INTERFACE, backup_map, &running)) < 0)
+                        return r;
+                if (streq_ptr(running.config, config)) {
+                        fprintf(stderr, "A backup of '%s' is running already (%s); following it.\n", config, running.id);
+                        return free_and_strdup(ret_path, mi.running);
+                }
+                fprintf(stderr, "Waiting for backup %s of '%s' to end.\n", running.id, strna(running.config));
+                c->path = mi.running;
+                r = follow_backup(c, event);
+                c->path = NULL;
+                if (r < 0 || c->detached)
+                        return r < 0 ? r : -ECANCELED;
+        }
+}
+
 static int verb_backup(sd_bus *bus, int argc, char *argv[]) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *finished_slot = NULL, *changed_slot = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *finished_slot = NULL;
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
-        const char *config = argc > 1 ? argv[1] : "default", *path;
-        WaitContext c = { .bus = bus, .tty = isatty(STDERR_FILENO) && arg_json == JSON_OFF };
+        _cleanup_free_ char *path = NULL;
+        const char *config = argc > 1 ? argv[1] : "default";
+        WaitContext c = { .bus = bus, .tty = isatty(STDERR_FILENO) && arg_json == JSON_OFF && !arg_scheduled };
         sigset_t ss;
         int r;
 
@@ -611,43 +743,34 @@ static int verb_backup(sd_bus *bus, int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
+        /* Ctrl-C stops the waiting, not the backup. */
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        (void) sd_event_add_signal(event, NULL, SIGINT, on_interrupt, &c);
+
         /* Subscribed before the call, so that not even an instant failure can slip by. */
         r = sd_bus_match_signal(bus, &finished_slot, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "BackupFinished",
                                 on_backup_finished, &c);
         if (r < 0)
                 return r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "StartBackup", &error, &reply, "s", config);
-        if (r < 0)
-                return error_bus("start a backup", &error, r);
-        r = sd_bus_message_read(reply, "o", &path);
+        r = start_backup(&c, event, config, &path);
+        if (r == -ECANCELED && c.detached) {
+                fprintf(stderr, "Stopped waiting; no backup of '%s' was started.\n", config);
+                return 0;
+        }
         if (r < 0)
                 return r;
+
         c.path = path;
-
-        r = sd_bus_match_signal(bus, &changed_slot, BUS_NAME, path, "org.freedesktop.DBus.Properties",
-                                "PropertiesChanged", on_properties_changed, &c);
-        if (r < 0)
+        if (arg_wait)
+                r = follow_backup(&c, event);
+        else
+                r = get_properties(bus, path, BACKUP_INTERFACE, backup_map, &c.info);
+        if (r < 0) {
+                backup_info_done(&c.info);
                 return r;
-        r = get_backup_properties(bus, path, &c.info);
-        if (r < 0)
-                return r;
-
-        if (arg_wait) {
-                /* Ctrl-C stops the waiting, not the backup. */
-                sigemptyset(&ss);
-                sigaddset(&ss, SIGINT);
-                sigprocmask(SIG_BLOCK, &ss, NULL);
-                (void) sd_event_add_signal(event, NULL, SIGINT, on_interrupt, &c);
-
-                r = check_done(&c);
-                if (r >= 0 && !c.done)
-                        r = sd_event_loop(event);
-                clear_progress(&c);
-                if (r < 0) {
-                        backup_info_done(&c.info);
-                        return r;
-                }
         }
 
         if (c.detached) {
@@ -665,11 +788,10 @@ static int verb_backup(sd_bus *bus, int argc, char *argv[]) {
 
         if (arg_wait && !streq_ptr(c.info.state, "completed")) {
                 fprintf(stderr, "Backup %s of '%s' failed: %s\n", c.info.id, config, strna(c.info.error));
-                backup_info_done(&c.info);
-                return -EIO;
+                r = -EIO;
         }
         backup_info_done(&c.info);
-        return 0;
+        return r;
 }
 
 static int verb_verify(sd_bus *bus, int argc, char *argv[]) {
@@ -705,6 +827,22 @@ static int verb_verify(sd_bus *bus, int argc, char *argv[]) {
         return 0;
 }
 
+/* Prints {"<key>": <id>, "<flag>": true} for --json; the verbs that change things say nothing
+ * otherwise, as systemctl's. */
+static void json_done(const char *key, const char *id, const char *flag) {
+        JsonWriter w = json_writer();
+
+        if (arg_json == JSON_OFF)
+                return;
+        json_begin_object(&w);
+        json_key(&w, key);
+        json_string(&w, id);
+        json_key(&w, flag);
+        json_bool(&w, true);
+        json_end_object(&w);
+        json_finish(&w);
+}
+
 static int verb_delete_backup(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -712,16 +850,118 @@ static int verb_delete_backup(sd_bus *bus, int argc, char *argv[]) {
         r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "DeleteBackup", &error, NULL, "s", argv[1]);
         if (r < 0)
                 return error_bus("delete the backup", &error, r);
+        json_done("id", argv[1], "deleted");
+        return 0;
+}
+
+/* ---- verbs: configurations ---------------------------------------------------------------- */
+
+static int verb_list_configs(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(objects_done) Objects o = {};
+        int r;
+
+        r = get_objects(bus, &o);
+        if (r < 0)
+                return r;
         if (arg_json != JSON_OFF) {
                 JsonWriter w = json_writer();
-                json_begin_object(&w);
-                json_key(&w, "id");
-                json_string(&w, argv[1]);
-                json_key(&w, "deleted");
-                json_bool(&w, true);
-                json_end_object(&w);
+                json_begin_array(&w);
+                for (size_t i = 0; i < o.n_configs; i++)
+                        json_config(&w, &o.configs[i]);
+                json_end_array(&w);
                 json_finish(&w);
+                return 0;
         }
+        r = print_configs(&o, /* full= */ true);
+        if (r >= 0 && arg_legend)
+                printf("\n%zu configuration%s listed.\n", o.n_configs, o.n_configs == 1 ? "" : "s");
+        return r;
+}
+
+/* With --json, the configuration as it now is. */
+static int print_config_json(sd_bus *bus, const char *name) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(config_info_done) ConfigInfo c = {};
+        const char *path;
+        int r;
+
+        if (arg_json == JSON_OFF)
+                return 0;
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "GetConfig", &error, &reply, "s", name);
+        if (r < 0)
+                return error_bus("read the configuration", &error, r);
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r >= 0)
+                r = get_properties(bus, path, CONFIG_INTERFACE, config_map, &c);
+        if (r < 0)
+                return r;
+        JsonWriter w = json_writer();
+        json_config(&w, &c);
+        json_finish(&w);
+        return 0;
+}
+
+static int verb_add_config(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (!arg_schedule) {
+                fprintf(stderr, "add-config needs --schedule=, e.g. --schedule=daily or --schedule=\"@every 6h from 02:00\".\n");
+                return -EINVAL;
+        }
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "AddConfig", &error, NULL, "ssu", argv[1],
+                               arg_schedule, (uint32_t) MAX(arg_keep, 0));
+        if (r < 0)
+                return error_bus("add the configuration", &error, r);
+        /* A configuration is made enabled; --disable asks for it disabled from the start. */
+        if (arg_enabled == 0) {
+                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "SetConfig", &error, NULL,
+                                       "sa{sv}", argv[1], 1, "Enabled", "b", 0);
+                if (r < 0)
+                        return error_bus("disable the configuration", &error, r);
+        }
+        return print_config_json(bus, argv[1]);
+}
+
+static int verb_set_config(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        if (!arg_schedule && arg_keep < 0 && arg_enabled < 0) {
+                fprintf(stderr, "set-config needs at least one of --schedule=, --keep=, --enable, --disable.\n");
+                return -EINVAL;
+        }
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "SetConfig");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", argv[1]);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && arg_schedule)
+                r = sd_bus_message_append(m, "{sv}", "Schedule", "s", arg_schedule);
+        if (r >= 0 && arg_keep >= 0)
+                r = sd_bus_message_append(m, "{sv}", "Keep", "u", (uint32_t) arg_keep);
+        if (r >= 0 && arg_enabled >= 0)
+                r = sd_bus_message_append(m, "{sv}", "Enabled", "b", arg_enabled);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(bus, m, 0, &error, NULL);
+        if (r < 0)
+                return error_bus("change the configuration", &error, r);
+        return print_config_json(bus, argv[1]);
+}
+
+static int verb_remove_config(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "RemoveConfig", &error, NULL, "s", argv[1]);
+        if (r < 0)
+                return error_bus("remove the configuration", &error, r);
+        json_done("name", argv[1], "removed");
         return 0;
 }
 
@@ -729,14 +969,24 @@ static int verb_delete_backup(sd_bus *bus, int argc, char *argv[]) {
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
-               "Take, list and check etcd backups through etcd-backupd.\n\n"
+               "Take, list and check etcd backups, and schedule them, through etcd-backupd.\n\n"
                "Commands:\n"
-               "  status                 Show the agent's state and each configuration's last result\n"
+               "  status                 Show the agent's state and each configuration's last\n"
+               "                         result and next run\n"
                "  backup [CONFIG]        Take a backup now (of configuration 'default' if none is\n"
                "                         given), wait for it and print its id\n"
                "  list-backups [CONFIG]  List completed backups, newest first\n"
                "  verify ID              Check a backup end to end\n"
-               "  delete-backup ID       Delete a backup\n\n"
+               "  delete-backup ID       Delete a backup\n"
+               "  list-configs           List the backup configurations\n"
+               "  add-config NAME --schedule=S [--keep=N]\n"
+               "                         Add a configuration (enabled)\n"
+               "  set-config NAME [--schedule=S] [--keep=N] [--enable|--disable]\n"
+               "                         Change a configuration\n"
+               "  remove-config NAME     Remove a configuration (its backups stay)\n\n"
+               "Schedules: hourly, daily, weekly, monthly (optionally \"daily at 02:30\",\n"
+               "\"hourly at :15\"); \"@every 20m\", \"@every 6h from 02:00\"; cron's five fields\n"
+               "(\"0 2 * * *\"); or a systemd calendar (\"Mon..Fri *-*-* 01:30\").\n\n"
                "Options:\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
@@ -744,12 +994,30 @@ static void help(void) {
                "                         Print one JSON document instead of tables\n"
                "     --no-legend         Print tables without header and footer\n"
                "     --no-ask-password   Do not ask for a password to authorize an action\n"
-               "     --no-wait           backup: return once the backup has started\n",
+               "     --no-wait           backup: return once the backup has started\n"
+               "     --scheduled         backup: as a timer does it: join a running backup of the\n"
+               "                         same configuration, wait for one of another\n"
+               "     --schedule=S        add-config, set-config: when to back up\n"
+               "     --keep=N            add-config, set-config: backups to keep (0: the\n"
+               "                         schedule's default: hourly 24, daily 7, weekly 4,\n"
+               "                         monthly 3, else 20)\n"
+               "     --enable --disable  add-config, set-config: whether its timer runs\n",
                program_invocation_short_name);
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_LEGEND, ARG_NO_ASK_PASSWORD, ARG_NO_WAIT };
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_JSON,
+                ARG_NO_LEGEND,
+                ARG_NO_ASK_PASSWORD,
+                ARG_NO_WAIT,
+                ARG_SCHEDULED,
+                ARG_SCHEDULE,
+                ARG_KEEP,
+                ARG_ENABLE,
+                ARG_DISABLE,
+        };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -757,8 +1025,14 @@ static int parse_argv(int argc, char *argv[]) {
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "no-wait", no_argument, NULL, ARG_NO_WAIT },
+                { "scheduled", no_argument, NULL, ARG_SCHEDULED },
+                { "schedule", required_argument, NULL, ARG_SCHEDULE },
+                { "keep", required_argument, NULL, ARG_KEEP },
+                { "enable", no_argument, NULL, ARG_ENABLE },
+                { "disable", no_argument, NULL, ARG_DISABLE },
                 {},
         };
+        unsigned keep;
         int c;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
@@ -790,6 +1064,25 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_WAIT:
                         arg_wait = false;
                         break;
+                case ARG_SCHEDULED:
+                        arg_scheduled = true;
+                        break;
+                case ARG_SCHEDULE:
+                        arg_schedule = optarg;
+                        break;
+                case ARG_KEEP:
+                        if (safe_atou(optarg, &keep) < 0) {
+                                fprintf(stderr, "Invalid --keep=%s: expected a number of backups.\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_keep = keep;
+                        break;
+                case ARG_ENABLE:
+                        arg_enabled = 1;
+                        break;
+                case ARG_DISABLE:
+                        arg_enabled = 0;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -808,32 +1101,36 @@ static const Verb verbs[] = {
         { "list-backups", 1, 2, verb_list_backups },
         { "verify", 2, 2, verb_verify },
         { "delete-backup", 2, 2, verb_delete_backup },
+        { "list-configs", 1, 1, verb_list_configs },
+        { "add-config", 2, 2, verb_add_config },
+        { "set-config", 2, 2, verb_set_config },
+        { "remove-config", 2, 2, verb_remove_config },
 };
 
 int main(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        static char *status_argv[] = { (char *) "status", NULL };
         const Verb *verb = NULL;
-        int r, n;
+        char **args;
         pid_t agent;
+        int r, n;
 
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
         n = argc - optind;
-        const char *name = n > 0 ? argv[optind] : "status";
+        args = n > 0 ? argv + optind : status_argv;
+        n = MAX(n, 1);
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
-                if (streq(verbs[i].name, name))
+                if (streq(verbs[i].name, args[0]))
                         verb = &verbs[i];
         if (!verb) {
-                fprintf(stderr, "Unknown command '%s'. See %s --help.\n", name, program_invocation_short_name);
+                fprintf(stderr, "Unknown command '%s'. See %s --help.\n", args[0], program_invocation_short_name);
                 return EXIT_FAILURE;
         }
-        static char *status_argv[] = { (char *) "status", NULL };
-        char **args = n > 0 ? argv + optind : status_argv;
-        n = MAX(n, 1);
         if (n < verb->min_args || n > verb->max_args) {
-                fprintf(stderr, "'%s' takes %s%i argument%s. See %s --help.\n", name,
+                fprintf(stderr, "'%s' takes %s%i argument%s. See %s --help.\n", args[0],
                         verb->min_args == verb->max_args ? "" : "at most ", verb->max_args - 1,
                         verb->max_args == 2 ? "" : "s", program_invocation_short_name);
                 return EXIT_FAILURE;

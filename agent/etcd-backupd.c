@@ -62,7 +62,7 @@ static int run(void) {
         r = manager_new(arg_config, &m);
         if (r < 0)
                 return r;
-        r = manager_connect_bus(m);
+        r = manager_start(m);
         if (r < 0)
                 return r;
 

@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The Manager: it loads the configuration, opens the storage directory (removing what crashed
- * backups left behind, loading what completed ones left), then serves the Manager interface,
- * the per-backup objects through a fallback vtable and node enumerator, and the ObjectManager
- * that lets `busctl` and the CLI read everything in one call. Its methods follow one shape:
- * read, validate, polkit, check for a busy agent, act, announce, reply.
+ * backups left behind, loading what completed ones left), serves the Manager interface, the
+ * per-backup and per-configuration objects through fallback vtables and node enumerators, and
+ * the ObjectManager that lets `busctl` and the CLI read everything in one call. Its methods
+ * follow one shape: read, validate, polkit, check for a busy agent, act, announce, reply.
  */
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "backup-config.h"
 #include "backup.h"
 #include "errors.h"
 #include "fs-util.h"
@@ -20,16 +23,14 @@
 #include "manager.h"
 #include "memory-util.h"
 #include "string-util.h"
+#include "time-util.h"
+#include "timers.h"
 
 static const char * const manager_state_table[_MANAGER_STATE_MAX] = {
         [MANAGER_IDLE] = "idle",
         [MANAGER_BACKING_UP] = "backing-up",
         [MANAGER_RESTORING] = "restoring",
 };
-
-bool manager_config_exists(Manager *m, const char *name) {
-        return streq(name, DEFAULT_CONFIG);
-}
 
 static int manager_open_storage(Manager *m) {
         const char *dir = m->config.storage_directory;
@@ -79,6 +80,11 @@ static int manager_load_backups(Manager *m) {
         return 0;
 }
 
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_reload(userdata);
+        return 0;
+}
+
 int manager_new(const char *config_path, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -94,12 +100,21 @@ int manager_new(const char *config_path, Manager **ret) {
         if (r < 0)
                 return r;
 
+        /* The configurations live beside agent.conf; the agent's own state where systemd's
+         * StateDirectory= put it. */
+        _cleanup_free_ char *copy = strdup(m->config_path ?: AGENT_CONFIG_PATH);
+        const char *state = getenv("STATE_DIRECTORY");
+        if (!copy || asprintf(&m->config_dir, "%s/configs", dirname(copy)) < 0 ||
+            !(m->state_dir = state ? strndup(state, strcspn(state, ":")) : strdup("/var/lib/etcd-backup")))
+                return log_oom();
+
         r = sd_event_default(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
         /* NULL handlers: exit the loop. The signals were blocked in main() before any thread. */
         if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0)
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
                 return log_error_errno(r, "Failed to watch for signals: %m");
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0)
@@ -120,18 +135,26 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
 
-        /* Close the bus first: the objects going away now are not news to anyone. */
+        /* Close the bus first: the objects going away now are not news to anyone. Timers stay
+         * as they are: they fire, and bus activation brings the agent back. */
         polkit_registry_free(&m->polkit);
+        calendar_registry_free(&m->calendar_queries);
+        backup_configs_cancel_load(m);
+        m->timers = timers_free(m->timers);
         m->bus = sd_bus_flush_close_unref(m->bus);
 
         if (m->running)
                 log_notice("Backup %s interrupted by shutdown; its partial file is removed.", m->running->id);
         while (m->backups)
                 backup_free(m->backups);
+        while (m->configs)
+                backup_config_free(m->configs);
 
         agent_config_done(&m->config);
         safe_close(m->storage_fd);
         free(m->config_path);
+        free(m->config_dir);
+        free(m->state_dir);
         sd_event_unref(m->event);
         free(m);
         return NULL;
@@ -200,7 +223,7 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
         if (!config_name_is_valid(config))
                 return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
                                          "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", config);
-        if (!manager_config_exists(m, config))
+        if (!manager_find_config(m, config))
                 return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_CONFIG, "No backup configuration '%s'.", config);
 
         const char *details[] = { "config", config, NULL };
@@ -265,6 +288,189 @@ static int method_delete_backup(sd_bus_message *msg, void *userdata, sd_bus_erro
         return bus_backup_method_delete(msg, b, error);
 }
 
+/* Looks a configuration up by the name a caller gave, with the errors a caller can act on. */
+static int manager_get_config_by_name(Manager *m, const char *name, BackupConfig **ret, sd_bus_error *error) {
+        BackupConfig *c;
+
+        if (!config_name_is_valid(name))
+                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
+                                         "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", name);
+        c = manager_find_config(m, name);
+        if (!c)
+                return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_CONFIG, "No backup configuration '%s'.", name);
+        *ret = c;
+        return 0;
+}
+
+static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        BackupConfig *c = NULL;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = manager_get_config_by_name(userdata, name, &c, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", c->object_path);
+}
+
+/* The authorization and the calendar check of a configuration change: > 0 go ahead, 0 the
+ * handler returns 1 and runs again later, < 0 refused. */
+static int config_change_allowed(Manager *m, sd_bus_message *msg, const char *name, const BackupConfigSpec *spec,
+                                 sd_bus_error *error) {
+        const char *details[] = { "config", name, NULL };
+        int r;
+
+        r = polkit_check(msg, POLKIT_ACTION_MANAGE_CONFIGS, details, &m->polkit, error);
+        if (r <= 0)
+                return r;
+        if (spec && spec->parsed.kind == SCHEDULE_CALENDAR)
+                return calendar_check_message(msg, spec->schedule, spec->parsed.calendar, &m->calendar_queries, error);
+        return 1;
+}
+
+static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {};
+        Manager *m = userdata;
+        const char *name, *schedule;
+        BackupConfig *c = NULL;
+        uint32_t keep;
+        int r;
+
+        r = sd_bus_message_read(msg, "ssu", &name, &schedule, &keep);
+        if (r < 0)
+                return r;
+
+        if (!config_name_is_valid(name))
+                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
+                                         "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", name);
+        if (manager_find_config(m, name))
+                return sd_bus_error_setf(error, AGENT_ERROR_CONFIG_EXISTS,
+                                         "Backup configuration '%s' exists already; change it with SetConfig.", name);
+        r = backup_config_spec_init(&spec, schedule, keep, /* enabled= */ true, error);
+        if (r < 0)
+                return r;
+
+        r = config_change_allowed(m, msg, name, &spec, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = backup_config_save(m, name, &spec);
+        if (r < 0)
+                return agent_error_set(error, r, "Cannot write the configuration file; see the agent's log.");
+        r = backup_config_new(m, name, &spec, &c);
+        if (r < 0)
+                return log_oom();
+        log_info("Backup configuration '%s' added: \"%s\" (%s), keeping %u.", name, c->spec.schedule,
+                 c->spec.parsed.calendar, backup_config_keep(c));
+        timers_reconcile(m->timers);
+
+        return sd_bus_reply_method_return(msg, "o", c->object_path);
+}
+
+static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {};
+        Manager *m = userdata;
+        const char *name, *schedule = NULL;
+        BackupConfig *c = NULL;
+        uint32_t keep = 0;
+        bool set_keep = false;
+        int enabled = -1;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "Schedule"))
+                        r = sd_bus_message_read(msg, "v", "s", &schedule);
+                else if (streq(key, "Keep")) {
+                        r = sd_bus_message_read(msg, "v", "u", &keep);
+                        set_keep = true;
+                } else if (streq(key, "Enabled"))
+                        r = sd_bus_message_read(msg, "v", "b", &enabled);
+                else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown setting '%s': expected Schedule, Keep or Enabled.", key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+
+        r = manager_get_config_by_name(m, name, &c, error);
+        if (r < 0)
+                return r;
+        /* What is not given stays: a Keep of 0 (the schedule's default) follows a new schedule. */
+        r = backup_config_spec_init(&spec, schedule ?: c->spec.schedule, set_keep ? keep : c->spec.keep,
+                                    enabled >= 0 ? enabled : c->spec.enabled, error);
+        if (r < 0)
+                return r;
+        if (backup_config_spec_equal(&spec, &c->spec))
+                return sd_bus_reply_method_return(msg, NULL);
+
+        r = config_change_allowed(m, msg, name, streq(spec.schedule, c->spec.schedule) ? NULL : &spec, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = backup_config_save(m, name, &spec);
+        if (r < 0)
+                return agent_error_set(error, r, "Cannot write the configuration file; see the agent's log.");
+        backup_config_set_spec(c, &spec);
+        log_info("Backup configuration '%s' changed: \"%s\" (%s), keeping %u, %s.", name, c->spec.schedule,
+                 c->spec.parsed.calendar, backup_config_keep(c), c->spec.enabled ? "enabled" : "disabled");
+        timers_reconcile(m->timers);
+
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        BackupConfig *c = NULL;
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = manager_get_config_by_name(m, name, &c, error);
+        if (r < 0)
+                return r;
+        if (streq(name, DEFAULT_CONFIG))
+                return sd_bus_error_setf(error, AGENT_ERROR_DEFAULT_CONFIG,
+                                         "The default configuration cannot be removed; disable it instead "
+                                         "(etcd-backupctl set-config default --disable).");
+
+        r = config_change_allowed(m, msg, name, NULL, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
+
+        r = backup_config_remove_file(m, name);
+        if (r < 0)
+                return agent_error_set(error, r, "Cannot remove the configuration file; see the agent's log.");
+        backup_config_free(c);
+        log_info("Backup configuration '%s' removed; its backups stay until deleted.", name);
+        timers_reconcile(m->timers);
+
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         return sd_bus_message_append(reply, "s", PROJECT_VERSION);
@@ -298,40 +504,110 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DeleteBackup", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT, method_delete_backup,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AddConfig", SD_BUS_ARGS("s", name, "s", schedule, "u", keep), SD_BUS_RESULT("o", config),
+                                method_add_config, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetConfig", SD_BUS_ARGS("s", name, "a{sv}", settings), SD_BUS_NO_RESULT,
+                                method_set_config, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveConfig", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT, method_remove_config,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetConfig", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", config), method_get_config,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("BackupFinished", SD_BUS_ARGS("s", id, "o", backup, "s", state), 0),
         SD_BUS_VTABLE_END,
 };
 
-int manager_connect_bus(Manager *m) {
+static int manager_connect_bus(Manager *m) {
         int r;
 
         r = sd_bus_open_system(&m->bus);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
 
-        r = sd_bus_add_object_vtable(m->bus, NULL, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_vtable, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the manager object: %m");
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, BACKUP_OBJECT_PREFIX, BACKUP_INTERFACE, backup_vtable,
-                                       backup_object_find, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the backup objects: %m");
-        r = sd_bus_add_node_enumerator(m->bus, NULL, BACKUP_OBJECT_PREFIX, backup_node_enumerator, m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the backup enumerator: %m");
-        r = sd_bus_add_object_manager(m->bus, NULL, AGENT_OBJECT_PATH);
-        if (r < 0)
-                return log_error_errno(r, "Failed to add the object manager: %m");
+        if ((r = sd_bus_add_object_vtable(m->bus, NULL, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_vtable, m)) < 0 ||
+            (r = sd_bus_add_fallback_vtable(m->bus, NULL, BACKUP_OBJECT_PREFIX, BACKUP_INTERFACE, backup_vtable,
+                                            backup_object_find, m)) < 0 ||
+            (r = sd_bus_add_node_enumerator(m->bus, NULL, BACKUP_OBJECT_PREFIX, backup_node_enumerator, m)) < 0 ||
+            (r = sd_bus_add_fallback_vtable(m->bus, NULL, CONFIG_OBJECT_PREFIX, CONFIG_INTERFACE, config_vtable,
+                                            config_object_find, m)) < 0 ||
+            (r = sd_bus_add_node_enumerator(m->bus, NULL, CONFIG_OBJECT_PREFIX, config_node_enumerator, m)) < 0 ||
+            (r = sd_bus_add_object_manager(m->bus, NULL, AGENT_OBJECT_PATH)) < 0)
+                return log_error_errno(r, "Failed to add the bus objects: %m");
 
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
         /* Lost the bus, lost our purpose: exit and let systemd restart us. */
         (void) sd_bus_set_exit_on_disconnect(m->bus, true);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        r = manager_connect_bus(m);
+        if (r < 0)
+                return r;
+        r = timers_new(m, &m->timers);
+        if (r < 0)
+                return r;
+
+        /* Before the name is taken: loading may wait for systemd-analyze to check calendars,
+         * and nobody can call yet. The timers are set up once the loop runs. */
+        r = backup_configs_load(m);
+        if (r < 0)
+                return r;
+        while (backup_configs_loading(m)) {
+                r = sd_event_run(m->event, UINT64_MAX);
+                if (r < 0)
+                        return log_error_errno(r, "Event loop failed while loading the configurations: %m");
+        }
+        backup_configs_load_results(m);
 
         /* Taken last, once every object is in place: bus activation callers may call at once. */
         r = sd_bus_request_name(m->bus, AGENT_BUS_NAME, 0);
         if (r < 0)
                 return log_error_errno(r, "Failed to take the bus name %s: %m", AGENT_BUS_NAME);
         return 0;
+}
+
+void manager_reload(Manager *m) {
+        AgentConfig c;
+        int r;
+
+        (void) sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading the configuration...\nMONOTONIC_USEC=%" PRIu64,
+                          now(CLOCK_MONOTONIC));
+        log_info("Reloading agent.conf and the backup configurations.");
+
+        r = agent_config_load(m->config_path, &c);
+        if (r < 0)
+                log_error("The agent configuration is broken; the one in force stays.");
+        else {
+                /* Where backups live and which manager runs the timers are fixed for the life
+                 * of the process: the objects and the timers depend on them. */
+                if (!streq(c.storage_directory, m->config.storage_directory))
+                        log_warning("[Storage] Directory= changed to %s; it takes effect when the agent restarts.",
+                                    c.storage_directory);
+                if (c.scope != m->config.scope)
+                        log_warning("[Systemd] Scope= changed; it takes effect when the agent restarts.");
+                (void) free_and_strdup(&c.storage_directory, m->config.storage_directory);
+                c.scope = m->config.scope;
+                agent_config_done(&m->config);
+                m->config = c;
+                (void) sd_bus_emit_properties_changed(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "Endpoint", NULL);
+        }
+
+        (void) backup_configs_load(m);
+        (void) sd_notify(false, "READY=1");
+        manager_update_state(m);
+}
+
+void manager_backup_finished(Manager *m, Backup *b) {
+        BackupConfig *c = manager_find_config(m, b->meta.config);
+
+        /* A backup of a configuration removed meanwhile stays, without retention. */
+        if (!c)
+                return;
+        backup_config_record_result(c, b);
+        if (b->state == BACKUP_COMPLETED)
+                backup_config_apply_retention(c);
 }

@@ -24,6 +24,10 @@
 #define POLKIT_ACTION_RESTORE "org.etcdbackup.agent1.restore"
 
 typedef struct Backup Backup;
+typedef struct BackupConfig BackupConfig;
+typedef struct ConfigLoad ConfigLoad;
+typedef struct Timers Timers;
+typedef struct CalendarQuery CalendarQuery;
 
 typedef enum ManagerState {
         MANAGER_IDLE,
@@ -38,8 +42,15 @@ typedef struct Manager {
         sd_bus *bus;
         char *config_path; /* NULL: the default */
         AgentConfig config;
+        char *config_dir; /* the backup configurations: configs/ beside agent.conf */
+        char *state_dir;
         int storage_fd;
         PolkitQuery *polkit;
+        CalendarQuery *calendar_queries;
+
+        BackupConfig *configs;
+        ConfigLoad *config_load;
+        Timers *timers;
 
         Backup *backups; /* completed ones on disk, the running one, the last few failed */
         Backup *running;
@@ -50,13 +61,19 @@ int manager_new(const char *config_path, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
-/* Connects to the system bus, serves the objects and takes the name. */
-int manager_connect_bus(Manager *m);
+/* Connects to the system bus and serves the objects, then loads the backup configurations and
+ * sets up their timers, and only then takes the bus name: a caller that activated the agent
+ * finds every configuration in place. */
+int manager_start(Manager *m);
+
+/* SIGHUP (systemctl reload): agent.conf and the configuration files again. */
+void manager_reload(Manager *m);
+
+/* A backup ended: its configuration's last result and, for a completed one, retention. */
+void manager_backup_finished(Manager *m, Backup *b);
 
 /* Re-derives State from what runs, and tells the bus and the service manager when it changed. */
 void manager_update_state(Manager *m);
-
-bool manager_config_exists(Manager *m, const char *name);
 
 /* Once no backup or verification runs: gives back what only they use. */
 void manager_release_memory(Manager *m);

@@ -38,7 +38,10 @@ agent_setup() {
     [[ ${1:-} == --tls ]] && tls=(--tls)
 
     sandbox_install "$BUILD_DIR"
-    sandbox_start_system_bus
+    # With systemd activation the user manager owns org.freedesktop.systemd1 on the system
+    # bus, as PID 1 does on a real one: the agent (Scope=system, the default) makes its timers
+    # there, and a call to the agent when it is not running starts it (bus activation).
+    sandbox_start_system_bus --systemd-activation
     sandbox_start_user_manager
     sandbox_add_user "$OPERATOR" etcdbackup-operators
     sandbox_add_user "$OUTSIDER"
@@ -66,14 +69,18 @@ KeyFile=/etc/kubernetes/pki/etcd/healthcheck-client.key"
 Endpoint=$ETCD_ENDPOINT"
     fi
 
-    sandbox_link_system_unit "$AGENT_UNIT"
-    # Under the user manager StateDirectory= is below $XDG_STATE_HOME, so the storage
-    # directory needs the ReadWritePaths= any non-default [Storage] Directory= needs.
-    # Sanitizer settings of the test run reach the agent.
-    mkdir -p "$USER_UNIT_DIR/$AGENT_UNIT.d" "$STORAGE"
+    sandbox_link_system_unit "$AGENT_UNIT" etcd-backup@.service etcd-backup@.timer
+    # Two differences of the user manager: StateDirectory= is below $XDG_STATE_HOME, so the
+    # storage directory needs the ReadWritePaths= any non-default [Storage] Directory= needs;
+    # and its control directory for drop-ins is below $XDG_CONFIG_HOME, not
+    # /etc/systemd/system.control. Sanitizer settings of the test run reach the agent.
+    CONTROL_DIR=$XDG_CONFIG_HOME/systemd/user.control
+    mkdir -p "$USER_UNIT_DIR/$AGENT_UNIT.d" "$STORAGE" "$CONTROL_DIR" "$USER_UNIT_DIR/etcd-backup@.timer.d"
+    # Timers elapse on the second, not within a minute: tests wait for them.
+    printf '[Timer]\nAccuracySec=1s\n' >"$USER_UNIT_DIR/etcd-backup@.timer.d/test.conf"
     {
         echo "[Service]"
-        echo "ReadWritePaths=$STORAGE"
+        echo "ReadWritePaths=$STORAGE $CONTROL_DIR"
         if [[ -n ${ASAN_OPTIONS:-} ]]; then
                 echo "Environment=ASAN_OPTIONS=$ASAN_OPTIONS"
                 # LeakSanitizer stops the process with ptrace() to scan it at exit,

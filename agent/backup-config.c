@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Backup configurations: their files, their loading, their bus objects. Loading reads all files
+ * at once into a candidate set; raw calendars among them are put to systemd's parser
+ * (calendar.h); when every verdict is in, the set is applied in one go: configurations added,
+ * changed or removed, a broken file leaving its configuration as it was. Then the timers follow.
+ */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "backup-config.h"
+#include "bus-util.h"
+#include "conf-parser.h"
+#include "errors.h"
+#include "fs-util.h"
+#include "log.h"
+#include "retention.h"
+#include "string-util.h"
+#include "timers.h"
+
+#define CONFIG_FILE_SUFFIX ".conf"
+#define RESULTS_FILE "last-backups"
+
+void backup_config_spec_done(BackupConfigSpec *s) {
+        s->schedule = mfree(s->schedule);
+        schedule_done(&s->parsed);
+}
+
+int backup_config_spec_init(BackupConfigSpec *s, const char *schedule, unsigned keep, bool enabled,
+                            sd_bus_error *error) {
+        _cleanup_free_ char *message = NULL;
+        BackupConfigSpec n = { .keep = keep, .enabled = enabled };
+        int r;
+
+        r = schedule_parse(schedule, &n.parsed, &message);
+        if (r == -ENOMEM)
+                return -ENOMEM;
+        if (r < 0)
+                return sd_bus_error_set(error, AGENT_ERROR_INVALID_SCHEDULE, message);
+        if (keep > KEEP_MAX) {
+                schedule_done(&n.parsed);
+                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_RETENTION,
+                                         "Cannot keep %u backups: at most %u (or 0 for the schedule's default, %u).", keep,
+                                         KEEP_MAX, n.parsed.default_keep);
+        }
+        n.schedule = strdup(schedule);
+        if (!n.schedule) {
+                schedule_done(&n.parsed);
+                return -ENOMEM;
+        }
+        *s = n;
+        return 0;
+}
+
+bool backup_config_spec_equal(const BackupConfigSpec *a, const BackupConfigSpec *b) {
+        return streq(a->schedule, b->schedule) && a->keep == b->keep && a->enabled == b->enabled;
+}
+
+unsigned backup_config_keep(const BackupConfig *c) {
+        return c->spec.keep ?: c->spec.parsed.default_keep;
+}
+
+BackupConfig *manager_find_config(Manager *m, const char *name) {
+        for (BackupConfig *c = m->configs; c; c = c->next)
+                if (streq(c->name, name))
+                        return c;
+        return NULL;
+}
+
+#define log_config(c, level, error, ...)                                                          \
+        ({                                                                                         \
+                char _f[96];                                                                       \
+                char *_fields[] = { _f, NULL };                                                    \
+                snprintf(_f, sizeof(_f), "BACKUP_CONFIG=%s", (c));                                 \
+                log_fields_errno(level, error, _fields, __VA_ARGS__);                              \
+        })
+
+/* ---- objects -------------------------------------------------------------------------------- */
+
+BackupConfig *backup_config_free(BackupConfig *c) {
+        Manager *m;
+
+        if (!c)
+                return NULL;
+        m = c->manager;
+        if (m->bus && c->object_path)
+                (void) sd_bus_emit_object_removed(m->bus, c->object_path);
+        if (c->prev)
+                c->prev->next = c->next;
+        else if (m->configs == c)
+                m->configs = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+
+        backup_config_spec_done(&c->spec);
+        sd_bus_slot_unref(c->timer_changed);
+        free(c->timer_calendar);
+        free(c->last_result);
+        free(c->object_path);
+        free(c->name);
+        free(c);
+        return NULL;
+}
+
+int backup_config_new(Manager *m, const char *name, BackupConfigSpec *spec, BackupConfig **ret) {
+        BackupConfig *c, **tail;
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->manager = m;
+        c->name = strdup(name);
+        r = c->name ? sd_bus_path_encode(CONFIG_OBJECT_PREFIX, name, &c->object_path) : -ENOMEM;
+        if (r < 0) {
+                free(c->name);
+                free(c);
+                return r;
+        }
+        c->spec = *spec;
+        *spec = (BackupConfigSpec) {};
+
+        /* Sorted, "default" first: that is how they are listed. */
+        for (tail = &m->configs; *tail; tail = &(*tail)->next) {
+                if (!streq((*tail)->name, DEFAULT_CONFIG) && (streq(name, DEFAULT_CONFIG) || strcmp(name, (*tail)->name) < 0))
+                        break;
+                c->prev = *tail;
+        }
+        c->next = *tail;
+        if (*tail)
+                (*tail)->prev = c;
+        *tail = c;
+
+        if (m->bus)
+                (void) sd_bus_emit_object_added(m->bus, c->object_path);
+        if (ret)
+                *ret = c;
+        return 0;
+}
+
+void backup_config_set_spec(BackupConfig *c, BackupConfigSpec *spec) {
+        char *changed[5];
+        size_t n = 0;
+
+        if (!streq(c->spec.schedule, spec->schedule)) {
+                changed[n++] = (char *) "Schedule";
+                if (!streq(c->spec.parsed.calendar, spec->parsed.calendar))
+                        changed[n++] = (char *) "Calendar";
+        }
+        if (c->spec.keep != spec->keep || c->spec.parsed.default_keep != spec->parsed.default_keep)
+                changed[n++] = (char *) "Keep";
+        if (c->spec.enabled != spec->enabled)
+                changed[n++] = (char *) "Enabled";
+        changed[n] = NULL;
+
+        backup_config_spec_done(&c->spec);
+        c->spec = *spec;
+        *spec = (BackupConfigSpec) {};
+        if (n > 0 && c->manager->bus)
+                (void) sd_bus_emit_properties_changed_strv(c->manager->bus, c->object_path, CONFIG_INTERFACE, changed);
+}
+
+/* ---- files ----------------------------------------------------------------------------------- */
+
+static int config_file_path(Manager *m, const char *name, char **ret) {
+        return asprintf(ret, "%s/%s" CONFIG_FILE_SUFFIX, m->config_dir, name) < 0 ? -ENOMEM : 0;
+}
+
+int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spec) {
+        _cleanup_free_ char *text = NULL, *file = NULL, *keep = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (spec->keep > 0 && asprintf(&keep, "Keep=%u\n", spec->keep) < 0)
+                return log_oom();
+        if (asprintf(&text,
+                     "# Backup configuration \"%s\", written by etcd-backupd (etcd-backupctl set-config %s ...).\n"
+                     "# Edits by hand take effect on \"systemctl reload etcd-backupd\".\n"
+                     "[Backup]\n"
+                     "Schedule=%s\n"
+                     "%s"
+                     "Enabled=%s\n",
+                     name, name, spec->schedule, strempty(keep), spec->enabled ? "yes" : "no") < 0 ||
+            asprintf(&file, "%s" CONFIG_FILE_SUFFIX, name) < 0)
+                return log_oom();
+
+        r = mkdir_p(m->config_dir, 0755);
+        if (r >= 0) {
+                fd = open(m->config_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = fd < 0 ? -errno : write_file_atomic_at(fd, file, text, strlen(text), 0644);
+        }
+        if (r < 0)
+                return log_config(name, LOG_ERR, r, "Failed to write %s/%s: %m", m->config_dir, file);
+        return 0;
+}
+
+int backup_config_remove_file(Manager *m, const char *name) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = config_file_path(m, name, &path);
+        if (r < 0)
+                return log_oom();
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_config(name, LOG_ERR, errno, "Failed to remove %s: %m", path);
+        return 0;
+}
+
+typedef struct FileValues {
+        const char *path;
+        char *schedule;
+        unsigned keep;
+        bool enabled;
+        bool bad;
+} FileValues;
+
+static int parse_bool(const char *s) {
+        static const char * const yes[] = { "yes", "true", "on", "1" }, * const no[] = { "no", "false", "off", "0" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(s, no[i]) == 0)
+                        return 0;
+        }
+        return -EINVAL;
+}
+
+static int on_config_assignment(const char *section, const char *key, const char *value, unsigned line,
+                                void *userdata) {
+        FileValues *v = userdata;
+        int r;
+
+        if (!streq(section, "Backup")) {
+                log_warning("%s:%u: Unknown section [%s], ignoring.", v->path, line, section);
+                return 0;
+        }
+        if (streq(key, "Schedule"))
+                return free_and_strdup(&v->schedule, value);
+        if (streq(key, "Keep")) {
+                if (safe_atou(value, &v->keep) < 0 || v->keep == 0)
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: Invalid Keep=%s, expected a number of backups from 1.",
+                                               v->path, line, value);
+                return 0;
+        }
+        if (streq(key, "Enabled")) {
+                r = parse_bool(value);
+                if (r < 0)
+                        return log_error_errno(r, "%s:%u: Invalid Enabled=%s, expected yes or no.", v->path, line, value);
+                v->enabled = r;
+                return 0;
+        }
+        log_warning("%s:%u: Unknown key %s= in [Backup], ignoring.", v->path, line, key);
+        return 0;
+}
+
+/* ---- loading ----------------------------------------------------------------------------------- */
+
+typedef struct LoadItem {
+        char *name;
+        BackupConfigSpec spec;
+        bool broken;
+        CalendarCheck *check;
+} LoadItem;
+
+struct ConfigLoad {
+        Manager *manager;
+        LoadItem *items;
+        size_t n_items;
+        unsigned pending;
+};
+
+static ConfigLoad *config_load_free(ConfigLoad *l) {
+        if (!l)
+                return NULL;
+        for (size_t i = 0; i < l->n_items; i++) {
+                free(l->items[i].name);
+                backup_config_spec_done(&l->items[i].spec);
+                calendar_check_free(l->items[i].check);
+        }
+        free(l->items);
+        free(l);
+        return NULL;
+}
+
+bool backup_configs_loading(Manager *m) {
+        return !!m->config_load;
+}
+
+void backup_configs_cancel_load(Manager *m) {
+        m->config_load = config_load_free(m->config_load);
+}
+
+static void config_load_apply(ConfigLoad *l) {
+        Manager *m = l->manager;
+        BackupConfigSpec builtin = {};
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        bool have_default = false;
+
+        for (size_t i = 0; i < l->n_items; i++) {
+                LoadItem *it = &l->items[i];
+                BackupConfig *c = manager_find_config(m, it->name);
+
+                have_default = have_default || streq(it->name, DEFAULT_CONFIG);
+                if (it->broken)
+                        continue; /* reported when found broken; what was in force stays */
+                if (!c) {
+                        if (backup_config_new(m, it->name, &it->spec, NULL) < 0)
+                                log_oom();
+                        else
+                                log_config(it->name, LOG_INFO, 0, "Backup configuration '%s' loaded.", it->name);
+                } else if (!backup_config_spec_equal(&c->spec, &it->spec)) {
+                        backup_config_set_spec(c, &it->spec);
+                        log_config(it->name, LOG_INFO, 0, "Backup configuration '%s' changed.", it->name);
+                }
+        }
+
+        /* Configurations whose file went away are gone; "default" falls back to the built-in
+         * one, which always exists. */
+        if (!have_default && backup_config_spec_init(&builtin, DEFAULT_SCHEDULE, 0, true, &error) >= 0) {
+                BackupConfig *c = manager_find_config(m, DEFAULT_CONFIG);
+                if (!c)
+                        (void) backup_config_new(m, DEFAULT_CONFIG, &builtin, NULL);
+                else if (!backup_config_spec_equal(&c->spec, &builtin))
+                        backup_config_set_spec(c, &builtin);
+                backup_config_spec_done(&builtin);
+        }
+        for (BackupConfig *c = m->configs, *next; c; c = next) {
+                bool found = false;
+
+                next = c->next;
+                for (size_t i = 0; i < l->n_items && !found; i++)
+                        found = streq(l->items[i].name, c->name);
+                if (!found && !streq(c->name, DEFAULT_CONFIG)) {
+                        log_config(c->name, LOG_INFO, 0, "Backup configuration '%s' removed: its file is gone.", c->name);
+                        backup_config_free(c);
+                }
+        }
+
+        m->config_load = config_load_free(m->config_load);
+        timers_reconcile(m->timers);
+}
+
+static void on_calendar_checked(CalendarCheck *check, int r, const char *message, void *userdata) {
+        ConfigLoad *l = userdata;
+
+        for (size_t i = 0; i < l->n_items; i++) {
+                LoadItem *it = &l->items[i];
+
+                if (it->check != check)
+                        continue;
+                it->check = calendar_check_free(it->check);
+                if (r < 0) {
+                        it->broken = true;
+                        log_config(it->name, LOG_ERR, r,
+                                   "Backup configuration '%s': systemd refuses the calendar \"%s\" (%s); what was in force stays.",
+                                   it->name, it->spec.schedule, strna(message));
+                }
+                break;
+        }
+        if (--l->pending == 0)
+                config_load_apply(l);
+}
+
+/* Reads one file into an item; a broken one is reported here and marked. */
+static int config_load_file(ConfigLoad *l, const char *name, LoadItem *it) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        FileValues v = { .enabled = true };
+        unsigned line = 0;
+        int r;
+
+        *it = (LoadItem) { .name = strdup(name) };
+        if (!it->name || config_file_path(l->manager, name, &path) < 0)
+                return log_oom();
+        v.path = path;
+
+        r = conf_parse_file(path, on_config_assignment, &v, &line);
+        if (r == -EBADMSG)
+                log_config(name, LOG_ERR, r, "%s:%u: Syntax error: expected [Backup] and Key=Value lines.", path, line);
+        else if (r < 0 && line == 0)
+                log_config(name, LOG_ERR, r, "Cannot read %s: %m", path);
+        else if (r >= 0 && !v.schedule) {
+                log_config(name, LOG_ERR, 0, "%s: No Schedule= in [Backup].", path);
+                r = -EINVAL;
+        } else if (r >= 0) {
+                r = backup_config_spec_init(&it->spec, v.schedule, v.keep, v.enabled, &error);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        log_config(name, LOG_ERR, r, "%s: %s", path, error.message);
+        }
+        free(v.schedule);
+
+        if (r < 0) {
+                it->broken = true;
+                log_config(name, LOG_ERR, 0, "Backup configuration '%s' is broken; what was in force stays.", name);
+        }
+        return 0;
+}
+
+int backup_configs_load(Manager *m) {
+        ConfigLoad *l;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        /* A load in progress is overtaken by this one: it would apply older files. */
+        m->config_load = config_load_free(m->config_load);
+        l = m->config_load = calloc(1, sizeof(ConfigLoad));
+        if (!l)
+                return log_oom();
+        l->manager = m;
+
+        d = opendir(m->config_dir);
+        if (!d && errno != ENOENT)
+                log_error_errno(errno, "Cannot read %s: %m", m->config_dir);
+        while (d && (de = readdir(d))) {
+                _cleanup_free_ char *name = NULL;
+                LoadItem *t;
+
+                if (de->d_name[0] == '.' || !endswith(de->d_name, CONFIG_FILE_SUFFIX))
+                        continue;
+                name = strndup(de->d_name, strlen(de->d_name) - strlen(CONFIG_FILE_SUFFIX));
+                if (!name) {
+                        r = log_oom();
+                        break;
+                }
+                if (!config_name_is_valid(name)) {
+                        log_warning("%s/%s is not named after a valid configuration name, ignoring.", m->config_dir,
+                                    de->d_name);
+                        continue;
+                }
+                t = realloc(l->items, sizeof(LoadItem) * (l->n_items + 1));
+                if (!t) {
+                        r = log_oom();
+                        break;
+                }
+                l->items = t;
+                r = config_load_file(l, name, &l->items[l->n_items++]);
+                if (r < 0)
+                        break;
+        }
+        if (d)
+                closedir(d);
+        if (r < 0) {
+                m->config_load = config_load_free(m->config_load);
+                return r;
+        }
+
+        /* Raw calendars go to systemd's parser; the set applies once all verdicts are in. */
+        for (size_t i = 0; i < l->n_items; i++) {
+                LoadItem *it = &l->items[i];
+
+                if (it->broken || it->spec.parsed.kind != SCHEDULE_CALENDAR)
+                        continue;
+                r = calendar_check_start(m->event, it->spec.parsed.calendar, on_calendar_checked, l, &it->check);
+                if (r < 0) {
+                        it->broken = true;
+                        log_config(it->name, LOG_ERR, r, "Cannot check the calendar of '%s': %m", it->name);
+                        continue;
+                }
+                l->pending++;
+        }
+        if (l->pending == 0)
+                config_load_apply(l);
+        return 0;
+}
+
+/* ---- the last backup of each ------------------------------------------------------------------- */
+
+static void config_set_last(BackupConfig *c, const char *id, usec_t when, const char *result) {
+        snprintf(c->last_backup_id, sizeof(c->last_backup_id), "%s", id);
+        c->last_backup = when;
+        (void) free_and_strdup(&c->last_result, result);
+        if (c->manager->bus)
+                (void) sd_bus_emit_properties_changed(c->manager->bus, c->object_path, CONFIG_INTERFACE, "LastBackup",
+                                                      "LastBackupId", "LastResult", NULL);
+}
+
+static int save_results(Manager *m) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t size = 0;
+        FILE *f;
+        int r;
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+        fputs("# The last backup of each configuration, kept by etcd-backupd across restarts.\n", f);
+        for (BackupConfig *c = m->configs; c; c = c->next)
+                if (c->last_result)
+                        fprintf(f, "[%s]\nId=%s\nTime=%" PRIu64 "\nResult=%s\n", c->name, c->last_backup_id,
+                                c->last_backup, c->last_result);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+
+        r = mkdir_p(m->state_dir, 0700);
+        if (r < 0)
+                return r;
+        fd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return write_file_atomic_at(fd, RESULTS_FILE, text, size, 0600);
+}
+
+void backup_config_record_result(BackupConfig *c, const Backup *b) {
+        int r;
+
+        config_set_last(c, b->id, b->meta.created, backup_state_to_string(b->state));
+        r = save_results(c->manager);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the last results in %s, ignoring: %m", c->manager->state_dir);
+}
+
+typedef struct ResultsParse {
+        Manager *manager;
+        char id[BACKUP_ID_STRING_MAX];
+} ResultsParse;
+
+static int on_result_assignment(const char *section, const char *key, const char *value, unsigned line,
+                                void *userdata) {
+        ResultsParse *p = userdata;
+        BackupConfig *c = manager_find_config(p->manager, section);
+        uint64_t t;
+
+        if (!c)
+                return 0; /* a configuration since removed */
+        if (streq(key, "Id"))
+                (void) backup_id_normalize(value, c->last_backup_id);
+        else if (streq(key, "Time") && safe_atou64(value, &t) >= 0)
+                c->last_backup = t;
+        else if (streq(key, "Result") && (streq(value, "completed") || streq(value, "failed")))
+                (void) free_and_strdup(&c->last_result, value);
+        return 0;
+}
+
+void backup_configs_load_results(Manager *m) {
+        _cleanup_free_ char *path = NULL;
+        ResultsParse p = { .manager = m };
+        int r;
+
+        if (asprintf(&path, "%s/" RESULTS_FILE, m->state_dir) < 0) {
+                log_oom();
+                return;
+        }
+        r = conf_parse_file(path, on_result_assignment, &p, NULL);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Failed to read %s, ignoring: %m", path);
+
+        /* A completed backup on disk newer than what was recorded (or nothing recorded). */
+        for (Backup *b = m->backups; b; b = b->next) {
+                BackupConfig *c = manager_find_config(m, b->meta.config);
+                if (c && b->state == BACKUP_COMPLETED && b->meta.created > c->last_backup)
+                        config_set_last(c, b->id, b->meta.created, "completed");
+        }
+}
+
+/* ---- retention ------------------------------------------------------------------------------------ */
+
+void backup_config_apply_retention(BackupConfig *c) {
+        Manager *m = c->manager;
+        _cleanup_free_ RetentionItem *items = NULL;
+        size_t n = 0, marked;
+
+        for (Backup *b = m->backups; b; b = b->next)
+                n += b->state == BACKUP_COMPLETED && streq(b->meta.config, c->name);
+        items = calloc(MAX(n, 1U), sizeof(RetentionItem));
+        if (!items) {
+                log_oom();
+                return;
+        }
+        n = 0;
+        for (Backup *b = m->backups; b; b = b->next)
+                if (b->state == BACKUP_COMPLETED && streq(b->meta.config, c->name))
+                        items[n++] = (RetentionItem) {
+                                .created = b->meta.created,
+                                .good = !b->damaged,
+                                /* One being read end to end is left alone as well. */
+                                .pinned = b->pinned > 0 || b->verify_worker,
+                                .data = b,
+                        };
+
+        marked = retention_select(items, n, backup_config_keep(c));
+        if (marked == 0)
+                return;
+        log_config(c->name, LOG_INFO, 0, "Retention of '%s' keeps %u backups: removing %zu.", c->name,
+                   backup_config_keep(c), marked);
+        for (size_t i = 0; i < n; i++)
+                if (items[i].delete)
+                        (void) backup_remove(items[i].data, "retention");
+}
+
+/* ---- the bus object ------------------------------------------------------------------------------- */
+
+static int property_get_calendar(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                 sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        BackupConfig *c = userdata;
+        return sd_bus_message_append(reply, "s", c->spec.parsed.calendar);
+}
+
+static int property_get_keep(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        return sd_bus_message_append(reply, "u", backup_config_keep(userdata));
+}
+
+int config_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error) {
+        _cleanup_free_ char *name = NULL;
+        BackupConfig *c;
+        int r;
+
+        r = sd_bus_path_decode(path, CONFIG_OBJECT_PREFIX, &name);
+        if (r <= 0)
+                return r;
+        c = manager_find_config(userdata, name);
+        if (!c)
+                return 0;
+        *found = c;
+        return 1;
+}
+
+int config_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
+        _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
+        Manager *m = userdata;
+        int r;
+
+        if (!l)
+                return -ENOMEM;
+        for (BackupConfig *c = m->configs; c; c = c->next) {
+                r = strv_extend(&l, c->object_path);
+                if (r < 0)
+                        return r;
+        }
+        *nodes = TAKE_PTR(l);
+        return 1;
+}
+
+const sd_bus_vtable config_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(BackupConfig, name), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Schedule", "s", NULL, offsetof(BackupConfig, spec.schedule), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Calendar", "s", property_get_calendar, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Keep", "u", property_get_keep, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Enabled", "b", bus_property_get_bool, offsetof(BackupConfig, spec.enabled),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastBackup", "t", NULL, offsetof(BackupConfig, last_backup), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastBackupId", "s", bus_property_get_inline_string, offsetof(BackupConfig, last_backup_id),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastResult", "s", NULL, offsetof(BackupConfig, last_result), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NextRun", "t", NULL, offsetof(BackupConfig, next_run), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_VTABLE_END,
+};

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Backup configurations: a name, a schedule, a retention count, enabled or not. Each is a file,
+ * CONFIG_DIR/NAME.conf ([Backup] Schedule= Keep= Enabled=), written atomically by the agent and
+ * editable by hand (picked up on reload), and a bus object /org/etcdbackup/Agent1/config/NAME.
+ * "default" (@every 20m, keep 20) exists without a file. The last backup of each and its
+ * result are kept in the state directory, so that they survive restarts.
+ */
+
+#include "backup.h"
+#include "calendar.h"
+#include "manager.h"
+#include "schedule.h"
+
+#define CONFIG_OBJECT_PREFIX AGENT_OBJECT_PATH "/config"
+#define CONFIG_INTERFACE "org.etcdbackup.Agent1.Config"
+#define DEFAULT_SCHEDULE "@every 20m"
+#define KEEP_MAX 100000U
+
+/* What a configuration says, from its file or from a method call. */
+typedef struct BackupConfigSpec {
+        char *schedule; /* as given */
+        Schedule parsed;
+        unsigned keep; /* 0: the schedule's default */
+        bool enabled;
+} BackupConfigSpec;
+
+void backup_config_spec_done(BackupConfigSpec *s);
+/* Parses and checks schedule and keep (not yet with systemd's parser, for a raw calendar). On
+ * refusal sets error to InvalidSchedule or InvalidRetention. */
+int backup_config_spec_init(BackupConfigSpec *s, const char *schedule, unsigned keep, bool enabled,
+                            sd_bus_error *error);
+bool backup_config_spec_equal(const BackupConfigSpec *a, const BackupConfigSpec *b);
+
+typedef struct BackupConfig BackupConfig;
+
+struct BackupConfig {
+        Manager *manager;
+        BackupConfig *next, *prev;
+        char *name;
+        char *object_path;
+        BackupConfigSpec spec;
+
+        char last_backup_id[BACKUP_ID_STRING_MAX];
+        usec_t last_backup;
+        char *last_result; /* "completed", "failed" or NULL */
+
+        /* Its timer, as systemd reports it (timers.c). */
+        char *timer_calendar; /* the OnCalendar= the running timer was started with */
+        usec_t next_run;
+        sd_bus_slot *timer_changed;
+};
+
+unsigned backup_config_keep(const BackupConfig *c);
+BackupConfig *manager_find_config(Manager *m, const char *name);
+
+/* Creates the configuration (taking the spec) and announces it on the bus. */
+int backup_config_new(Manager *m, const char *name, BackupConfigSpec *spec, BackupConfig **ret);
+BackupConfig *backup_config_free(BackupConfig *c);
+/* Replaces the spec, announcing exactly what changed. */
+void backup_config_set_spec(BackupConfig *c, BackupConfigSpec *spec);
+
+/* A configuration's file: written atomically (before the configuration changes, so that a
+ * failure changes nothing), or removed. "default" without a file is the built-in one. */
+int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spec);
+int backup_config_remove_file(Manager *m, const char *name);
+
+/* Reads every configuration file and brings the configurations in line with them, once systemd
+ * has checked the raw calendars among them. A broken file is reported and the configuration it
+ * describes stays as it was. Ends by reconciling the timers. */
+int backup_configs_load(Manager *m);
+bool backup_configs_loading(Manager *m);
+void backup_configs_cancel_load(Manager *m);
+
+/* A backup of c ended: remembers it (in memory, on the bus, in the state directory). */
+void backup_config_record_result(BackupConfig *c, const Backup *b);
+/* At start: the last results from the state directory, or from the backups on disk. */
+void backup_configs_load_results(Manager *m);
+
+/* After a completed backup of c: the oldest beyond its Keep go (retention.h says which). */
+void backup_config_apply_retention(BackupConfig *c);
+
+int config_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
+                       sd_bus_error *error);
+int config_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
+extern const sd_bus_vtable config_vtable[];
