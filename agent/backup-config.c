@@ -46,8 +46,8 @@ int backup_config_spec_init(BackupConfigSpec *s, const char *schedule, unsigned 
         if (keep > KEEP_MAX) {
                 schedule_done(&n.parsed);
                 return sd_bus_error_setf(error, AGENT_ERROR_INVALID_RETENTION,
-                                         "Cannot keep %u backups: at most %u (or 0 for the schedule's default, %u).", keep,
-                                         KEEP_MAX, n.parsed.default_keep);
+                                         "Cannot keep %u backups: at most %u (without Keep, the schedule's default: %u).",
+                                         keep, KEEP_MAX, n.parsed.default_keep);
         }
         n.schedule = strdup(schedule);
         if (!n.schedule) {

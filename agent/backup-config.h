@@ -23,7 +23,7 @@
 typedef struct BackupConfigSpec {
         char *schedule; /* as given */
         Schedule parsed;
-        unsigned keep; /* 0: the schedule's default */
+        unsigned keep; /* 0: not given, the schedule's default */
         bool enabled;
 } BackupConfigSpec;
 

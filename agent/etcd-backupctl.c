@@ -293,7 +293,9 @@ static int get_objects(sd_bus *bus, Objects *ret) {
                 return r;
         }
 
-        qsort(o.backups, o.n_backups, sizeof(BackupInfo), cmp_newest_first);
+        /* qsort()'s array may not be NULL, even for no elements. */
+        if (o.n_backups > 1)
+                qsort(o.backups, o.n_backups, sizeof(BackupInfo), cmp_newest_first);
         *ret = o;
         return 0;
 }
@@ -902,40 +904,14 @@ static int print_config_json(sd_bus *bus, const char *name) {
         return 0;
 }
 
-static int verb_add_config(sd_bus *bus, int argc, char *argv[]) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        int r;
-
-        if (!arg_schedule) {
-                fprintf(stderr, "add-config needs --schedule=, e.g. --schedule=daily or --schedule=\"@every 6h from 02:00\".\n");
-                return -EINVAL;
-        }
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "AddConfig", &error, NULL, "ssu", argv[1],
-                               arg_schedule, (uint32_t) MAX(arg_keep, 0));
-        if (r < 0)
-                return error_bus("add the configuration", &error, r);
-        /* A configuration is made enabled; --disable asks for it disabled from the start. */
-        if (arg_enabled == 0) {
-                r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "SetConfig", &error, NULL,
-                                       "sa{sv}", argv[1], 1, "Enabled", "b", 0);
-                if (r < 0)
-                        return error_bus("disable the configuration", &error, r);
-        }
-        return print_config_json(bus, argv[1]);
-}
-
-static int verb_set_config(sd_bus *bus, int argc, char *argv[]) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+/* AddConfig and SetConfig take the same settings: what was given on the command line. */
+static int config_call(sd_bus *bus, const char *method, const char *name, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        if (!arg_schedule && arg_keep < 0 && arg_enabled < 0) {
-                fprintf(stderr, "set-config needs at least one of --schedule=, --keep=, --enable, --disable.\n");
-                return -EINVAL;
-        }
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "SetConfig");
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, method);
         if (r >= 0)
-                r = sd_bus_message_append(m, "s", argv[1]);
+                r = sd_bus_message_append(m, "s", name);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
         if (r >= 0 && arg_schedule)
@@ -948,7 +924,32 @@ static int verb_set_config(sd_bus *bus, int argc, char *argv[]) {
                 r = sd_bus_message_close_container(m);
         if (r < 0)
                 return r;
-        r = sd_bus_call(bus, m, 0, &error, NULL);
+        return sd_bus_call(bus, m, 0, error, NULL);
+}
+
+static int verb_add_config(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (!arg_schedule) {
+                fprintf(stderr, "add-config needs --schedule=, e.g. --schedule=daily or --schedule=\"@every 6h from 02:00\".\n");
+                return -EINVAL;
+        }
+        r = config_call(bus, "AddConfig", argv[1], &error);
+        if (r < 0)
+                return error_bus("add the configuration", &error, r);
+        return print_config_json(bus, argv[1]);
+}
+
+static int verb_set_config(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (!arg_schedule && arg_keep < 0 && arg_enabled < 0) {
+                fprintf(stderr, "set-config needs at least one of --schedule=, --keep=, --enable, --disable.\n");
+                return -EINVAL;
+        }
+        r = config_call(bus, "SetConfig", argv[1], &error);
         if (r < 0)
                 return error_bus("change the configuration", &error, r);
         return print_config_json(bus, argv[1]);
@@ -998,8 +999,8 @@ static void help(void) {
                "     --scheduled         backup: as a timer does it: join a running backup of the\n"
                "                         same configuration, wait for one of another\n"
                "     --schedule=S        add-config, set-config: when to back up\n"
-               "     --keep=N            add-config, set-config: backups to keep (0: the\n"
-               "                         schedule's default: hourly 24, daily 7, weekly 4,\n"
+               "     --keep=N            add-config, set-config: backups to keep (without it: the\n"
+               "                         schedule's default, hourly 24, daily 7, weekly 4,\n"
                "                         monthly 3, else 20)\n"
                "     --enable --disable  add-config, set-config: whether its timer runs\n",
                program_invocation_short_name);

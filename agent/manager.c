@@ -331,15 +331,68 @@ static int config_change_allowed(Manager *m, sd_bus_message *msg, const char *na
         return 1;
 }
 
+/* The a{sv} of AddConfig and SetConfig: what is not given stays NULL or -1. */
+typedef struct ConfigSettings {
+        const char *schedule;
+        int64_t keep;
+        int enabled;
+} ConfigSettings;
+
+static int read_config_settings(sd_bus_message *msg, ConfigSettings *ret, sd_bus_error *error) {
+        ConfigSettings s = { .keep = -1, .enabled = -1 };
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+                uint32_t keep;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "Schedule"))
+                        r = sd_bus_message_read(msg, "v", "s", &s.schedule);
+                else if (streq(key, "Keep")) {
+                        r = sd_bus_message_read(msg, "v", "u", &keep);
+                        s.keep = keep;
+                } else if (streq(key, "Enabled"))
+                        r = sd_bus_message_read(msg, "v", "b", &s.enabled);
+                else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown setting '%s': expected Schedule, Keep or Enabled.", key);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        /* Not given means the schedule's default; given, it is a number of backups. */
+        if (s.keep == 0)
+                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_RETENTION,
+                                         "Cannot keep 0 backups: retention keeps at least the newest one.");
+        *ret = s;
+        return 0;
+}
+
 static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {};
         Manager *m = userdata;
-        const char *name, *schedule;
+        ConfigSettings set;
         BackupConfig *c = NULL;
-        uint32_t keep;
+        const char *name;
         int r;
 
-        r = sd_bus_message_read(msg, "ssu", &name, &schedule, &keep);
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = read_config_settings(msg, &set, error);
         if (r < 0)
                 return r;
 
@@ -349,7 +402,10 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (manager_find_config(m, name))
                 return sd_bus_error_setf(error, AGENT_ERROR_CONFIG_EXISTS,
                                          "Backup configuration '%s' exists already; change it with SetConfig.", name);
-        r = backup_config_spec_init(&spec, schedule, keep, /* enabled= */ true, error);
+        if (!set.schedule)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "A configuration needs a Schedule, e.g. \"daily\" or \"@every 6h\".");
+        r = backup_config_spec_init(&spec, set.schedule, set.keep >= 0 ? (unsigned) set.keep : 0, set.enabled != 0, error);
         if (r < 0)
                 return r;
 
@@ -373,53 +429,24 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
 static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {};
         Manager *m = userdata;
-        const char *name, *schedule = NULL;
+        ConfigSettings set;
         BackupConfig *c = NULL;
-        uint32_t keep = 0;
-        bool set_keep = false;
-        int enabled = -1;
+        const char *name;
         int r;
 
         r = sd_bus_message_read(msg, "s", &name);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                const char *key;
-
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                if (streq(key, "Schedule"))
-                        r = sd_bus_message_read(msg, "v", "s", &schedule);
-                else if (streq(key, "Keep")) {
-                        r = sd_bus_message_read(msg, "v", "u", &keep);
-                        set_keep = true;
-                } else if (streq(key, "Enabled"))
-                        r = sd_bus_message_read(msg, "v", "b", &enabled);
-                else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown setting '%s': expected Schedule, Keep or Enabled.", key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(msg);
+        r = read_config_settings(msg, &set, error);
         if (r < 0)
                 return r;
 
         r = manager_get_config_by_name(m, name, &c, error);
         if (r < 0)
                 return r;
-        /* What is not given stays: a Keep of 0 (the schedule's default) follows a new schedule. */
-        r = backup_config_spec_init(&spec, schedule ?: c->spec.schedule, set_keep ? keep : c->spec.keep,
-                                    enabled >= 0 ? enabled : c->spec.enabled, error);
+        /* What is not given stays; a Keep never given follows the schedule's default. */
+        r = backup_config_spec_init(&spec, set.schedule ?: c->spec.schedule, set.keep >= 0 ? (unsigned) set.keep : c->spec.keep,
+                                    set.enabled >= 0 ? set.enabled : c->spec.enabled, error);
         if (r < 0)
                 return r;
         if (backup_config_spec_equal(&spec, &c->spec))
@@ -504,7 +531,7 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DeleteBackup", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT, method_delete_backup,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("AddConfig", SD_BUS_ARGS("s", name, "s", schedule, "u", keep), SD_BUS_RESULT("o", config),
+        SD_BUS_METHOD_WITH_ARGS("AddConfig", SD_BUS_ARGS("s", name, "a{sv}", settings), SD_BUS_RESULT("o", config),
                                 method_add_config, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetConfig", SD_BUS_ARGS("s", name, "a{sv}", settings), SD_BUS_NO_RESULT,
                                 method_set_config, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -14,7 +14,8 @@ size_t retention_select(RetentionItem *items, size_t n, unsigned keep) {
         bool kept_good = false;
         size_t marked = 0;
 
-        qsort(items, n, sizeof(RetentionItem), newest_first);
+        if (n > 1) /* qsort()'s array may not be NULL */
+                qsort(items, n, sizeof(RetentionItem), newest_first);
         keep = MAX(keep, 1U);
 
         for (size_t i = 0; i < n; i++) {

@@ -358,6 +358,9 @@ static void phase_start(Timers *t) {
 /* ---- WATCH ------------------------------------------------------------------------------------ */
 
 static void config_set_next_run(BackupConfig *c, usec_t next) {
+        /* systemd says "infinity" for a timer with nothing to elapse (while it is restarted). */
+        if (next == USEC_INFINITY)
+                next = 0;
         if (c->next_run == next)
                 return;
         c->next_run = next;

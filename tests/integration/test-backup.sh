@@ -64,20 +64,20 @@ is "$(ctl --json verify "$id" | jq -c '[.verified, .error]')" '[true,null]' "ver
 
 # ---- bad input gets named errors ----------------------------------------------------------
 
-is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup string:../x)" \
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup ../x)" \
     org.etcdbackup.Agent1.Error.InvalidName "StartBackup('../x') is InvalidName"
-is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup string:nosuch)" \
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup nosuch)" \
     org.etcdbackup.Agent1.Error.NoSuchConfig "StartBackup('nosuch') is NoSuchConfig"
-is "$(call_error $AGENT_PATH $AGENT_MANAGER.GetBackup string:../../etc/passwd)" \
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.GetBackup ../../etc/passwd)" \
     org.etcdbackup.Agent1.Error.InvalidName "GetBackup('../../etc/passwd') is InvalidName"
-is "$(call_error $AGENT_PATH $AGENT_MANAGER.DeleteBackup string:00000000-0000-4000-8000-000000000000)" \
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.DeleteBackup 00000000-0000-4000-8000-000000000000)" \
     org.etcdbackup.Agent1.Error.NoSuchBackup "DeleteBackup of an unknown id is NoSuchBackup"
 ok "etcd-backupctl verify of an unknown id fails" not ctl verify 00000000-0000-4000-8000-000000000000
 is "$(storage_files '*' | wc -l)" 1 "...and nothing changed on disk"
 
 # ---- polkit decides for non-root callers --------------------------------------------------
 
-is "$(call_error --as "$OUTSIDER" $AGENT_PATH $AGENT_MANAGER.StartBackup string:default)" \
+is "$(call_error --as "$OUTSIDER" $AGENT_PATH $AGENT_MANAGER.StartBackup default)" \
     org.freedesktop.DBus.Error.InteractiveAuthorizationRequired \
     "StartBackup by a user polkit does not allow needs authentication (auth_admin_keep)"
 ok "a refused etcd-backupctl backup fails" not sandbox_as "$OUTSIDER" etcd-backupctl --no-ask-password backup
@@ -85,7 +85,7 @@ is "$(storage_files '*' | wc -l)" 1 "...and no backup was taken"
 ok "anyone may read: list-backups as that user" sandbox_as "$OUTSIDER" etcd-backupctl list-backups
 id2=$(sandbox_as "$OPERATOR" etcd-backupctl --no-ask-password backup)
 ok "a user a polkit rule allows takes a backup" test -f "$(ls "$STORAGE"/*"$id2".db.zst 2>/dev/null || echo none)"
-is "$(call_error --as "$OPERATOR" $AGENT_PATH $AGENT_MANAGER.DeleteBackup "string:$id2")" \
+is "$(call_error --as "$OPERATOR" $AGENT_PATH $AGENT_MANAGER.DeleteBackup "$id2")" \
     org.freedesktop.DBus.Error.InteractiveAuthorizationRequired \
     "...but may not delete one (the rule covers only the backup action)"
 is "$(storage_files '*' | wc -l)" 2 "...which is still there"
@@ -94,7 +94,7 @@ is "$(storage_files '*' | wc -l)" 2 "...which is still there"
 
 ok "delete-backup as root" ctl delete-backup "$id2"
 is "$(storage_files "*$id2*")" "" "the file is gone"
-is "$(call_error $AGENT_PATH $AGENT_MANAGER.GetBackup "string:$id2")" \
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.GetBackup "$id2")" \
     org.etcdbackup.Agent1.Error.NoSuchBackup "and so is the object"
 
 # ---- a corrupt file is caught ---------------------------------------------------------------
@@ -104,7 +104,7 @@ cp "$file" "$T/good.db.zst"
 # frame's padding: nothing in the file goes unchecked.
 for offset in $(( 4096 + ($(stat -c %s "$file") - 4096) / 2 )) 4000; do
     printf '\x5a' | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
-    is "$(call_error $AGENT_PATH $AGENT_MANAGER.VerifyBackup "string:$id")" \
+    is "$(call_error $AGENT_PATH $AGENT_MANAGER.VerifyBackup "$id")" \
         org.etcdbackup.Agent1.Error.BackupCorrupt "VerifyBackup of a file damaged at offset $offset is BackupCorrupt"
     ok "etcd-backupctl verify fails on it" not ctl verify "$id"
     cp "$T/good.db.zst" "$file"
@@ -116,7 +116,7 @@ done
 etcd_pid=$(systemctl --user show -P MainPID etcd.service)
 kill -STOP "$etcd_pid"
 first=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s default | awk '{print $2}' | tr -d '"')
-is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup string:default)" \
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.StartBackup default)" \
     org.etcdbackup.Agent1.Error.Busy "a second StartBackup while one runs is Busy"
 is "$(busctl --system get-property $AGENT_NAME $AGENT_PATH $AGENT_MANAGER State)" 's "backing-up"' \
     "the Manager's State is backing-up meanwhile"
@@ -241,8 +241,10 @@ busctl --system call $AGENT_NAME $AGENT_PATH org.freedesktop.DBus.Introspectable
     jq -r '.data[0]' >"$T/manager.xml"
 busctl --system call $AGENT_NAME "$(backup_path "$id")" org.freedesktop.DBus.Introspectable Introspect --json=short |
     jq -r '.data[0]' >"$T/backup.xml"
+busctl --system call $AGENT_NAME $AGENT_PATH/config/default org.freedesktop.DBus.Introspectable Introspect --json=short |
+    jq -r '.data[0]' >"$T/config.xml"
 ok "the agent serves exactly what dbus/org.etcdbackup.Agent1.xml documents" \
     python3 "$(dirname "$0")/lib/introspect-diff.py" /usr/share/dbus-1/interfaces/org.etcdbackup.Agent1.xml \
-    "$T/manager.xml" "$T/backup.xml"
+    "$T/manager.xml" "$T/backup.xml" "$T/config.xml"
 
 agent_sane

@@ -10,7 +10,7 @@
 #   agent_start / agent_stop / agent_restart
 #   agent_pid                    main pid of etcd-backupd.service
 #   ctl ARGS...                  etcd-backupctl as root
-#   call_error [--as USER] PATH METHOD ARGS...
+#   call_error [--as USER] PATH INTERFACE.METHOD ARGS...
 #                                prints the D-Bus error name a call gets, or "none"
 #   backup_path ID, prop PATH PROPERTY, failed_backups
 #   storage_files PATTERN        files of the storage directory matching PATTERN
@@ -110,17 +110,18 @@ agent_pid() { systemctl --user show -P MainPID "$AGENT_UNIT"; }
 
 ctl() { etcd-backupctl --no-ask-password "$@"; }
 
-# call_error [--as USER] PATH METHOD ARGS... : makes the call with dbus-send (which,
-# unlike busctl, shows error names) and prints the error name, or "none".
+# call_error [--as USER] PATH INTERFACE.METHOD ARGS... : makes the call with gdbus (which,
+# unlike busctl, shows error names; ARGS in GVariant text, bare words for strings) and prints
+# the error name, or "none". gdbus does not allow interactive authorization.
 call_error() {
     local -a as=()
     if [[ $1 == --as ]]; then as=(sandbox_as "$2"); shift 2; fi
     local path=$1 method=$2 out
     shift 2
-    if out=$("${as[@]}" dbus-send --system --print-reply --dest="$AGENT_NAME" "$path" "$method" "$@" 2>&1); then
+    if out=$("${as[@]}" gdbus call --system --dest "$AGENT_NAME" --object-path "$path" --method "$method" "$@" 2>&1); then
         echo none
     else
-        sed -n 's/^Error \([^:]*\):.*/\1/p' <<<"$out"
+        sed -n 's/^Error: GDBus.Error:\([^:]*\):.*/\1/p' <<<"$out"
     fi
 }
 
