@@ -421,9 +421,7 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
                 return log_oom();
         log_info("Backup configuration '%s' added: \"%s\" (%s), keeping %u.", name, c->spec.schedule,
                  c->spec.parsed.calendar, backup_config_keep(c));
-        timers_reconcile(m->timers);
-
-        return sd_bus_reply_method_return(msg, "o", c->object_path);
+        return timers_reconcile_and_reply(m->timers, msg, c->object_path);
 }
 
 static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -462,9 +460,7 @@ static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         backup_config_set_spec(c, &spec);
         log_info("Backup configuration '%s' changed: \"%s\" (%s), keeping %u, %s.", name, c->spec.schedule,
                  c->spec.parsed.calendar, backup_config_keep(c), c->spec.enabled ? "enabled" : "disabled");
-        timers_reconcile(m->timers);
-
-        return sd_bus_reply_method_return(msg, NULL);
+        return timers_reconcile_and_reply(m->timers, msg, NULL);
 }
 
 static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -493,9 +489,7 @@ static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_erro
                 return agent_error_set(error, r, "Cannot remove the configuration file; see the agent's log.");
         backup_config_free(c);
         log_info("Backup configuration '%s' removed; its backups stay until deleted.", name);
-        timers_reconcile(m->timers);
-
-        return sd_bus_reply_method_return(msg, NULL);
+        return timers_reconcile_and_reply(m->timers, msg, NULL);
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,

@@ -41,6 +41,14 @@ typedef enum Phase {
         _PHASE_MAX,
 } Phase;
 
+/* A method call whose reply waits for the timers to match. */
+typedef struct Waiter {
+        struct Waiter *next;
+        sd_bus_message *request;
+        char *path;
+        bool in_pass; /* the running pass started after the change: its end answers */
+} Waiter;
+
 struct Timers {
         Manager *manager;
         SystemdClient *client;
@@ -51,7 +59,30 @@ struct Timers {
         unsigned pending;
         char **stale; /* configuration names whose timer must go, this pass */
         bool files_changed;
+        Waiter *waiters;
 };
+
+static Waiter *waiter_free(Waiter *w) {
+        sd_bus_message_unref(w->request);
+        free(w->path);
+        free(w);
+        return NULL;
+}
+
+/* At the end of a pass: the replies of the changes it covered. */
+static void answer_waiters(Timers *t) {
+        for (Waiter **i = &t->waiters; *i;) {
+                Waiter *w = *i;
+
+                if (!w->in_pass) {
+                        i = &w->next;
+                        continue;
+                }
+                *i = w->next;
+                (void) sd_bus_reply_method_return(w->request, w->path ? "o" : NULL, w->path);
+                waiter_free(w);
+        }
+}
 
 static void timers_step(Timers *t);
 
@@ -463,6 +494,7 @@ static void timers_step(Timers *t) {
         }
         if (t->phase == PHASE_IDLE) {
                 t->stale = strv_free(t->stale);
+                answer_waiters(t);
                 if (t->again) {
                         t->again = false;
                         timers_reconcile(t);
@@ -474,6 +506,9 @@ static int on_defer(sd_event_source *s, void *userdata) {
         Timers *t = userdata;
 
         t->defer = sd_event_source_disable_unref(t->defer);
+        /* Every change made so far is covered by the pass starting now. */
+        for (Waiter *w = t->waiters; w; w = w->next)
+                w->in_pass = true;
         t->phase = PHASE_IDLE;
         timers_step(t);
         return 0;
@@ -489,6 +524,23 @@ void timers_reconcile(Timers *t) {
         /* Deferred to the loop, so that a burst of changes makes one pass. */
         if (!t->defer && sd_event_add_defer(t->manager->event, &t->defer, on_defer, t) < 0)
                 log_oom();
+}
+
+int timers_reconcile_and_reply(Timers *t, sd_bus_message *m, const char *path) {
+        Waiter *w;
+
+        if (!t)
+                return sd_bus_reply_method_return(m, path ? "o" : NULL, path);
+        w = calloc(1, sizeof(*w));
+        if (!w || (path && !(w->path = strdup(path)))) {
+                free(w);
+                return -ENOMEM;
+        }
+        w->request = sd_bus_message_ref(m);
+        w->next = t->waiters;
+        t->waiters = w;
+        timers_reconcile(t);
+        return 1;
 }
 
 bool timers_busy(Timers *t) {
@@ -514,8 +566,12 @@ int timers_new(Manager *m, Timers **ret) {
 Timers *timers_free(Timers *t) {
         if (!t)
                 return NULL;
-        /* Outstanding calls die with the client; their callbacks never run. */
+        /* Outstanding calls die with the client; their callbacks never run. The changes are
+         * made: waiting callers get their answer. */
         systemd_client_free(t->client);
+        for (Waiter *w = t->waiters; w; w = w->next)
+                w->in_pass = true;
+        answer_waiters(t);
         sd_event_source_disable_unref(t->defer);
         strv_free(t->stale);
         free(t->dropin_dir);

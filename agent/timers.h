@@ -22,4 +22,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Timers *, timers_free);
 /* Makes the timers match the configurations, soon and without waiting: passes never overlap, a
  * request during one brings another after it. */
 void timers_reconcile(Timers *t);
+/* The same, replying to m (with object path, if not NULL) once the timers match: a method that
+ * changed a configuration returns when systemd has its timer. */
+int timers_reconcile_and_reply(Timers *t, sd_bus_message *m, const char *path);
 bool timers_busy(Timers *t);
