@@ -331,17 +331,21 @@ static int config_change_allowed(Manager *m, sd_bus_message *msg, const char *na
         return 1;
 }
 
-/* The a{sv} of AddConfig and SetConfig: what is not given stays NULL or -1. */
+/* The settings of AddConfig and SetConfig: what is not given stays NULL or -1. */
 typedef struct ConfigSettings {
         const char *schedule;
         int64_t keep;
         int enabled;
 } ConfigSettings;
 
-static int read_config_settings(sd_bus_message *msg, ConfigSettings *ret, sd_bus_error *error) {
+/* Reads the (s name, a{sv} settings) both take. */
+static int read_config_request(sd_bus_message *msg, const char **ret_name, ConfigSettings *ret, sd_bus_error *error) {
         ConfigSettings s = { .keep = -1, .enabled = -1 };
         int r;
 
+        r = sd_bus_message_read(msg, "s", ret_name);
+        if (r < 0)
+                return r;
         r = sd_bus_message_enter_container(msg, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -389,10 +393,7 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         const char *name;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
-        if (r < 0)
-                return r;
-        r = read_config_settings(msg, &set, error);
+        r = read_config_request(msg, &name, &set, error);
         if (r < 0)
                 return r;
 
@@ -432,10 +433,7 @@ static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         const char *name;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
-        if (r < 0)
-                return r;
-        r = read_config_settings(msg, &set, error);
+        r = read_config_request(msg, &name, &set, error);
         if (r < 0)
                 return r;
 

@@ -8,6 +8,7 @@
  * its job and freeing the client or an operation cancels the callback.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -85,7 +86,11 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 return 0;
         for (SystemdCall *call = c->calls; call; call = call->next)
                 if (call->is_job && streq_ptr(call->job, job)) {
-                        call_finish(call, job_result_to_errno(result), result, NULL);
+                        _cleanup_free_ char *message = NULL;
+
+                        if (asprintf(&message, "Job for %s ended with result '%s'.", unit, result) < 0)
+                                message = NULL;
+                        call_finish(call, job_result_to_errno(result), message ?: result, NULL);
                         break;
                 }
         return 0;

@@ -23,8 +23,8 @@ typedef struct SystemdCall SystemdCall;
 
 /* r is 0 on success; for a job the mapping of systemctl's: "done" and "skipped" are success,
  * "canceled" -ECANCELED, "timeout" -ETIME, "dependency" and "failed" -EIO, "unsupported"
- * -EOPNOTSUPP. message is systemd's error message, or the job's result. The reply, for a plain
- * call that returns something, is passed along (NULL for jobs and failures). */
+ * -EOPNOTSUPP. message is systemd's error message, or a sentence with the job's result. The
+ * reply, for a plain call that returns something, is passed along (NULL for jobs and failures). */
 typedef void (*systemd_done_t)(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata);
 
 /* For SCOPE_SYSTEM the given system bus connection is used, for SCOPE_USER a connection to the

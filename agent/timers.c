@@ -16,11 +16,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "backup-config.h"
+#include "errors.h"
 #include "fs-util.h"
 #include "log.h"
 #include "string-util.h"
@@ -59,6 +61,7 @@ struct Timers {
         unsigned pending;
         char **stale; /* configuration names whose timer must go, this pass */
         bool files_changed;
+        char *error; /* the first failure of this pass, for the callers it answers */
         Waiter *waiters;
 };
 
@@ -69,7 +72,9 @@ static Waiter *waiter_free(Waiter *w) {
         return NULL;
 }
 
-/* At the end of a pass: the replies of the changes it covered. */
+/* At the end of a pass: the replies of the changes it covered. A change is saved before its
+ * pass begins, so a failure here does not undo it; the caller learns that its timer is not
+ * what the configuration says. */
 static void answer_waiters(Timers *t) {
         for (Waiter **i = &t->waiters; *i;) {
                 Waiter *w = *i;
@@ -79,9 +84,31 @@ static void answer_waiters(Timers *t) {
                         continue;
                 }
                 *i = w->next;
-                (void) sd_bus_reply_method_return(w->request, w->path ? "o" : NULL, w->path);
+                if (t->error)
+                        (void) sd_bus_reply_method_errorf(w->request, AGENT_ERROR_TIMER_FAILED,
+                                                          "The configuration is saved, but systemd does not have its timer: %s "
+                                                          "Once that is fixed, 'systemctl reload etcd-backupd' tries again.",
+                                                          t->error);
+                else
+                        (void) sd_bus_reply_method_return(w->request, w->path ? "o" : NULL, w->path);
                 waiter_free(w);
         }
+        t->error = mfree(t->error);
+}
+
+/* Logs a failure of the pass; the first one is also what the waiting callers are told. */
+_printf_(3, 4) static void pass_failed(Timers *t, int error, const char *format, ...) {
+        _cleanup_free_ char *message = NULL;
+        va_list ap;
+
+        errno = abs(error); /* for %m */
+        va_start(ap, format);
+        if (vasprintf(&message, format, ap) < 0)
+                message = NULL;
+        va_end(ap);
+        log_error_errno(error, "%s", message ?: "Out of memory.");
+        if (!t->error)
+                t->error = TAKE_PTR(message);
 }
 
 static void timers_step(Timers *t);
@@ -105,8 +132,18 @@ static void on_call_done(SystemdCall *call, int r, const char *message, sd_bus_m
         Timers *t = userdata;
 
         if (r < 0)
-                log_warning_errno(r, "systemd refused a timer change: %s", strna(message));
+                pass_failed(t, r, "systemd refused a change of the timers: %s", strna(message));
         call_done(t);
+}
+
+/* Sends m, made with result r, whose answer only says whether it worked. */
+static void send_call(Timers *t, sd_bus_message *m, int r, const char *what) {
+        if (r >= 0)
+                r = systemd_call(t->client, m, on_call_done, t, NULL);
+        if (r < 0)
+                pass_failed(t, r, "Cannot ask systemd to %s: %m.", what);
+        else
+                t->pending++;
 }
 
 /* ---- SETUP ------------------------------------------------------------------------------------ */
@@ -124,9 +161,9 @@ static void on_unit_path(SystemdCall *call, int r, const char *message, sd_bus_m
                                 first_control = dir;
         if (first_control)
                 (void) free_and_strdup(&t->dropin_dir, first_control);
-        else
-                log_error("Cannot tell where the service manager takes drop-ins (%s); no timers can be made.",
-                          r < 0 ? strna(message) : "no control directory in its UnitPath");
+        if (!t->dropin_dir)
+                pass_failed(t, r < 0 ? r : -ENOENT, "Cannot tell where the service manager takes drop-ins (%s).",
+                            r < 0 ? strna(message) : "no control directory in its UnitPath");
         call_done(t);
 }
 
@@ -140,11 +177,10 @@ static void phase_setup(Timers *t) {
                 r = sd_bus_message_append(m, "ss", SYSTEMD_MANAGER_INTERFACE, "UnitPath");
         if (r >= 0)
                 r = systemd_call(t->client, m, on_unit_path, t, NULL);
-        if (r < 0) {
-                log_error_errno(r, "Failed to ask the service manager for its unit path: %m");
-                return;
-        }
-        t->pending++;
+        if (r < 0)
+                pass_failed(t, r, "Cannot ask the service manager for its unit path: %m.");
+        else
+                t->pending++;
 }
 
 /* ---- STOP ------------------------------------------------------------------------------------- */
@@ -185,6 +221,8 @@ static int collect_stale(Timers *t) {
 }
 
 static void phase_stop(Timers *t) {
+        int r;
+
         for (char **n = t->stale; n && *n; n++) {
                 _cleanup_free_ char *unit = timer_name(*n);
                 BackupConfig *c = manager_find_config(t->manager, *n);
@@ -198,7 +236,10 @@ static void phase_stop(Timers *t) {
                                                                       "NextRun", NULL);
                         }
                 }
-                if (unit && systemd_job(t->client, "StopUnit", unit, on_call_done, t, NULL) >= 0)
+                r = unit ? systemd_job(t->client, "StopUnit", unit, on_call_done, t, NULL) : -ENOMEM;
+                if (r < 0)
+                        pass_failed(t, r, "Cannot stop the timer of '%s': %m.", *n);
+                else
                         t->pending++;
         }
 }
@@ -236,8 +277,10 @@ static int write_dropin(Timers *t, BackupConfig *c) {
                 fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 r = fd < 0 ? -errno : write_file_atomic_at(fd, TIMER_DROPIN_NAME, text, strlen(text), 0644);
         }
-        if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", file);
+        if (r < 0) {
+                pass_failed(t, r, "Cannot write %s: %m.", file);
+                return r;
+        }
         t->files_changed = true;
         return 0;
 }
@@ -265,9 +308,8 @@ static void phase_files(Timers *t) {
                 remove_dropin(t, *n);
 
         /* systemd sees drop-ins only after a reload. */
-        if (t->files_changed && systemd_new_manager_call(t->client, "Reload", &m) >= 0 &&
-            systemd_call(t->client, m, on_call_done, t, NULL) >= 0)
-                t->pending++;
+        if (t->files_changed)
+                send_call(t, m, systemd_new_manager_call(t->client, "Reload", &m), "reload");
 }
 
 /* ---- INSTALL ---------------------------------------------------------------------------------- */
@@ -297,21 +339,29 @@ static int append_units(sd_bus_message *m, Timers *t, bool wanted) {
 static void phase_install(Timers *t) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *enable = NULL, *disable = NULL;
         bool any_wanted = false;
+        int r;
 
         for (BackupConfig *c = t->manager->configs; c; c = c->next)
                 any_wanted = any_wanted || config_wants_timer(c);
 
         /* Enabled (not runtime), so that the timers start at boot, with Persistent= catching up
          * on what the node missed while down. */
-        if (any_wanted && systemd_new_manager_call(t->client, "EnableUnitFiles", &enable) >= 0 &&
-            append_units(enable, t, true) >= 0 && sd_bus_message_append(enable, "bb", false, true) >= 0 &&
-            systemd_call(t->client, enable, on_call_done, t, NULL) >= 0)
-                t->pending++;
-        if (!strv_length(t->stale))
-                return;
-        if (systemd_new_manager_call(t->client, "DisableUnitFiles", &disable) >= 0 && append_units(disable, t, false) >= 0 &&
-            sd_bus_message_append(disable, "b", false) >= 0 && systemd_call(t->client, disable, on_call_done, t, NULL) >= 0)
-                t->pending++;
+        if (any_wanted) {
+                r = systemd_new_manager_call(t->client, "EnableUnitFiles", &enable);
+                if (r >= 0)
+                        r = append_units(enable, t, true);
+                if (r >= 0)
+                        r = sd_bus_message_append(enable, "bb", false, true);
+                send_call(t, enable, r, "enable the timers");
+        }
+        if (strv_length(t->stale) > 0) {
+                r = systemd_new_manager_call(t->client, "DisableUnitFiles", &disable);
+                if (r >= 0)
+                        r = append_units(disable, t, false);
+                if (r >= 0)
+                        r = sd_bus_message_append(disable, "b", false);
+                send_call(t, disable, r, "disable the timers");
+        }
 }
 
 /* ---- START ------------------------------------------------------------------------------------ */
@@ -362,8 +412,8 @@ static void on_started(SystemdCall *call, int r, const char *message, sd_bus_mes
         BackupConfig *c = manager_find_config(q->timers->manager, q->config);
 
         if (r < 0)
-                log_warning_errno(r, "Failed to start the timer of backup configuration '%s': %s", q->config,
-                                  strna(message));
+                pass_failed(q->timers, r, "Starting the timer of backup configuration '%s' failed: %s", q->config,
+                            strna(message));
         else if (c) {
                 free(c->timer_calendar);
                 c->timer_calendar = TAKE_PTR(q->calendar);
@@ -372,6 +422,8 @@ static void on_started(SystemdCall *call, int r, const char *message, sd_bus_mes
 }
 
 static void phase_start(Timers *t) {
+        int r;
+
         for (BackupConfig *c = t->manager->configs; c; c = c->next) {
                 _cleanup_free_ char *unit = NULL;
 
@@ -379,10 +431,12 @@ static void phase_start(Timers *t) {
                         continue;
                 unit = timer_name(c->name);
                 /* A new calendar needs the timer restarted to be armed with it. */
-                if (!unit || request_start(t, c, /* with_calendar= */ true,
-                                           streq_ptr(c->timer_calendar, c->spec.parsed.calendar) ? "StartUnit" : "RestartUnit",
-                                           unit, NULL, on_started) < 0)
-                        log_warning("Cannot start the timer of backup configuration '%s'.", c->name);
+                r = unit ? request_start(t, c, /* with_calendar= */ true,
+                                         streq_ptr(c->timer_calendar, c->spec.parsed.calendar) ? "StartUnit" : "RestartUnit",
+                                         unit, NULL, on_started)
+                         : -ENOMEM;
+                if (r < 0)
+                        pass_failed(t, r, "Cannot start the timer of backup configuration '%s': %m.", c->name);
         }
 }
 
@@ -462,7 +516,7 @@ static void timers_step(Timers *t) {
                         break;
                 }
                 if (t->phase == PHASE_STOP && collect_stale(t) < 0) {
-                        log_oom();
+                        pass_failed(t, -ENOMEM, "Out of memory.");
                         t->phase = PHASE_IDLE;
                         break;
                 }
@@ -574,6 +628,7 @@ Timers *timers_free(Timers *t) {
         answer_waiters(t);
         sd_event_source_disable_unref(t->defer);
         strv_free(t->stale);
+        free(t->error);
         free(t->dropin_dir);
         free(t);
         return NULL;

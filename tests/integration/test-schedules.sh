@@ -97,7 +97,6 @@ for ((j = 0; j < i; j++)); do ctl remove-config "form-$j"; done
 # ---- refusals change nothing ----------------------------------------------------------------------
 
 ctl add-config nightly --schedule="daily at 02:30" --keep=3
-wait_next_run nightly
 # What must not change: the configurations, their files, the active timers.
 snapshot() { ctl --json list-configs; ls "$CONFIGS"; systemctl --user list-timers --no-pager --no-legend | awk '{print $(NF-1)}' | sort; }
 before=$(snapshot)
@@ -127,23 +126,40 @@ is "$(snapshot)" "$before" "none of that changed the configurations, their files
 
 is "$(cat "$CONFIGS/nightly.conf" | grep -v '^#')" $'[Backup]\nSchedule=daily at 02:30\nKeep=3\nEnabled=yes' \
     "the configuration is a file in $CONFIGS"
+# Each change returns once systemd has the timer as the configuration says: no waiting here.
 ok "adding a configuration made its timer" systemctl --user is-active --quiet etcd-backup@nightly.timer
 ok "  with its calendar" grep -q 'OnCalendar=\*-\*-\* 02:30:00' <<<"$(timer_prop nightly TimersCalendar)"
+ok "  and its next run" next_run_matches nightly '*-*-* 02:30:00'
 ok "changing its schedule" ctl set-config nightly --schedule="@every 6h from 03:45"
-wait_until 10 bash -c "systemctl --user show -P TimersCalendar etcd-backup@nightly.timer | grep -q '03/6:45'"
 ok "  changes its timer's calendar" grep -q 'OnCalendar=\*-\*-\* 03/6:45:00' <<<"$(timer_prop nightly TimersCalendar)"
-wait_until 10 bash -c "[ \"\$(etcd-backupctl --json list-configs | jq -r '.[] | select(.name == \"nightly\") | .calendar')\" = 03/6:45 ]"
+is "$(config_field nightly calendar)" 03/6:45 "  and the configuration's"
 ok "  and its next run" next_run_matches nightly '03/6:45'
 is "$(config_field nightly keep)" 3 "  keeping what it kept"
 
 ok "disabling it" ctl set-config nightly --disable
-wait_until 10 bash -c '! systemctl --user is-active --quiet etcd-backup@nightly.timer'
 ok "  stops its timer" not systemctl --user is-active --quiet etcd-backup@nightly.timer
 ok "  which no longer starts at boot" not systemctl --user is-enabled --quiet etcd-backup@nightly.timer
 is "$(config_field nightly next_run)" null "  and has no next run"
 ok "enabling it again" ctl set-config nightly --enable
-wait_until 10 systemctl --user is-active --quiet etcd-backup@nightly.timer
 ok "  brings its timer back" systemctl --user is-active --quiet etcd-backup@nightly.timer
+
+# A timer systemd cannot have: the change is saved, and the caller hears that the timer is not
+# in place, and why. A regular file where its drop-in directory goes is the fault here.
+touch "$CONTROL_DIR/etcd-backup@blocked.timer.d"
+is "$(call_error $AGENT_PATH $AGENT_MANAGER.AddConfig blocked "{'Schedule': <'daily'>}")" \
+    org.etcdbackup.Agent1.Error.TimerFailed "a configuration whose timer cannot be made is TimerFailed"
+out=$(ctl set-config blocked --keep=2 2>&1) && rc=0 || rc=$?
+ok "  etcd-backupctl fails with the reason" \
+    bash -c '[ "$1" -ne 0 ] && grep -q "saved, but systemd does not have its timer: Cannot write .*blocked.timer.d/50-etcd-backup.conf: Not a directory" <<<"$2"' _ "$rc" "$out"
+ok "  the configuration is saved" test -e "$CONFIGS/blocked.conf"
+is "$(config_field blocked keep)" 2 "  with the change"
+rm "$CONTROL_DIR/etcd-backup@blocked.timer.d"
+systemctl --user reload "$AGENT_UNIT"
+wait_until 10 systemctl --user is-active --quiet etcd-backup@blocked.timer
+ok "  once fixed, a reload makes its timer" systemctl --user is-active --quiet etcd-backup@blocked.timer
+ok "remove-config blocked" ctl remove-config blocked
+ok "  removes its timer at once" not systemctl --user is-active --quiet etcd-backup@blocked.timer
+ok "  and its drop-in" test ! -e "$CONTROL_DIR/etcd-backup@blocked.timer.d"
 
 # ---- the timer's service takes a backup ------------------------------------------------------------
 
@@ -196,7 +212,6 @@ n=$(backups_of tick 2>/dev/null | wc -l)
 wait_until 40 bash -c "systemctl --user is-active --quiet $AGENT_UNIT && [ \"\$(etcd-backupctl --json list-backups tick | jq length)\" -gt $n ]"
 ok "  and with the agent stopped the timer still fires and starts it" systemctl --user is-active --quiet "$AGENT_UNIT"
 ok "remove-config tick" ctl remove-config tick
-wait_until 10 bash -c '! systemctl --user is-active --quiet etcd-backup@tick.timer'
 ok "  removes its timer" not systemctl --user is-active --quiet etcd-backup@tick.timer
 ok "  its drop-in" test ! -e "$CONTROL_DIR/etcd-backup@tick.timer.d/50-etcd-backup.conf"
 ok "  and its file" test ! -e "$CONFIGS/tick.conf"
