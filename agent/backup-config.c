@@ -220,18 +220,6 @@ typedef struct FileValues {
         bool bad;
 } FileValues;
 
-static int parse_bool(const char *s) {
-        static const char * const yes[] = { "yes", "true", "on", "1" }, * const no[] = { "no", "false", "off", "0" };
-
-        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
-                if (strcasecmp(s, yes[i]) == 0)
-                        return 1;
-                if (strcasecmp(s, no[i]) == 0)
-                        return 0;
-        }
-        return -EINVAL;
-}
-
 static int on_config_assignment(const char *section, const char *key, const char *value, unsigned line,
                                 void *userdata) {
         FileValues *v = userdata;
@@ -250,7 +238,7 @@ static int on_config_assignment(const char *section, const char *key, const char
                 return 0;
         }
         if (streq(key, "Enabled")) {
-                r = parse_bool(value);
+                r = parse_boolean(value);
                 if (r < 0)
                         return log_error_errno(r, "%s:%u: Invalid Enabled=%s, expected yes or no.", v->path, line, value);
                 v->enabled = r;
@@ -520,15 +508,9 @@ void backup_config_record_result(BackupConfig *c, const Backup *b) {
                 log_warning_errno(r, "Failed to save the last results in %s, ignoring: %m", c->manager->state_dir);
 }
 
-typedef struct ResultsParse {
-        Manager *manager;
-        char id[BACKUP_ID_STRING_MAX];
-} ResultsParse;
-
 static int on_result_assignment(const char *section, const char *key, const char *value, unsigned line,
                                 void *userdata) {
-        ResultsParse *p = userdata;
-        BackupConfig *c = manager_find_config(p->manager, section);
+        BackupConfig *c = manager_find_config(userdata, section);
         uint64_t t;
 
         if (!c)
@@ -544,14 +526,13 @@ static int on_result_assignment(const char *section, const char *key, const char
 
 void backup_configs_load_results(Manager *m) {
         _cleanup_free_ char *path = NULL;
-        ResultsParse p = { .manager = m };
         int r;
 
         if (asprintf(&path, "%s/" RESULTS_FILE, m->state_dir) < 0) {
                 log_oom();
                 return;
         }
-        r = conf_parse_file(path, on_result_assignment, &p, NULL);
+        r = conf_parse_file(path, on_result_assignment, m, NULL);
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Failed to read %s, ignoring: %m", path);
 

@@ -210,8 +210,31 @@ static int manager_get_backup_by_id(Manager *m, const char *id, Backup **ret, sd
         return 0;
 }
 
+static int check_config_name(const char *name, sd_bus_error *error) {
+        if (!config_name_is_valid(name))
+                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
+                                         "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", name);
+        return 0;
+}
+
+/* Looks a configuration up by the name a caller gave, with the errors a caller can act on. */
+static int manager_get_config_by_name(Manager *m, const char *name, BackupConfig **ret, sd_bus_error *error) {
+        BackupConfig *c;
+        int r;
+
+        r = check_config_name(name, error);
+        if (r < 0)
+                return r;
+        c = manager_find_config(m, name);
+        if (!c)
+                return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_CONFIG, "No backup configuration '%s'.", name);
+        *ret = c;
+        return 0;
+}
+
 static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
+        BackupConfig *c = NULL;
         const char *config;
         Backup *b = NULL;
         int r;
@@ -219,12 +242,9 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
         r = sd_bus_message_read(msg, "s", &config);
         if (r < 0)
                 return r;
-
-        if (!config_name_is_valid(config))
-                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
-                                         "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", config);
-        if (!manager_find_config(m, config))
-                return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_CONFIG, "No backup configuration '%s'.", config);
+        r = manager_get_config_by_name(m, config, &c, error);
+        if (r < 0)
+                return r;
 
         const char *details[] = { "config", config, NULL };
         r = polkit_check(msg, POLKIT_ACTION_BACKUP, details, &m->polkit, error);
@@ -286,20 +306,6 @@ static int method_delete_backup(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (r < 0)
                 return r;
         return bus_backup_method_delete(msg, b, error);
-}
-
-/* Looks a configuration up by the name a caller gave, with the errors a caller can act on. */
-static int manager_get_config_by_name(Manager *m, const char *name, BackupConfig **ret, sd_bus_error *error) {
-        BackupConfig *c;
-
-        if (!config_name_is_valid(name))
-                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
-                                         "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", name);
-        c = manager_find_config(m, name);
-        if (!c)
-                return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_CONFIG, "No backup configuration '%s'.", name);
-        *ret = c;
-        return 0;
 }
 
 static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -397,9 +403,9 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r < 0)
                 return r;
 
-        if (!config_name_is_valid(name))
-                return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME,
-                                         "Invalid configuration name '%s': expected [a-z0-9][a-z0-9_-]{0,62}.", name);
+        r = check_config_name(name, error);
+        if (r < 0)
+                return r;
         if (manager_find_config(m, name))
                 return sd_bus_error_setf(error, AGENT_ERROR_CONFIG_EXISTS,
                                          "Backup configuration '%s' exists already; change it with SetConfig.", name);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "macro.h"
 #include "string-util.h"
@@ -178,4 +179,16 @@ int safe_atou(const char *s, unsigned *ret) {
                 return -ERANGE;
         *ret = (unsigned) v;
         return 0;
+}
+
+int parse_boolean(const char *s) {
+        static const char * const yes[] = { "yes", "true", "on", "1" }, * const no[] = { "no", "false", "off", "0" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(s, no[i]) == 0)
+                        return 0;
+        }
+        return -EINVAL;
 }

@@ -26,3 +26,5 @@ char *strv_join(char * const *l, const char *sep);
 int safe_atou64(const char *s, uint64_t *ret);
 int safe_atoi64(const char *s, int64_t *ret);
 int safe_atou(const char *s, unsigned *ret);
+/* yes/no, true/false, on/off, 1/0 as systemd's files take them: 1, 0 or -EINVAL. */
+int parse_boolean(const char *s);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The INI tokenizer: sections, assignments, comments, continuations and syntax errors. */
+/* The INI tokenizer: sections, assignments, comments, continuations and syntax errors; and the
+ * booleans its values take. */
 
 #include <stdlib.h>
 
 #include "conf-parser.h"
 #include "macro.h"
+#include "string-util.h"
 #include "tap.h"
 
 typedef struct Seen {
@@ -93,11 +95,26 @@ TEST(callback_error_stops) {
         CHECK_EQ(line, 3);
 }
 
+TEST(booleans) {
+        CHECK_EQ(parse_boolean("yes"), 1);
+        CHECK_EQ(parse_boolean("True"), 1);
+        CHECK_EQ(parse_boolean("on"), 1);
+        CHECK_EQ(parse_boolean("1"), 1);
+        CHECK_EQ(parse_boolean("NO"), 0);
+        CHECK_EQ(parse_boolean("false"), 0);
+        CHECK_EQ(parse_boolean("off"), 0);
+        CHECK_EQ(parse_boolean("0"), 0);
+        CHECK_EQ(parse_boolean(""), -EINVAL);
+        CHECK_EQ(parse_boolean("yess"), -EINVAL);
+        CHECK_EQ(parse_boolean("2"), -EINVAL);
+}
+
 int main(void) {
         RUN(assignments);
         RUN(continuation);
         RUN(no_trailing_newline);
         RUN(syntax_errors);
         RUN(callback_error_stops);
+        RUN(booleans);
         return tap_finish();
 }
