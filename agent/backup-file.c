@@ -12,7 +12,6 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <zstd.h>
@@ -31,19 +30,6 @@
 /* bbolt's first meta page: 16 bytes of page header, then the magic and the format version. */
 #define BOLT_MAGIC 0xED0CDAEDU
 #define BOLT_VERSION 2U
-
-_printf_(3, 4) static int set_message(char **ret, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret) {
-                free(*ret);
-                va_start(ap, fmt);
-                if (vasprintf(ret, fmt, ap) < 0)
-                        *ret = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 static void write_le32(uint8_t *p, uint32_t v) {
         for (unsigned i = 0; i < 4; i++)

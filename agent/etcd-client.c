@@ -15,7 +15,6 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "etcd-client.h"
@@ -47,19 +46,6 @@ void etcd_endpoint_done(EtcdEndpoint *e) {
 
 void etcd_status_done(EtcdStatus *s) {
         s->errors = mfree(s->errors);
-}
-
-_printf_(3, 4) static int set_message(char **ret, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret) {
-                free(*ret);
-                va_start(ap, fmt);
-                if (vasprintf(ret, fmt, ap) < 0)
-                        *ret = NULL;
-                va_end(ap);
-        }
-        return r;
 }
 
 int etcd_endpoint_parse_url(const char *url, char **ret_target, bool *ret_tls) {

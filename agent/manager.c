@@ -196,11 +196,16 @@ void manager_update_state(Manager *m) {
         (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s.", n, m->config.storage_directory);
 }
 
-/* Looks a backup up by the id a caller gave, with the errors a caller can act on. */
-static int manager_get_backup_by_id(Manager *m, const char *id, Backup **ret, sd_bus_error *error) {
+/* Reads a backup id argument and looks the backup up, with the errors a caller can act on. */
+static int read_backup(sd_bus_message *msg, Manager *m, Backup **ret, sd_bus_error *error) {
         char normalized[BACKUP_ID_STRING_MAX];
+        const char *id;
         Backup *b = NULL;
+        int r;
 
+        r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
         if (backup_id_normalize(id, normalized) < 0)
                 return sd_bus_error_setf(error, AGENT_ERROR_INVALID_NAME, "Invalid backup id '%s': expected a UUID.", id);
         b = manager_find_backup(m, normalized);
@@ -217,11 +222,16 @@ static int check_config_name(const char *name, sd_bus_error *error) {
         return 0;
 }
 
-/* Looks a configuration up by the name a caller gave, with the errors a caller can act on. */
-static int manager_get_config_by_name(Manager *m, const char *name, BackupConfig **ret, sd_bus_error *error) {
+/* Reads a configuration name argument and looks the configuration up, with the errors a
+ * caller can act on. */
+static int read_config(sd_bus_message *msg, Manager *m, BackupConfig **ret, sd_bus_error *error) {
         BackupConfig *c;
+        const char *name;
         int r;
 
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
         r = check_config_name(name, error);
         if (r < 0)
                 return r;
@@ -235,18 +245,14 @@ static int manager_get_config_by_name(Manager *m, const char *name, BackupConfig
 static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         BackupConfig *c = NULL;
-        const char *config;
         Backup *b = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &config);
-        if (r < 0)
-                return r;
-        r = manager_get_config_by_name(m, config, &c, error);
+        r = read_config(msg, m, &c, error);
         if (r < 0)
                 return r;
 
-        const char *details[] = { "config", config, NULL };
+        const char *details[] = { "config", c->name, NULL };
         r = polkit_check(msg, POLKIT_ACTION_BACKUP, details, &m->polkit, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
@@ -256,7 +262,7 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
                 return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s of '%s' is still running (%s).",
                                          m->running->id, m->running->meta.config, m->running->object_path);
 
-        r = backup_start(m, config, &b);
+        r = backup_start(m, c->name, &b);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Cannot start a backup: %m");
 
@@ -264,45 +270,30 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
 }
 
 static int method_get_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        const char *id;
         Backup *b = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &id);
-        if (r < 0)
-                return r;
-        r = manager_get_backup_by_id(m, id, &b, error);
+        r = read_backup(msg, userdata, &b, error);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, "o", b->object_path);
 }
 
 static int method_verify_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        const char *id;
         Backup *b = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &id);
-        if (r < 0)
-                return r;
-        r = manager_get_backup_by_id(m, id, &b, error);
+        r = read_backup(msg, userdata, &b, error);
         if (r < 0)
                 return r;
         return bus_backup_method_verify(msg, b, error);
 }
 
 static int method_delete_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Manager *m = userdata;
-        const char *id;
         Backup *b = NULL;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &id);
-        if (r < 0)
-                return r;
-        r = manager_get_backup_by_id(m, id, &b, error);
+        r = read_backup(msg, userdata, &b, error);
         if (r < 0)
                 return r;
         return bus_backup_method_delete(msg, b, error);
@@ -310,13 +301,9 @@ static int method_delete_backup(sd_bus_message *msg, void *userdata, sd_bus_erro
 
 static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         BackupConfig *c = NULL;
-        const char *name;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
-        if (r < 0)
-                return r;
-        r = manager_get_config_by_name(userdata, name, &c, error);
+        r = read_config(msg, userdata, &c, error);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, "o", c->object_path);
@@ -344,14 +331,10 @@ typedef struct ConfigSettings {
         int enabled;
 } ConfigSettings;
 
-/* Reads the (s name, a{sv} settings) both take. */
-static int read_config_request(sd_bus_message *msg, const char **ret_name, ConfigSettings *ret, sd_bus_error *error) {
+static int read_config_settings(sd_bus_message *msg, ConfigSettings *ret, sd_bus_error *error) {
         ConfigSettings s = { .keep = -1, .enabled = -1 };
         int r;
 
-        r = sd_bus_message_read(msg, "s", ret_name);
-        if (r < 0)
-                return r;
         r = sd_bus_message_enter_container(msg, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -399,7 +382,10 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         const char *name;
         int r;
 
-        r = read_config_request(msg, &name, &set, error);
+        r = sd_bus_message_read(msg, "s", &name);
+        if (r < 0)
+                return r;
+        r = read_config_settings(msg, &set, error);
         if (r < 0)
                 return r;
 
@@ -436,14 +422,12 @@ static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         Manager *m = userdata;
         ConfigSettings set;
         BackupConfig *c = NULL;
-        const char *name;
         int r;
 
-        r = read_config_request(msg, &name, &set, error);
+        r = read_config(msg, m, &c, error);
         if (r < 0)
                 return r;
-
-        r = manager_get_config_by_name(m, name, &c, error);
+        r = read_config_settings(msg, &set, error);
         if (r < 0)
                 return r;
         /* What is not given stays; a Keep never given follows the schedule's default. */
@@ -454,15 +438,15 @@ static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (backup_config_spec_equal(&spec, &c->spec))
                 return sd_bus_reply_method_return(msg, NULL);
 
-        r = config_change_allowed(m, msg, name, streq(spec.schedule, c->spec.schedule) ? NULL : &spec, error);
+        r = config_change_allowed(m, msg, c->name, streq(spec.schedule, c->spec.schedule) ? NULL : &spec, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = backup_config_save(m, name, &spec);
+        r = backup_config_save(m, c->name, &spec);
         if (r < 0)
                 return agent_error_set(error, r, "Cannot write the configuration file; see the agent's log.");
         backup_config_set_spec(c, &spec);
-        log_info("Backup configuration '%s' changed: \"%s\" (%s), keeping %u, %s.", name, c->spec.schedule,
+        log_info("Backup configuration '%s' changed: \"%s\" (%s), keeping %u, %s.", c->name, c->spec.schedule,
                  c->spec.parsed.calendar, backup_config_keep(c), c->spec.enabled ? "enabled" : "disabled");
         return timers_reconcile_and_reply(m->timers, msg, NULL);
 }
@@ -470,29 +454,25 @@ static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *
 static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         BackupConfig *c = NULL;
-        const char *name;
         int r;
 
-        r = sd_bus_message_read(msg, "s", &name);
+        r = read_config(msg, m, &c, error);
         if (r < 0)
                 return r;
-        r = manager_get_config_by_name(m, name, &c, error);
-        if (r < 0)
-                return r;
-        if (streq(name, DEFAULT_CONFIG))
+        if (streq(c->name, DEFAULT_CONFIG))
                 return sd_bus_error_setf(error, AGENT_ERROR_DEFAULT_CONFIG,
                                          "The default configuration cannot be removed; disable it instead "
                                          "(etcd-backupctl set-config default --disable).");
 
-        r = config_change_allowed(m, msg, name, NULL, error);
+        r = config_change_allowed(m, msg, c->name, NULL, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = backup_config_remove_file(m, name);
+        r = backup_config_remove_file(m, c->name);
         if (r < 0)
                 return agent_error_set(error, r, "Cannot remove the configuration file; see the agent's log.");
+        log_info("Backup configuration '%s' removed; its backups stay until deleted.", c->name);
         backup_config_free(c);
-        log_info("Backup configuration '%s' removed; its backups stay until deleted.", name);
         return timers_reconcile_and_reply(m->timers, msg, NULL);
 }
 

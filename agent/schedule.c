@@ -8,7 +8,6 @@
  */
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -44,19 +43,6 @@ static const struct {
 #define INTERVAL_HINT                                                                                  \
         "use minutes that divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30m), hours that divide a " \
         "day (1, 2, 3, 4, 6, 8, 12h) or 1d, e.g. \"@every 20m\" or \"@every 6h from 02:00\""
-
-_printf_(3, 4) static int fail(char **ret_message, int r, const char *fmt, ...) {
-        va_list ap;
-
-        if (ret_message) {
-                free(*ret_message);
-                va_start(ap, fmt);
-                if (vasprintf(ret_message, fmt, ap) < 0)
-                        *ret_message = NULL;
-                va_end(ap);
-        }
-        return r;
-}
 
 void schedule_done(Schedule *s) {
         s->calendar = mfree(s->calendar);
@@ -137,14 +123,14 @@ static int parse_interval(const char *text, const char *spec, Schedule *s, char 
                 return -ENOMEM;
         if (from) {
                 if (parse_time_of_day(from + strlen(" from "), false, &from_h, &from_m) < 0)
-                        return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": expected a time of day HH:MM after \"from\", e.g. \"@every 6h from 02:00\".",
+                        return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": expected a time of day HH:MM after \"from\", e.g. \"@every 6h from 02:00\".",
                                     text);
         }
         if (parse_timespan_sec(span, &sec) < 0 || sec == 0)
-                return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": \"%s\" is not a time span; expected e.g. \"@every 20m\", \"@every 6h\" or \"@every 1d\".",
+                return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": \"%s\" is not a time span; expected e.g. \"@every 20m\", \"@every 6h\" or \"@every 1d\".",
                             text, span);
         if (sec % 60 != 0)
-                return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": backups are scheduled in whole minutes; %s.", text,
+                return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": backups are scheduled in whole minutes; %s.", text,
                             INTERVAL_HINT);
 
         s->kind = from ? SCHEDULE_INTERVAL_FROM : SCHEDULE_INTERVAL;
@@ -162,7 +148,7 @@ static int parse_interval(const char *text, const char *spec, Schedule *s, char 
         else if (minutes == 24 * 60)
                 r = asprintf(&s->calendar, "*-*-* %02u:%02u:00", from_h, from_m);
         else
-                return fail(ret_message, -EINVAL,
+                return set_message(ret_message, -EINVAL,
                             "Invalid schedule \"%s\": %s repeats evenly neither within an hour nor within a day, so no calendar can express it; %s.",
                             text, span, INTERVAL_HINT);
         return r < 0 ? -ENOMEM : 0;
@@ -330,19 +316,19 @@ static int parse_cron(const char *text, char **fields, Schedule *s, char **ret_m
         for (size_t i = 0; i < 4 && r >= 0; i++) {
                 r = cron_field_to_calendar(&cron_fields[i], fields[i], &cal[i]);
                 if (r == -EINVAL)
-                        r = fail(ret_message, r, "Invalid schedule \"%s\": bad %s field in cron syntax; expected e.g. \"30 1 * * 1-5\" (minute hour day-of-month month day-of-week).",
+                        r = set_message(ret_message, r, "Invalid schedule \"%s\": bad %s field in cron syntax; expected e.g. \"30 1 * * 1-5\" (minute hour day-of-month month day-of-week).",
                                  text, cron_fields[i].name);
         }
         if (r >= 0) {
                 r = cron_dow_to_calendar(fields[4], &dow);
                 if (r == -EINVAL)
-                        r = fail(ret_message, r, "Invalid schedule \"%s\": bad day of week field in cron syntax; expected e.g. \"30 1 * * 1-5\" or \"0 3 * * sun\".",
+                        r = set_message(ret_message, r, "Invalid schedule \"%s\": bad day of week field in cron syntax; expected e.g. \"30 1 * * 1-5\" or \"0 3 * * sun\".",
                                  text);
         }
         /* cron runs a job when EITHER day field matches if both are restricted; a calendar
          * needs both to match. No single calendar says "the 1st, or any Monday". */
         if (r >= 0 && !streq(cal[2], "*") && !isempty(dow))
-                r = fail(ret_message, -EINVAL, "Invalid schedule \"%s\": cron's rule for a restricted day of month AND day of week (either one matches) has no calendar equivalent; restrict one of them, or give a systemd calendar such as \"*-*-01 02:00\".",
+                r = set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": cron's rule for a restricted day of month AND day of week (either one matches) has no calendar equivalent; restrict one of them, or give a systemd calendar such as \"*-*-01 02:00\".",
                          text);
         if (r >= 0) {
                 s->kind = SCHEDULE_CRON;
@@ -377,7 +363,7 @@ static int parse_preset_form(const char *text, const char *t, Schedule *s, char 
                 if (!(rest = startswith(t, presets[i].word)) || !(rest = startswith(rest, " at ")))
                         continue;
                 if (parse_time_of_day(rest, hourly, &h, &m) < 0)
-                        return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": expected %s, e.g. \"%s\".", text,
+                        return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": expected %s, e.g. \"%s\".", text,
                                     hourly ? "a minute as :MM after \"hourly at\"" : "a time of day HH:MM after \"at\"",
                                     hourly ? "hourly at :15" : "daily at 02:30");
                 s->kind = SCHEDULE_PRESET_AT;
@@ -395,12 +381,12 @@ static int parse_interval_form(const char *text, const char *t, Schedule *s, cha
 
         if (!rest) {
                 if (t[0] == '@')
-                        return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": expected \"@every SPAN\" or one of @hourly, @daily, @weekly, @monthly.",
+                        return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": expected \"@every SPAN\" or one of @hourly, @daily, @weekly, @monthly.",
                                     text);
                 return 0;
         }
         if (*rest != ' ')
-                return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": expected \"@every SPAN\", e.g. \"@every 20m\".", text);
+                return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": expected \"@every SPAN\", e.g. \"@every 20m\".", text);
         r = parse_interval(text, rest + 1, s, ret_message);
         return r < 0 ? r : 1;
 }
@@ -428,7 +414,7 @@ static int parse_cron_form(const char *text, const char *t, Schedule *s, char **
 static int parse_calendar_form(const char *text, const char *t, Schedule *s, char **ret_message) {
         /* Whatever is left is offered to systemd's calendar parser, which has the last word. */
         if (strspn(t, "0123456789*/,-.:~+_ abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(t))
-                return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": not a preset, an @every interval, cron's five fields or a systemd calendar such as \"Mon..Fri *-*-* 01:30\".",
+                return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": not a preset, an @every interval, cron's five fields or a systemd calendar such as \"Mon..Fri *-*-* 01:30\".",
                             text);
         s->kind = SCHEDULE_CALENDAR;
         s->default_keep = SCHEDULE_DEFAULT_KEEP;
@@ -447,12 +433,12 @@ int schedule_parse(const char *text, Schedule *ret, char **ret_message) {
                 return -ENOMEM;
         t = strstrip(copy);
         if (!*t)
-                return fail(ret_message, -EINVAL, "Empty schedule: expected e.g. \"daily\", \"@every 20m\" or \"0 2 * * *\".");
+                return set_message(ret_message, -EINVAL, "Empty schedule: expected e.g. \"daily\", \"@every 20m\" or \"0 2 * * *\".");
         /* The calendar ends up on a line of a unit file: a newline would add settings, a
          * backslash continue the line, a % be taken for a unit specifier. */
         for (const char *p = t; *p; p++)
                 if ((unsigned char) *p < 0x20 || strchr("\\%\"'", *p))
-                        return fail(ret_message, -EINVAL, "Invalid schedule \"%s\": it contains characters no schedule has.", text);
+                        return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": it contains characters no schedule has.", text);
 
         r = parse_preset_form(text, t, &s, ret_message);
         if (r == 0)

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,19 @@ int safe_atou(const char *s, unsigned *ret) {
                 return -ERANGE;
         *ret = (unsigned) v;
         return 0;
+}
+
+int set_message(char **ret, int r, const char *format, ...) {
+        va_list ap;
+
+        if (ret) {
+                free(*ret);
+                va_start(ap, format);
+                if (vasprintf(ret, format, ap) < 0)
+                        *ret = NULL;
+                va_end(ap);
+        }
+        return r;
 }
 
 int parse_boolean(const char *s) {

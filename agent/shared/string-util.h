@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "macro.h"
+
 char *startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
 char *strstrip(char *s);
@@ -26,5 +28,9 @@ char *strv_join(char * const *l, const char *sep);
 int safe_atou64(const char *s, uint64_t *ret);
 int safe_atoi64(const char *s, int64_t *ret);
 int safe_atou(const char *s, unsigned *ret);
+/* For functions that explain a refusal: sets *ret (if ret is not NULL) to the formatted
+ * message, freeing what it held, and returns r. */
+_printf_(3, 4) int set_message(char **ret, int r, const char *format, ...);
+
 /* yes/no, true/false, on/off, 1/0 as systemd's files take them: 1, 0 or -EINVAL. */
 int parse_boolean(const char *s);
