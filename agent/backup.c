@@ -450,18 +450,11 @@ static int backup_verify_run(Worker *w, void *userdata) {
 
         /* b->file and the storage fd stay put while this runs: Delete refuses meanwhile. */
         fd = openat(b->manager->storage_fd, b->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
-                r = -errno;
-                if (asprintf(&b->verify_message, "Cannot open %s: %s", b->file, strerror(-r)) < 0)
-                        b->verify_message = NULL;
-                return r;
-        }
+        if (fd < 0)
+                return set_message(&b->verify_message, -errno, "Cannot open %s: %m", b->file);
         r = backup_file_extract(fd, -1, &b->verify_progress, worker_cancel_flag(w), &meta, &b->verify_message);
-        if (r >= 0 && !streq(meta.id, b->id)) {
-                if (asprintf(&b->verify_message, "%s now holds backup %s, not %s", b->file, meta.id, b->id) < 0)
-                        b->verify_message = NULL;
-                return -EBADMSG;
-        }
+        if (r >= 0 && !streq(meta.id, b->id))
+                return set_message(&b->verify_message, -EBADMSG, "%s now holds backup %s, not %s", b->file, meta.id, b->id);
         return r;
 }
 

@@ -98,6 +98,15 @@ static int map_properties(sd_bus_message *m, const PropertyMap *map, void *data)
         return sd_bus_message_exit_container(m);
 }
 
+/* Frees the strings map_properties() filled in. */
+static void free_properties(const PropertyMap *map, void *data) {
+        for (const PropertyMap *p = map; p->name; p++)
+                if (p->type == 's' || p->type == 'o') {
+                        char **field = (char **) ((uint8_t *) data + p->offset);
+                        *field = mfree(*field);
+                }
+}
+
 typedef struct BackupInfo {
         char *path;
         char *id;
@@ -146,15 +155,7 @@ static const PropertyMap backup_map[] = {
 
 static void backup_info_done(BackupInfo *b) {
         free(b->path);
-        free(b->id);
-        free(b->config);
-        free(b->state);
-        free(b->error_name);
-        free(b->error);
-        free(b->file);
-        free(b->sha256);
-        free(b->etcd_version);
-        free(b->node);
+        free_properties(backup_map, b);
         *b = (BackupInfo) {};
 }
 
@@ -186,11 +187,7 @@ static const PropertyMap config_map[] = {
 
 static void config_info_done(ConfigInfo *c) {
         free(c->path);
-        free(c->name);
-        free(c->schedule);
-        free(c->calendar);
-        free(c->last_backup_id);
-        free(c->last_result);
+        free_properties(config_map, c);
         *c = (ConfigInfo) {};
 }
 
@@ -530,11 +527,7 @@ static const PropertyMap manager_map[] = {
 };
 
 static void manager_info_done(ManagerInfo *i) {
-        free(i->state);
-        free(i->version);
-        free(i->storage);
-        free(i->endpoint);
-        free(i->running);
+        free_properties(manager_map, i);
 }
 
 static int verb_status(sd_bus *bus, int argc, char *argv[]) {

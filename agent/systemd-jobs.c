@@ -88,8 +88,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 if (call->is_job && streq_ptr(call->job, job)) {
                         _cleanup_free_ char *message = NULL;
 
-                        if (asprintf(&message, "Job for %s ended with result '%s'.", unit, result) < 0)
-                                message = NULL;
+                        (void) set_message(&message, 0, "Job for %s ended with result '%s'.", unit, result);
                         call_finish(call, job_result_to_errno(result), message ?: result, NULL);
                         break;
                 }

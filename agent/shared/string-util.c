@@ -186,7 +186,10 @@ int set_message(char **ret, int r, const char *format, ...) {
         va_list ap;
 
         if (ret) {
+                int saved_errno = errno; /* for a %m in format */
+
                 free(*ret);
+                errno = saved_errno;
                 va_start(ap, format);
                 if (vasprintf(ret, format, ap) < 0)
                         *ret = NULL;

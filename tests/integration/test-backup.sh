@@ -162,18 +162,24 @@ wait_until 20 etcdctl_s endpoint health
 sandbox_etcd_fill 160
 agent=$(agent_pid)
 
+# Freezes the agent (SIGSTOP) as soon as the backup just started has its .partial, so that it is
+# certainly in the middle of the stream; says yes if it was caught so, no if the stream ended first.
+freeze_mid_stream() {
+    for _ in $(seq 400); do
+        kill -STOP "$agent"
+        if [ -n "$(storage_files '*.partial')" ]; then echo yes; return; fi
+        kill -CONT "$agent"
+        sleep 0.005
+    done
+    echo no
+}
+
 # On a terminal the CLI shows the progress while it waits (script(1) gives it one).
 script -qfec "etcd-backupctl backup" "$T/typescript" >/dev/null
 ok "on a terminal, backup shows its progress" grep -Eq "Backing up 'default': [0-9]+% \([0-9.]+[KMG] of [0-9.]+M\)" "$T/typescript"
 before=$(storage_files '*.db.zst')
-caught=no
 path=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s default | awk '{print $2}' | tr -d '"')
-for _ in $(seq 400); do
-    kill -STOP "$agent"
-    if [ -n "$(storage_files '*.partial')" ]; then caught=yes; break; fi
-    kill -CONT "$agent"
-    sleep 0.005
-done
+caught=$(freeze_mid_stream)
 is "$caught" yes "the agent was caught in the middle of a stream (a .partial exists)"
 systemctl --user stop etcd.service
 kill -CONT "$agent"
@@ -190,14 +196,8 @@ wait_until 20 etcdctl_s endpoint health
 # ---- SIGTERM in the middle of a stream ----------------------------------------------------------
 
 completed=$(ctl --json list-backups | jq -r '[.[].id] | sort | join(" ")')
-caught=no
 busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s default >/dev/null
-for _ in $(seq 400); do
-    kill -STOP "$agent"
-    if [ -n "$(storage_files '*.partial')" ]; then caught=yes; break; fi
-    kill -CONT "$agent"
-    sleep 0.005
-done
+caught=$(freeze_mid_stream)
 is "$caught" yes "the agent was caught in the middle of another stream"
 # systemd sends SIGCONT after SIGTERM, so the frozen agent wakes up to a SIGTERM.
 ok "systemctl stop during a backup" agent_stop
