@@ -14,8 +14,6 @@
 #include "manager.h"
 #include "schedule.h"
 
-#define CONFIG_OBJECT_PREFIX AGENT_OBJECT_PATH "/config"
-#define CONFIG_INTERFACE "org.etcdbackup.Agent1.Config"
 #define DEFAULT_SCHEDULE "@every 20m"
 #define KEEP_MAX 100000U
 

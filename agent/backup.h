@@ -11,9 +11,6 @@
 #include "manager.h"
 #include "worker.h"
 
-#define BACKUP_OBJECT_PREFIX AGENT_OBJECT_PATH "/backup"
-#define BACKUP_INTERFACE "org.etcdbackup.Agent1.Backup"
-
 typedef enum BackupState {
         BACKUP_RUNNING,
         BACKUP_COMPLETED,

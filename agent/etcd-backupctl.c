@@ -17,6 +17,7 @@
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
+#include "bus-names.h"
 #include "errors.h"
 #include "json.h"
 #include "macro.h"
@@ -25,11 +26,6 @@
 #include "table.h"
 #include "time-util.h"
 
-#define BUS_NAME "org.etcdbackup.Agent1"
-#define MANAGER_PATH "/org/etcdbackup/Agent1"
-#define MANAGER_INTERFACE "org.etcdbackup.Agent1.Manager"
-#define BACKUP_INTERFACE "org.etcdbackup.Agent1.Backup"
-#define CONFIG_INTERFACE "org.etcdbackup.Agent1.Config"
 
 typedef enum JsonMode { JSON_OFF, JSON_SHORT, JSON_PRETTY } JsonMode;
 
@@ -252,7 +248,7 @@ static int get_objects(sd_bus *bus, Objects *ret) {
         Objects o = {};
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+        r = sd_bus_call_method(bus, AGENT_BUS_NAME, AGENT_OBJECT_PATH, DBUS_OBJECT_MANAGER_INTERFACE, "GetManagedObjects",
                                &error, &reply, NULL);
         if (r < 0)
                 return error_bus("list the agent's objects", &error, r);
@@ -302,7 +298,7 @@ static int get_properties(sd_bus *bus, const char *path, const char *interface, 
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, path, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
+        r = sd_bus_call_method(bus, AGENT_BUS_NAME, path, DBUS_PROPERTIES_INTERFACE, "GetAll", &error, &reply, "s",
                                interface);
         if (r < 0)
                 return error_bus("read the agent's properties", &error, r);
@@ -537,7 +533,7 @@ static int verb_status(sd_bus *bus, int argc, char *argv[]) {
         size_t completed = 0, failed = 0;
         int r;
 
-        r = get_properties(bus, MANAGER_PATH, MANAGER_INTERFACE, manager_map, &s);
+        r = get_properties(bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_map, &s);
         if (r >= 0)
                 r = get_objects(bus, &o);
         if (r < 0)
@@ -669,7 +665,7 @@ static int follow_backup(WaitContext *c, sd_event *event) {
 
         c->done = false;
         backup_info_done(&c->info);
-        r = sd_bus_match_signal(c->bus, &changed, BUS_NAME, c->path, "org.freedesktop.DBus.Properties",
+        r = sd_bus_match_signal(c->bus, &changed, AGENT_BUS_NAME, c->path, DBUS_PROPERTIES_INTERFACE,
                                 "PropertiesChanged", on_properties_changed, c);
         if (r < 0)
                 return r;
@@ -695,7 +691,7 @@ static int start_backup(WaitContext *c, sd_event *event, const char *config, cha
                 const char *path;
                 int r;
 
-                r = sd_bus_call_method(c->bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "StartBackup", &error, &reply,
+                r = sd_bus_call_method(c->bus, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "StartBackup", &error, &reply,
                                        "s", config);
                 if (r >= 0) {
                         r = sd_bus_message_read(reply, "o", &path);
@@ -704,7 +700,7 @@ static int start_backup(WaitContext *c, sd_event *event, const char *config, cha
                 if (!arg_scheduled || !sd_bus_error_has_name(&error, AGENT_ERROR_BUSY))
                         return error_bus("start a backup", &error, r);
 
-                if ((r = get_properties(c->bus, MANAGER_PATH, MANAGER_INTERFACE, manager_map, &mi)) < 0)
+                if ((r = get_properties(c->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_map, &mi)) < 0)
                         return r;
                 if (streq_ptr(mi.running, "/"))
                         continue; /* over meanwhile: try again */
@@ -745,7 +741,7 @@ static int verb_backup(sd_bus *bus, int argc, char *argv[]) {
         (void) sd_event_add_signal(event, NULL, SIGINT, on_interrupt, &c);
 
         /* Subscribed before the call, so that not even an instant failure can slip by. */
-        r = sd_bus_match_signal(bus, &finished_slot, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "BackupFinished",
+        r = sd_bus_match_signal(bus, &finished_slot, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "BackupFinished",
                                 on_backup_finished, &c);
         if (r < 0)
                 return r;
@@ -794,7 +790,7 @@ static int verb_verify(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "VerifyBackup");
+        r = sd_bus_message_new_method_call(bus, &m, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "VerifyBackup");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", argv[1]);
         if (r < 0)
@@ -842,7 +838,7 @@ static int verb_delete_backup(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "DeleteBackup", &error, NULL, "s", argv[1]);
+        r = sd_bus_call_method(bus, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "DeleteBackup", &error, NULL, "s", argv[1]);
         if (r < 0)
                 return error_bus("delete the backup", &error, r);
         json_done("id", argv[1], "deleted");
@@ -883,7 +879,7 @@ static int print_config_json(sd_bus *bus, const char *name) {
 
         if (arg_json == JSON_OFF)
                 return 0;
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "GetConfig", &error, &reply, "s", name);
+        r = sd_bus_call_method(bus, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "GetConfig", &error, &reply, "s", name);
         if (r < 0)
                 return error_bus("read the configuration", &error, r);
         r = sd_bus_message_read(reply, "o", &path);
@@ -902,7 +898,7 @@ static int config_call(sd_bus *bus, const char *method, const char *name, sd_bus
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, method);
+        r = sd_bus_message_new_method_call(bus, &m, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, method);
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", name);
         if (r >= 0)
@@ -952,7 +948,7 @@ static int verb_remove_config(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, MANAGER_PATH, MANAGER_INTERFACE, "RemoveConfig", &error, NULL, "s", argv[1]);
+        r = sd_bus_call_method(bus, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "RemoveConfig", &error, NULL, "s", argv[1]);
         if (r < 0)
                 return error_bus("remove the configuration", &error, r);
         json_done("name", argv[1], "removed");

@@ -19,7 +19,7 @@ static const char *arg_config = NULL;
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
                "The etcd backup agent: takes verified, compressed etcd snapshots and serves\n"
-               "org.etcdbackup.Agent1 on the system bus.\n\n"
+               AGENT_BUS_NAME " on the system bus.\n\n"
                "  -h --help          Show this help\n"
                "     --version       Show the version\n"
                "     --config=PATH   Read PATH (and PATH.d/) instead of " AGENT_CONFIG_PATH "\n",

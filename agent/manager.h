@@ -11,17 +11,10 @@
 #include <systemd/sd-event.h>
 
 #include "agent-config.h"
+#include "bus-names.h"
 #include "polkit.h"
 
-#define AGENT_BUS_NAME "org.etcdbackup.Agent1"
-#define AGENT_OBJECT_PATH "/org/etcdbackup/Agent1"
-#define AGENT_MANAGER_INTERFACE "org.etcdbackup.Agent1.Manager"
 #define DEFAULT_CONFIG "default"
-
-#define POLKIT_ACTION_BACKUP "org.etcdbackup.agent1.backup"
-#define POLKIT_ACTION_MANAGE_CONFIGS "org.etcdbackup.agent1.manage-configs"
-#define POLKIT_ACTION_DELETE_BACKUP "org.etcdbackup.agent1.delete-backup"
-#define POLKIT_ACTION_RESTORE "org.etcdbackup.agent1.restore"
 
 typedef struct Backup Backup;
 typedef struct BackupConfig BackupConfig;

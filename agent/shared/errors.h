@@ -9,7 +9,9 @@
 
 #include <systemd/sd-bus.h>
 
-#define AGENT_ERROR(name) "org.etcdbackup.Agent1.Error." name
+#include "bus-names.h"
+
+#define AGENT_ERROR(name) AGENT_ERROR_PREFIX name
 
 #define AGENT_ERROR_NO_SUCH_BACKUP AGENT_ERROR("NoSuchBackup")
 #define AGENT_ERROR_NO_SUCH_CONFIG AGENT_ERROR("NoSuchConfig")
