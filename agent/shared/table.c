@@ -83,10 +83,6 @@ int table_add_row(Table *t, const char *cell, ...) {
         return 0;
 }
 
-size_t table_rows(Table *t) {
-        return t->n_rows - 1;
-}
-
 int table_print(Table *t, FILE *f, bool legend) {
         size_t width[TABLE_COLUMNS_MAX] = {};
 

@@ -19,6 +19,5 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Table *, table_free);
 void table_set_align_right(Table *t, size_t column);
 /* One cell per column; NULL prints as "-". */
 int table_add_row(Table *t, const char *cell, ...);
-size_t table_rows(Table *t);
 /* Without the header when legend is false, as systemd's --no-legend. */
 int table_print(Table *t, FILE *f, bool legend);

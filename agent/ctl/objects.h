@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The agent's objects as the CLI reads them: one struct and property map per interface (the
+ * Manager, a Backup, a Config), and all objects at once from the ObjectManager. A new kind of
+ * object (a Restore) gets its struct, map and _done() here and its branch in get_objects().
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "bus.h"
+
+typedef struct ManagerInfo {
+        char *state;
+        char *version;
+        char *storage;
+        char *endpoint;
+        char *running_backup;
+} ManagerInfo;
+
+extern const PropertyMap manager_map[];
+void manager_info_done(ManagerInfo *i);
+
+typedef struct BackupInfo {
+        char *path;
+        char *id;
+        char *config;
+        char *state;
+        char *error_name;
+        char *error;
+        char *file;
+        char *sha256;
+        char *etcd_version;
+        char *node;
+        uint64_t size;
+        uint64_t snapshot_size;
+        uint64_t cluster_id;
+        uint64_t member_id;
+        uint64_t created;
+        uint64_t completed;
+        uint64_t bytes_done;
+        uint64_t bytes_total;
+        int64_t revision;
+        uint32_t progress;
+} BackupInfo;
+
+extern const PropertyMap backup_map[];
+void backup_info_done(BackupInfo *b);
+
+typedef struct ConfigInfo {
+        char *path;
+        char *name;
+        char *schedule;
+        char *calendar;
+        char *last_backup_id;
+        char *last_result;
+        uint32_t keep;
+        bool enabled;
+        uint64_t last_backup;
+        uint64_t next_run;
+} ConfigInfo;
+
+extern const PropertyMap config_map[];
+void config_info_done(ConfigInfo *c);
+
+/* Everything the agent has, from one GetManagedObjects call: backups newest first,
+ * configurations in the agent's order. */
+typedef struct Objects {
+        BackupInfo *backups;
+        size_t n_backups;
+        ConfigInfo *configs;
+        size_t n_configs;
+} Objects;
+
+int get_objects(sd_bus *bus, Objects *ret);
+void objects_done(Objects *o);

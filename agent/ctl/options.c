@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The command line: every option, --help, and parse_argv(), which leaves the options in the
+ * arg_* variables the verbs read. A new verb's options and its lines of --help go here, its
+ * entry in the verb table in etcd-backupctl.c.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+
+#include "macro.h"
+#include "options.h"
+#include "string-util.h"
+
+JsonMode arg_json = JSON_OFF;
+bool arg_legend = true;
+bool arg_ask_password = true;
+bool arg_wait = true;
+bool arg_scheduled = false;
+const char *arg_schedule = NULL;
+int64_t arg_keep = -1;
+int arg_enabled = -1;
+
+static void help(void) {
+        printf("%s [OPTIONS...] COMMAND ...\n\n"
+               "Take, list and check etcd backups, and schedule them, through etcd-backupd.\n\n"
+               "Commands:\n"
+               "  status                 Show the agent's state and each configuration's last\n"
+               "                         result and next run\n"
+               "  backup [CONFIG]        Take a backup now (of configuration 'default' if none is\n"
+               "                         given), wait for it and print its id\n"
+               "  list-backups [CONFIG]  List completed backups, newest first\n"
+               "  verify ID              Check a backup end to end\n"
+               "  delete-backup ID       Delete a backup\n"
+               "  list-configs           List the backup configurations\n"
+               "  add-config NAME --schedule=S [--keep=N]\n"
+               "                         Add a configuration (enabled)\n"
+               "  set-config NAME [--schedule=S] [--keep=N] [--enable|--disable]\n"
+               "                         Change a configuration\n"
+               "  remove-config NAME     Remove a configuration (its backups stay)\n\n"
+               "Schedules: hourly, daily, weekly, monthly (optionally \"daily at 02:30\",\n"
+               "\"hourly at :15\"); \"@every 20m\", \"@every 6h from 02:00\"; cron's five fields\n"
+               "(\"0 2 * * *\"); or a systemd calendar (\"Mon..Fri *-*-* 01:30\").\n\n"
+               "Options:\n"
+               "  -h --help              Show this help\n"
+               "     --version           Show the version\n"
+               "     --json[=short|pretty|off]\n"
+               "                         Print one JSON document instead of tables\n"
+               "     --no-legend         Print tables without header and footer\n"
+               "     --no-ask-password   Do not ask for a password to authorize an action\n"
+               "     --no-wait           backup: return once the backup has started\n"
+               "     --scheduled         backup: as a timer does it: join a running backup of the\n"
+               "                         same configuration, wait for one of another\n"
+               "     --schedule=S        add-config, set-config: when to back up\n"
+               "     --keep=N            add-config, set-config: backups to keep (without it: the\n"
+               "                         schedule's default, hourly 24, daily 7, weekly 4,\n"
+               "                         monthly 3, else 20)\n"
+               "     --enable --disable  add-config, set-config: whether its timer runs\n",
+               program_invocation_short_name);
+}
+
+int parse_argv(int argc, char *argv[]) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_JSON,
+                ARG_NO_LEGEND,
+                ARG_NO_ASK_PASSWORD,
+                ARG_NO_WAIT,
+                ARG_SCHEDULED,
+                ARG_SCHEDULE,
+                ARG_KEEP,
+                ARG_ENABLE,
+                ARG_DISABLE,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "json", optional_argument, NULL, ARG_JSON },
+                { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+                { "no-wait", no_argument, NULL, ARG_NO_WAIT },
+                { "scheduled", no_argument, NULL, ARG_SCHEDULED },
+                { "schedule", required_argument, NULL, ARG_SCHEDULE },
+                { "keep", required_argument, NULL, ARG_KEEP },
+                { "enable", no_argument, NULL, ARG_ENABLE },
+                { "disable", no_argument, NULL, ARG_DISABLE },
+                {},
+        };
+        unsigned keep;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("etcd-backupctl %s\n", PROJECT_VERSION);
+                        return 0;
+                case ARG_JSON:
+                        if (!optarg || streq(optarg, "short"))
+                                arg_json = JSON_SHORT;
+                        else if (streq(optarg, "pretty"))
+                                arg_json = JSON_PRETTY;
+                        else if (streq(optarg, "off"))
+                                arg_json = JSON_OFF;
+                        else {
+                                fprintf(stderr, "Unknown --json= mode '%s': expected short, pretty or off.\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_NO_LEGEND:
+                        arg_legend = false;
+                        break;
+                case ARG_NO_ASK_PASSWORD:
+                        arg_ask_password = false;
+                        break;
+                case ARG_NO_WAIT:
+                        arg_wait = false;
+                        break;
+                case ARG_SCHEDULED:
+                        arg_scheduled = true;
+                        break;
+                case ARG_SCHEDULE:
+                        arg_schedule = optarg;
+                        break;
+                case ARG_KEEP:
+                        if (safe_atou(optarg, &keep) < 0) {
+                                fprintf(stderr, "Invalid --keep=%s: expected a number of backups.\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_keep = keep;
+                        break;
+                case ARG_ENABLE:
+                        arg_enabled = 1;
+                        break;
+                case ARG_DISABLE:
+                        arg_enabled = 0;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        return 1;
+}

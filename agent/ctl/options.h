@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The command line's options, as parse_argv() left them, read by the verbs. */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum JsonMode { JSON_OFF, JSON_SHORT, JSON_PRETTY } JsonMode;
+
+extern JsonMode arg_json;
+extern bool arg_legend;
+extern bool arg_ask_password;
+extern bool arg_wait;
+extern bool arg_scheduled;
+extern const char *arg_schedule;
+extern int64_t arg_keep; /* -1: not given */
+extern int arg_enabled;  /* -1: not given */
+
+/* 1: go on with the verb at argv[optind]; 0: done (--help, --version); negative: refused, said
+ * why on stderr. */
+int parse_argv(int argc, char *argv[]);

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The JSON and table forms of the agent's objects. */
+
+#include <inttypes.h>
+
+#include "macro.h"
+#include "options.h"
+#include "output.h"
+#include "table.h"
+
+const char *format_time(char *buf, size_t l, usec_t t) {
+        return t > 0 ? format_timestamp_rfc3339(buf, l, t) : NULL;
+}
+
+JsonWriter json_writer(void) {
+        return (JsonWriter) { .f = stdout, .pretty = arg_json == JSON_PRETTY };
+}
+
+void json_backup(JsonWriter *w, const BackupInfo *b) {
+        char t[FORMAT_TIMESTAMP_MAX], hex[17];
+        bool completed = streq_ptr(b->state, "completed");
+
+        json_begin_object(w);
+        json_key(w, "id");
+        json_string(w, b->id);
+        json_key(w, "config");
+        json_string(w, b->config);
+        json_key(w, "state");
+        json_string(w, b->state);
+        json_key(w, "file");
+        json_string(w, completed ? b->file : NULL);
+        json_key(w, "size");
+        json_uint(w, b->size);
+        json_key(w, "snapshot_size");
+        json_uint(w, b->snapshot_size);
+        json_key(w, "revision");
+        json_int(w, b->revision);
+        json_key(w, "created");
+        json_string(w, format_time(t, sizeof(t), b->created));
+        json_key(w, "completed");
+        json_string(w, format_time(t, sizeof(t), b->completed));
+        json_key(w, "sha256");
+        json_string(w, completed ? b->sha256 : NULL);
+        json_key(w, "etcd_version");
+        json_string(w, isempty(b->etcd_version) ? NULL : b->etcd_version);
+        json_key(w, "cluster_id");
+        snprintf(hex, sizeof(hex), "%" PRIx64, b->cluster_id);
+        json_string(w, b->cluster_id ? hex : NULL);
+        json_key(w, "member_id");
+        snprintf(hex, sizeof(hex), "%" PRIx64, b->member_id);
+        json_string(w, b->member_id ? hex : NULL);
+        json_key(w, "node");
+        json_string(w, isempty(b->node) ? NULL : b->node);
+        json_key(w, "error");
+        json_string(w, isempty(b->error) ? NULL : b->error);
+        json_key(w, "error_name");
+        json_string(w, isempty(b->error_name) ? NULL : b->error_name);
+        json_end_object(w);
+}
+
+void json_config(JsonWriter *w, const ConfigInfo *c) {
+        char t[FORMAT_TIMESTAMP_MAX];
+
+        json_begin_object(w);
+        json_key(w, "name");
+        json_string(w, c->name);
+        json_key(w, "schedule");
+        json_string(w, c->schedule);
+        json_key(w, "calendar");
+        json_string(w, c->calendar);
+        json_key(w, "keep");
+        json_uint(w, c->keep);
+        json_key(w, "enabled");
+        json_bool(w, c->enabled);
+        json_key(w, "last_backup");
+        json_string(w, format_time(t, sizeof(t), c->last_backup));
+        json_key(w, "last_backup_id");
+        json_string(w, isempty(c->last_backup_id) ? NULL : c->last_backup_id);
+        json_key(w, "last_result");
+        json_string(w, isempty(c->last_result) ? NULL : c->last_result);
+        json_key(w, "next_run");
+        json_string(w, format_time(t, sizeof(t), c->next_run));
+        json_end_object(w);
+}
+
+int print_configs(const Objects *o, bool full) {
+        _cleanup_(table_freep) Table *t = NULL;
+        int r;
+
+        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST BACKUP", "RESULT", "NEXT RUN", NULL)
+                 : table_new("CONFIG", "SCHEDULE", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
+        if (!t)
+                return -ENOMEM;
+        if (full)
+                table_set_align_right(t, 3);
+        for (size_t i = 0; i < o->n_configs; i++) {
+                const ConfigInfo *c = &o->configs[i];
+                char last[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], keep[16];
+                const char *result = isempty(c->last_result) ? NULL : c->last_result;
+                const char *next_run = c->enabled ? format_time(next, sizeof(next), c->next_run) : "disabled";
+
+                snprintf(keep, sizeof(keep), "%" PRIu32, c->keep);
+                r = full ? table_add_row(t, c->name, c->schedule, c->calendar, keep, c->enabled ? "yes" : "no",
+                                         format_time(last, sizeof(last), c->last_backup), result, next_run)
+                         : table_add_row(t, c->name, c->schedule, format_time(last, sizeof(last), c->last_backup), result,
+                                         next_run);
+                if (r < 0)
+                        return r;
+        }
+        return table_print(t, stdout, arg_legend);
+}
+
+void json_done(const char *key, const char *id, const char *flag) {
+        JsonWriter w = json_writer();
+
+        if (arg_json == JSON_OFF)
+                return;
+        json_begin_object(&w);
+        json_key(&w, key);
+        json_string(&w, id);
+        json_key(&w, flag);
+        json_bool(&w, true);
+        json_end_object(&w);
+        json_finish(&w);
+}

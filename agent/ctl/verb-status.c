@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* status: the agent's state, a running backup, and each configuration's last result and next run. */
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "bus-names.h"
+#include "macro.h"
+#include "options.h"
+#include "output.h"
+#include "verbs.h"
+
+int verb_status(sd_bus *bus, int argc, char *argv[]) {
+        _cleanup_(manager_info_done) ManagerInfo s = {};
+        _cleanup_(objects_done) Objects o = {};
+        const BackupInfo *running = NULL;
+        size_t completed = 0, failed = 0;
+        int r;
+
+        r = get_properties(bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_map, &s);
+        if (r >= 0)
+                r = get_objects(bus, &o);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < o.n_backups; i++) {
+                const BackupInfo *b = &o.backups[i];
+                completed += streq_ptr(b->state, "completed");
+                failed += streq_ptr(b->state, "failed");
+                if (streq_ptr(b->state, "running"))
+                        running = b;
+        }
+
+        if (arg_json != JSON_OFF) {
+                JsonWriter w = json_writer();
+
+                json_begin_object(&w);
+                json_key(&w, "state");
+                json_string(&w, s.state);
+                json_key(&w, "version");
+                json_string(&w, s.version);
+                json_key(&w, "endpoint");
+                json_string(&w, s.endpoint);
+                json_key(&w, "storage_directory");
+                json_string(&w, s.storage);
+                json_key(&w, "backups");
+                json_uint(&w, completed);
+                json_key(&w, "failed_backups");
+                json_uint(&w, failed);
+                json_key(&w, "running_backup");
+                if (running)
+                        json_backup(&w, running);
+                else
+                        json_null(&w);
+                json_key(&w, "configs");
+                json_begin_array(&w);
+                for (size_t i = 0; i < o.n_configs; i++)
+                        json_config(&w, &o.configs[i]);
+                json_end_array(&w);
+                json_end_object(&w);
+                json_finish(&w);
+                return 0;
+        }
+
+        printf("       State: %s\n", strna(s.state));
+        printf("     Version: %s\n", strna(s.version));
+        printf("    Endpoint: %s\n", strna(s.endpoint));
+        printf("     Storage: %s (%zu backup%s", strna(s.storage), completed, completed == 1 ? "" : "s");
+        if (failed)
+                printf(", %zu failed", failed);
+        printf(")\n");
+        if (running)
+                printf("     Running: backup %s of '%s', %" PRIu32 "%%\n", running->id, running->config, running->progress);
+        putchar('\n');
+        return print_configs(&o, /* full= */ false);
+}

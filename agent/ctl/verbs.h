@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The verbs, one file per kind of object, each listed in the verb table of etcd-backupctl.c.
+ * A verb gets the bus, and argv with the verb itself at argv[0]; it returns 0 or a negative
+ * errno after saying why on stderr. The restore verbs (restore, list-restores,
+ * restore-status, import, stop-control-plane, rejoin) go in verb-restores.c, following a
+ * Restore with wait.h as backup follows a Backup.
+ */
+
+#include <systemd/sd-bus.h>
+
+#include "wait.h"
+
+/* verb-status.c */
+int verb_status(sd_bus *bus, int argc, char *argv[]);
+
+/* verb-backups.c */
+int verb_backup(sd_bus *bus, int argc, char *argv[]);
+int verb_list_backups(sd_bus *bus, int argc, char *argv[]);
+int verb_verify(sd_bus *bus, int argc, char *argv[]);
+int verb_delete_backup(sd_bus *bus, int argc, char *argv[]);
+
+/* A Backup as a Waiter follows it. */
+extern const WaitKind backup_wait_kind;
+
+/* How a scheduled backup waits for an agent that answers Busy with no backup running that it
+ * could follow (during a restore): it asks again at each change of the Manager, and at the
+ * latest after a wait that starts at initial and doubles up to max; from the first Busy
+ * answer on it waits at most bound in all, a backup of another configuration it follows
+ * included, then gives up. */
+typedef struct BusyBackoff {
+        usec_t initial;
+        usec_t max;
+        usec_t bound;
+} BusyBackoff;
+
+/* 1 s doubling to 1 min, for at most 1 h: the man page and etcd-backup@.service say so. */
+extern const BusyBackoff scheduled_busy_backoff;
+
+/* StartBackup of config; the path of the Backup to follow into ret_path. With busy (the
+ * --scheduled way), a Busy agent is waited for as a timer wants it: a running backup of the
+ * same configuration is joined (its path returned), one of another is followed to its end, any
+ * other Busy is waited out as busy says; -ETIME once busy->bound has passed, -ECANCELED on
+ * Ctrl-C. Without busy, Busy is an error like any other. w was set up with backup_wait_kind. */
+int backup_start(Waiter *w, const char *config, const BusyBackoff *busy, char **ret_path);
+
+/* verb-configs.c */
+int verb_list_configs(sd_bus *bus, int argc, char *argv[]);
+int verb_add_config(sd_bus *bus, int argc, char *argv[]);
+int verb_set_config(sd_bus *bus, int argc, char *argv[]);
+int verb_remove_config(sd_bus *bus, int argc, char *argv[]);
