@@ -4,6 +4,7 @@
 #include <inttypes.h>
 
 #include "json.h"
+#include "utf8.h"
 
 static void indent(JsonWriter *w) {
         if (!w->pretty)
@@ -58,28 +59,50 @@ void json_end_array(JsonWriter *w) {
         end(w, ']');
 }
 
+/* JSON's escapes, and \u00XX for every other control character, C1's and DEL included, so
+ * that no string can drive a terminal the document is shown on; U+FFFD for each byte that does
+ * not start a valid UTF-8 sequence, so that the document stays valid JSON. */
 static void write_string(JsonWriter *w, const char *s) {
         fputc('"', w->f);
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                switch (*p) {
+        while (*s) {
+                uint32_t c;
+                int n = utf8_decode(s, &c);
+
+                if (n < 0) {
+                        fputs("\\ufffd", w->f);
+                        s++;
+                        continue;
+                }
+                switch (c) {
                 case '"':
                         fputs("\\\"", w->f);
                         break;
                 case '\\':
                         fputs("\\\\", w->f);
                         break;
+                case '\b':
+                        fputs("\\b", w->f);
+                        break;
+                case '\f':
+                        fputs("\\f", w->f);
+                        break;
                 case '\n':
                         fputs("\\n", w->f);
+                        break;
+                case '\r':
+                        fputs("\\r", w->f);
                         break;
                 case '\t':
                         fputs("\\t", w->f);
                         break;
                 default:
-                        if (*p < 0x20)
-                                fprintf(w->f, "\\u%04x", *p);
+                        if (c < 0x20 || (c >= 0x7F && c <= 0x9F))
+                                fprintf(w->f, "\\u%04" PRIx32, c);
                         else
-                                fputc(*p, w->f);
+                                fwrite(s, 1, n, w->f);
                 }
+                s += n;
+        }
         fputc('"', w->f);
 }
 

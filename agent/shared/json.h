@@ -2,7 +2,14 @@
 #pragma once
 
 /* A streaming JSON writer for the CLI's --json output. Non-logging. Commas, quoting and
- * indentation are its business; the caller only says what comes next. */
+ * indentation are its business; the caller only says what comes next.
+ *
+ * Strings may come from anywhere (a backup file's metadata, an error text from whatever listens
+ * on the endpoint) and are written safely: JSON's own escapes, \u00XX for every other control
+ * character (C0, DEL and C1, so that a string cannot move a terminal's cursor or recolour it),
+ * valid UTF-8 as it is, and \ufffd (U+FFFD, the replacement character) for each byte that does
+ * not start a valid UTF-8 sequence: JSON is UTF-8, and a consumer may refuse a whole document
+ * over one bad byte. */
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -7,6 +7,7 @@
 #include "table.h"
 #include "tap.h"
 #include "time-util.h"
+#include "utf8.h"
 
 static char *capture(void (*f)(FILE *)) {
         char *buf = NULL;
@@ -45,6 +46,103 @@ TEST(json) {
         char *s = capture(write_json);
         CHECK_STREQ(s, "{\"s\":\"a\\\"b\\\\c\\nd\\u0001\",\"n\":null,\"l\":[18446744073709551615,-5,true,{}],\"e\":[]}\n");
         free(s);
+}
+
+/* One string through the writer, as it appears between the quotes. */
+static char *json_of(const char *s) {
+        char *buf = NULL, *inner;
+        size_t size = 0;
+        FILE *m = open_memstream(&buf, &size);
+        JsonWriter w = { .f = m };
+
+        json_string(&w, s);
+        fclose(m);
+        /* Without the quotes. */
+        inner = strndup(buf + 1, strlen(buf) - 2);
+        free(buf);
+        return inner;
+}
+
+#define CHECK_JSON(in, out)                     \
+        do {                                    \
+                char *_j = json_of(in);         \
+                CHECK_STREQ(_j, out);           \
+                free(_j);                       \
+        } while (0)
+
+TEST(json_control_characters) {
+        char all[32], expected[32 * 6 + 1] = "";
+
+        /* Every C0 control, in one string: the five with short forms, \u00XX for the rest. */
+        for (int c = 1; c < 32; c++) {
+                const char *shortform = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n" :
+                                        c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+                char e[8];
+
+                all[c - 1] = (char) c;
+                snprintf(e, sizeof(e), "\\u%04x", (unsigned) c);
+                strcat(expected, shortform ?: e);
+        }
+        all[31] = 0;
+        CHECK_JSON(all, expected);
+
+        /* DEL and C1 (U+0080..U+009F, e.g. U+009B, a CSI that some terminals obey). */
+        CHECK_JSON("a\x7f" "b", "a\\u007fb");
+        CHECK_JSON("\xc2\x80\xc2\x85\xc2\x9b[31m\xc2\x9f", "\\u0080\\u0085\\u009b[31m\\u009f");
+        /* An escape sequence from metadata stays inert. */
+        CHECK_JSON("node\x1b]0;owned\x07", "node\\u001b]0;owned\\u0007");
+        CHECK_JSON("\"quoted\" back\\slash /", "\\\"quoted\\\" back\\\\slash /");
+}
+
+TEST(json_utf8) {
+        /* Valid UTF-8 passes as it is, the first printable after C1 included. */
+        CHECK_JSON("\xc2\xa0 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbd \xf4\x8f\xbf\xbf",
+                   "\xc2\xa0 caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xef\xbf\xbd \xf4\x8f\xbf\xbf");
+        /* Each byte that does not start a valid sequence becomes U+FFFD. */
+        CHECK_JSON("\x80", "\\ufffd");                                   /* stray continuation */
+        CHECK_JSON("\xff\xfe", "\\ufffd\\ufffd");                         /* never in UTF-8 */
+        CHECK_JSON("\xc0\xaf", "\\ufffd\\ufffd");                         /* overlong '/' */
+        CHECK_JSON("\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd");               /* overlong, 3 bytes */
+        CHECK_JSON("\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd");               /* a surrogate */
+        CHECK_JSON("\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd");     /* past U+10FFFF */
+        CHECK_JSON("a\xe2\x82" "b", "a\\ufffd\\ufffdb");                   /* cut short */
+        CHECK_JSON("end\xc3", "end\\ufffd");                               /* cut short by the end */
+        /* Keys go through the same writer. */
+        char *s = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&s, &size);
+        JsonWriter w = { .f = m };
+        json_begin_object(&w);
+        json_key(&w, "k\x01\xff");
+        json_null(&w);
+        json_end_object(&w);
+        fclose(m);
+        CHECK_STREQ(s, "{\"k\\u0001\\ufffd\":null}");
+        free(s);
+}
+
+TEST(utf8_decode) {
+        uint32_t c;
+
+        CHECK_EQ(utf8_decode("", &c), 1);
+        CHECK_EQ(c, 0);
+        CHECK_EQ(utf8_decode("A", &c), 1);
+        CHECK_EQ(c, 'A');
+        CHECK_EQ(utf8_decode("\xc3\xa9", &c), 2);
+        CHECK_EQ(c, 0xE9);
+        CHECK_EQ(utf8_decode("\xe2\x82\xac", &c), 3);
+        CHECK_EQ(c, 0x20AC);
+        CHECK_EQ(utf8_decode("\xed\x9f\xbf", &c), 3); /* the last before the surrogates */
+        CHECK_EQ(c, 0xD7FF);
+        CHECK_EQ(utf8_decode("\xf0\x90\x80\x80", &c), 4);
+        CHECK_EQ(c, 0x10000);
+        CHECK_EQ(utf8_decode("\xf4\x8f\xbf\xbf", &c), 4);
+        CHECK_EQ(c, 0x10FFFF);
+        CHECK_EQ(utf8_decode("\xc1\xbf", &c), -EILSEQ);
+        CHECK_EQ(utf8_decode("\xe0\x9f\xbf", &c), -EILSEQ);
+        CHECK_EQ(utf8_decode("\xf0\x8f\xbf\xbf", &c), -EILSEQ);
+        CHECK_EQ(utf8_decode("\xf5\x80\x80\x80", &c), -EILSEQ);
+        CHECK_EQ(utf8_decode("\xf0\x90\x80", &c), -EILSEQ); /* the NUL ends it */
 }
 
 static void write_json_pretty(FILE *f) {
@@ -97,6 +195,9 @@ TEST(formats) {
 
 int main(void) {
         RUN(json);
+        RUN(json_control_characters);
+        RUN(json_utf8);
+        RUN(utf8_decode);
         RUN(json_pretty);
         RUN(table);
         RUN(formats);
