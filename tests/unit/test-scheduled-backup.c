@@ -5,6 +5,12 @@
  * until restores exist. The fake serves the Manager (State, RunningBackup, StartBackup, the
  * BackupFinished signal, and StartBackupCalls, which counts the calls for the test) and two
  * Backup objects, and plays one scenario per run.
+ *
+ * Once restores exist, the restore's integration test should start etcd-backup@NAME.service
+ * while a restore runs and assert that the service stays active, waiting; that the agent sees
+ * a handful of StartBackup calls, not a loop of them (count them on a bus monitor); that no
+ * backup is taken while State is "restoring"; and that one is, and completes, within a few
+ * seconds of RestoreFinished (the Manager's PropertiesChanged, not the backoff, starts it).
  */
 
 #include <fcntl.h>
