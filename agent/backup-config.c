@@ -19,9 +19,11 @@
 #include "conf-parser.h"
 #include "errors.h"
 #include "fs-util.h"
+#include "list.h"
 #include "log.h"
 #include "retention.h"
 #include "string-util.h"
+#include "time-util.h"
 #include "timers.h"
 
 #define CONFIG_FILE_SUFFIX ".conf"
@@ -59,7 +61,7 @@ int backup_config_spec_init(BackupConfigSpec *s, const char *schedule, unsigned 
 }
 
 bool backup_config_spec_equal(const BackupConfigSpec *a, const BackupConfigSpec *b) {
-        return streq(a->schedule, b->schedule) && a->keep == b->keep && a->enabled == b->enabled;
+        return streq_ptr(a->schedule, b->schedule) && a->keep == b->keep && a->enabled == b->enabled;
 }
 
 unsigned backup_config_keep(const BackupConfig *c) {
@@ -67,10 +69,18 @@ unsigned backup_config_keep(const BackupConfig *c) {
 }
 
 BackupConfig *manager_find_config(Manager *m, const char *name) {
-        for (BackupConfig *c = m->configs; c; c = c->next)
+        LIST_FOREACH(configs, c, m->configs)
                 if (streq(c->name, name))
                         return c;
         return NULL;
+}
+
+size_t manager_n_configs(Manager *m) {
+        size_t n = 0;
+
+        LIST_FOREACH(configs, c, m->configs)
+                n++;
+        return n;
 }
 
 #define log_config(c, level, error, ...)                                                          \
@@ -91,16 +101,10 @@ BackupConfig *backup_config_free(BackupConfig *c) {
         m = c->manager;
         if (m->bus && c->object_path)
                 (void) sd_bus_emit_object_removed(m->bus, c->object_path);
-        if (c->prev)
-                c->prev->next = c->next;
-        else if (m->configs == c)
-                m->configs = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(configs, m->configs, c);
 
         backup_config_spec_done(&c->spec);
-        sd_bus_slot_unref(c->timer_changed);
-        free(c->timer_calendar);
+        free(c->load_error);
         free(c->last_result);
         free(c->object_path);
         free(c->name);
@@ -109,7 +113,7 @@ BackupConfig *backup_config_free(BackupConfig *c) {
 }
 
 int backup_config_new(Manager *m, const char *name, BackupConfigSpec *spec, BackupConfig **ret) {
-        BackupConfig *c, **tail;
+        BackupConfig *c;
         int r;
 
         c = calloc(1, sizeof(*c));
@@ -127,15 +131,13 @@ int backup_config_new(Manager *m, const char *name, BackupConfigSpec *spec, Back
         *spec = (BackupConfigSpec) {};
 
         /* Sorted, "default" first: that is how they are listed. */
-        for (tail = &m->configs; *tail; tail = &(*tail)->next) {
-                if (!streq((*tail)->name, DEFAULT_CONFIG) && (streq(name, DEFAULT_CONFIG) || strcmp(name, (*tail)->name) < 0))
+        BackupConfig *after = NULL;
+        LIST_FOREACH(configs, i, m->configs) {
+                if (!streq(i->name, DEFAULT_CONFIG) && (streq(name, DEFAULT_CONFIG) || strcmp(name, i->name) < 0))
                         break;
-                c->prev = *tail;
+                after = i;
         }
-        c->next = *tail;
-        if (*tail)
-                (*tail)->prev = c;
-        *tail = c;
+        LIST_INSERT_AFTER(configs, m->configs, after, c);
 
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, c->object_path);
@@ -144,13 +146,21 @@ int backup_config_new(Manager *m, const char *name, BackupConfigSpec *spec, Back
         return 0;
 }
 
+void backup_config_set_next_run(BackupConfig *c, usec_t next) {
+        if (c->next_run == next)
+                return;
+        c->next_run = next;
+        if (c->manager->bus)
+                (void) sd_bus_emit_properties_changed(c->manager->bus, c->object_path, CONFIG_INTERFACE, "NextRun", NULL);
+}
+
 void backup_config_set_spec(BackupConfig *c, BackupConfigSpec *spec) {
         char *changed[5];
         size_t n = 0;
 
-        if (!streq(c->spec.schedule, spec->schedule)) {
+        if (!streq_ptr(c->spec.schedule, spec->schedule)) {
                 changed[n++] = (char *) "Schedule";
-                if (!streq(c->spec.parsed.calendar, spec->parsed.calendar))
+                if (!streq_ptr(c->spec.parsed.calendar, spec->parsed.calendar))
                         changed[n++] = (char *) "Calendar";
         }
         if (c->spec.keep != spec->keep || c->spec.parsed.default_keep != spec->parsed.default_keep)
@@ -172,7 +182,7 @@ static int config_file_path(Manager *m, const char *name, char **ret) {
         return asprintf(ret, "%s/%s" CONFIG_FILE_SUFFIX, m->config_dir, name) < 0 ? -ENOMEM : 0;
 }
 
-int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spec) {
+int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spec, sd_bus_error *error) {
         _cleanup_free_ char *text = NULL, *file = NULL, *keep = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
@@ -190,25 +200,32 @@ int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spe
             asprintf(&file, "%s" CONFIG_FILE_SUFFIX, name) < 0)
                 return log_oom();
 
+        /* Modes as systemd's own configuration has them, whatever the agent's umask: these
+         * hold no secret. */
         r = mkdir_p(m->config_dir, 0755);
         if (r >= 0) {
                 fd = open(m->config_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 r = fd < 0 ? -errno : write_file_atomic_at(fd, file, text, strlen(text), 0644);
         }
-        if (r < 0)
-                return log_config(name, LOG_ERR, r, "Failed to write %s/%s: %m", m->config_dir, file);
+        if (r < 0) {
+                log_config(name, LOG_ERR, r, "Failed to write %s/%s: %m", m->config_dir, file);
+                errno = -r;
+                return sd_bus_error_set_errnof(error, r, "Cannot write %s/%s: %m", m->config_dir, file);
+        }
         return 0;
 }
 
-int backup_config_remove_file(Manager *m, const char *name) {
+int backup_config_remove_file(Manager *m, const char *name, sd_bus_error *error) {
         _cleanup_free_ char *path = NULL;
-        int r;
 
-        r = config_file_path(m, name, &path);
-        if (r < 0)
+        if (config_file_path(m, name, &path) < 0)
                 return log_oom();
-        if (unlink(path) < 0 && errno != ENOENT)
-                return log_config(name, LOG_ERR, errno, "Failed to remove %s: %m", path);
+        if (unlink(path) < 0 && errno != ENOENT) {
+                int r = -errno;
+                log_config(name, LOG_ERR, r, "Failed to remove %s: %m", path);
+                errno = -r;
+                return sd_bus_error_set_errnof(error, r, "Cannot remove %s: %m", path);
+        }
         return 0;
 }
 
@@ -253,7 +270,7 @@ static int on_config_assignment(const char *section, const char *key, const char
 typedef struct LoadItem {
         char *name;
         BackupConfigSpec spec;
-        bool broken;
+        char *error; /* why the file cannot be used; NULL if it can */
         CalendarCheck *check;
 } LoadItem;
 
@@ -262,6 +279,10 @@ struct ConfigLoad {
         LoadItem *items;
         size_t n_items;
         unsigned pending;
+        /* Configurations a method changed while this load ran: their files were read before
+         * the change, so what is in memory is newer than what this load found. */
+        char **touched;
+        backup_configs_loaded_t done;
 };
 
 static ConfigLoad *config_load_free(ConfigLoad *l) {
@@ -269,13 +290,17 @@ static ConfigLoad *config_load_free(ConfigLoad *l) {
                 return NULL;
         for (size_t i = 0; i < l->n_items; i++) {
                 free(l->items[i].name);
+                free(l->items[i].error);
                 backup_config_spec_done(&l->items[i].spec);
                 calendar_check_free(l->items[i].check);
         }
         free(l->items);
+        strv_free(l->touched);
         free(l);
         return NULL;
 }
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(ConfigLoad *, config_load_free);
 
 bool backup_configs_loading(Manager *m) {
         return !!m->config_load;
@@ -285,54 +310,118 @@ void backup_configs_cancel_load(Manager *m) {
         m->config_load = config_load_free(m->config_load);
 }
 
+void backup_configs_touch(Manager *m, const char *name) {
+        ConfigLoad *l = m->config_load;
+
+        if (l && !strv_contains(l->touched, name) && strv_extend(&l->touched, name) < 0)
+                log_oom();
+}
+
+void backup_config_set_load_error(BackupConfig *c, const char *error) {
+        if (streq_ptr(c->load_error, error))
+                return;
+        if (free_and_strdup(&c->load_error, error) < 0) {
+                log_oom();
+                return;
+        }
+        c->broken = !!error;
+        if (c->manager->bus)
+                (void) sd_bus_emit_properties_changed(c->manager->bus, c->object_path, CONFIG_INTERFACE, "LoadError", NULL);
+}
+
+/* A file that cannot be used: said once (when read), and shown on the configuration's object.
+ * What was in force stays; a configuration the agent did not have yet (a file broken by hand
+ * while the agent was down) appears as broken, with no schedule, so that its timer and backups
+ * are left alone rather than taken for those of a removed configuration. */
+static void config_load_broken(Manager *m, const char *name, const char *error) {
+        BackupConfig *c = manager_find_config(m, name);
+        BackupConfigSpec none = {};
+
+        if (!c && backup_config_new(m, name, &none, &c) < 0) {
+                log_oom();
+                return;
+        }
+        backup_config_set_load_error(c, error);
+}
+
+static void on_timers_after_load(Timers *t, int r, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->configs_loaded)
+                m->configs_loaded(m, r);
+}
+
 static void config_load_apply(ConfigLoad *l) {
+        _cleanup_(config_load_freep) ConfigLoad *owned = TAKE_PTR(l->manager->config_load);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         Manager *m = l->manager;
         BackupConfigSpec builtin = {};
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         bool have_default = false;
+        size_t n = manager_n_configs(m);
 
         for (size_t i = 0; i < l->n_items; i++) {
                 LoadItem *it = &l->items[i];
                 BackupConfig *c = manager_find_config(m, it->name);
 
                 have_default = have_default || streq(it->name, DEFAULT_CONFIG);
-                if (it->broken)
-                        continue; /* reported when found broken; what was in force stays */
+                if (strv_contains(l->touched, it->name))
+                        continue;
+                if (!c && !it->error && n >= CONFIGS_MAX && !streq(it->name, DEFAULT_CONFIG)) {
+                        log_config(it->name, LOG_ERR, 0,
+                                   "Backup configuration '%s' ignored: there are %u configurations already, the most the agent keeps.",
+                                   it->name, CONFIGS_MAX);
+                        continue;
+                }
+                if (it->error) {
+                        config_load_broken(m, it->name, it->error);
+                        continue;
+                }
                 if (!c) {
                         if (backup_config_new(m, it->name, &it->spec, NULL) < 0)
                                 log_oom();
-                        else
+                        else {
+                                n++;
                                 log_config(it->name, LOG_INFO, 0, "Backup configuration '%s' loaded.", it->name);
-                } else if (!backup_config_spec_equal(&c->spec, &it->spec)) {
+                        }
+                        continue;
+                }
+                if (!backup_config_spec_equal(&c->spec, &it->spec)) {
                         backup_config_set_spec(c, &it->spec);
                         log_config(it->name, LOG_INFO, 0, "Backup configuration '%s' changed.", it->name);
                 }
+                backup_config_set_load_error(c, NULL);
         }
 
         /* Configurations whose file went away are gone; "default" falls back to the built-in
          * one, which always exists. */
-        if (!have_default && backup_config_spec_init(&builtin, DEFAULT_SCHEDULE, 0, true, &error) >= 0) {
+        if (!have_default && !strv_contains(l->touched, DEFAULT_CONFIG) &&
+            backup_config_spec_init(&builtin, DEFAULT_SCHEDULE, 0, true, &error) >= 0) {
                 BackupConfig *c = manager_find_config(m, DEFAULT_CONFIG);
                 if (!c)
                         (void) backup_config_new(m, DEFAULT_CONFIG, &builtin, NULL);
-                else if (!backup_config_spec_equal(&c->spec, &builtin))
-                        backup_config_set_spec(c, &builtin);
+                else {
+                        if (!backup_config_spec_equal(&c->spec, &builtin))
+                                backup_config_set_spec(c, &builtin);
+                        backup_config_set_load_error(c, NULL);
+                }
                 backup_config_spec_done(&builtin);
         }
-        for (BackupConfig *c = m->configs, *next; c; c = next) {
-                bool found = false;
+        LIST_FOREACH_SAFE(configs, c, next, m->configs) {
+                bool found = streq(c->name, DEFAULT_CONFIG) || strv_contains(l->touched, c->name);
 
-                next = c->next;
                 for (size_t i = 0; i < l->n_items && !found; i++)
                         found = streq(l->items[i].name, c->name);
-                if (!found && !streq(c->name, DEFAULT_CONFIG)) {
+                if (!found) {
                         log_config(c->name, LOG_INFO, 0, "Backup configuration '%s' removed: its file is gone.", c->name);
                         backup_config_free(c);
                 }
         }
 
-        m->config_load = config_load_free(m->config_load);
-        timers_reconcile(m->timers);
+        m->configs_loaded = l->done;
+        if (timers_reconcile_then(m->timers, on_timers_after_load, m) < 0) {
+                log_oom();
+                on_timers_after_load(m->timers, -ENOMEM, m);
+        }
 }
 
 static void on_calendar_checked(CalendarCheck *check, int r, const char *message, void *userdata) {
@@ -345,10 +434,10 @@ static void on_calendar_checked(CalendarCheck *check, int r, const char *message
                         continue;
                 it->check = calendar_check_free(it->check);
                 if (r < 0) {
-                        it->broken = true;
-                        log_config(it->name, LOG_ERR, r,
-                                   "Backup configuration '%s': systemd refuses the calendar \"%s\" (%s); what was in force stays.",
-                                   it->name, it->spec.schedule, strna(message));
+                        (void) set_message(&it->error, r, "systemd refuses the calendar \"%s\" (%s)", it->spec.schedule,
+                                           strna(message));
+                        log_config(it->name, LOG_ERR, r, "Backup configuration '%s' is broken: %s; what was in force stays.",
+                                   it->name, strna(it->error));
                 }
                 break;
         }
@@ -356,7 +445,7 @@ static void on_calendar_checked(CalendarCheck *check, int r, const char *message
                 config_load_apply(l);
 }
 
-/* Reads one file into an item; a broken one is reported here and marked. */
+/* Reads one file into an item; a broken one is reported here, with the reason kept. */
 static int config_load_file(ConfigLoad *l, const char *name, LoadItem *it) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *path = NULL;
@@ -371,40 +460,42 @@ static int config_load_file(ConfigLoad *l, const char *name, LoadItem *it) {
 
         r = conf_parse_file(path, on_config_assignment, &v, &line);
         if (r == -EBADMSG)
-                log_config(name, LOG_ERR, r, "%s:%u: Syntax error: expected [Backup] and Key=Value lines.", path, line);
+                r = set_message(&it->error, r, "%s:%u: syntax error: expected [Backup] and Key=Value lines", path, line);
         else if (r < 0 && line == 0)
-                log_config(name, LOG_ERR, r, "Cannot read %s: %m", path);
-        else if (r >= 0 && !v.schedule) {
-                log_config(name, LOG_ERR, 0, "%s: No Schedule= in [Backup].", path);
-                r = -EINVAL;
-        } else if (r >= 0) {
+                r = set_message(&it->error, r, "cannot read %s: %s", path, strerror(-r));
+        else if (r < 0)
+                r = set_message(&it->error, r, "%s:%u: invalid value (see the message before)", path, line);
+        else if (!v.schedule)
+                r = set_message(&it->error, -EINVAL, "%s: no Schedule= in [Backup]", path);
+        else {
                 r = backup_config_spec_init(&it->spec, v.schedule, v.keep, v.enabled, &error);
                 if (r == -ENOMEM)
                         return log_oom();
                 if (r < 0)
-                        log_config(name, LOG_ERR, r, "%s: %s", path, error.message);
+                        r = set_message(&it->error, r, "%s: %s", path, error.message);
         }
         free(v.schedule);
 
         if (r < 0) {
-                it->broken = true;
-                log_config(name, LOG_ERR, 0, "Backup configuration '%s' is broken; what was in force stays.", name);
+                if (!it->error)
+                        return log_oom();
+                log_config(name, LOG_ERR, r, "Backup configuration '%s' is broken: %s; what was in force stays.", name,
+                           it->error);
         }
         return 0;
 }
 
-int backup_configs_load(Manager *m) {
-        ConfigLoad *l;
+int backup_configs_load(Manager *m, backup_configs_loaded_t done) {
+        _cleanup_(config_load_freep) ConfigLoad *l = NULL;
         struct dirent *de;
         DIR *d;
         int r = 0;
 
-        /* A load in progress is overtaken by this one: it would apply older files. */
-        m->config_load = config_load_free(m->config_load);
-        l = m->config_load = calloc(1, sizeof(ConfigLoad));
+        l = new0(ConfigLoad, 1);
         if (!l)
                 return log_oom();
         l->manager = m;
+        l->done = done;
 
         d = opendir(m->config_dir);
         if (!d && errno != ENOENT)
@@ -437,27 +528,31 @@ int backup_configs_load(Manager *m) {
         }
         if (d)
                 closedir(d);
-        if (r < 0) {
-                m->config_load = config_load_free(m->config_load);
+        if (r < 0)
                 return r;
-        }
 
         /* Raw calendars go to systemd's parser; the set applies once all verdicts are in. */
         for (size_t i = 0; i < l->n_items; i++) {
                 LoadItem *it = &l->items[i];
 
-                if (it->broken || it->spec.parsed.kind != SCHEDULE_CALENDAR)
+                if (it->error || it->spec.parsed.kind != SCHEDULE_CALENDAR)
                         continue;
                 r = calendar_check_start(m->event, it->spec.parsed.calendar, on_calendar_checked, l, &it->check);
                 if (r < 0) {
-                        it->broken = true;
-                        log_config(it->name, LOG_ERR, r, "Cannot check the calendar of '%s': %m", it->name);
+                        (void) set_message(&it->error, r, "cannot check its calendar: %s", strerror(-r));
+                        log_config(it->name, LOG_ERR, r, "Backup configuration '%s' is broken: %s; what was in force stays.",
+                                   it->name, strna(it->error));
                         continue;
                 }
                 l->pending++;
         }
-        if (l->pending == 0)
-                config_load_apply(l);
+
+        /* A load in progress is overtaken by this one: it would apply older files, and this one
+         * read the directory after every change made while that one ran. */
+        config_load_free(m->config_load);
+        m->config_load = l;
+        if (TAKE_PTR(l)->pending == 0)
+                config_load_apply(m->config_load);
         return 0;
 }
 
@@ -483,7 +578,7 @@ static int save_results(Manager *m) {
         if (!f)
                 return -ENOMEM;
         fputs("# The last backup of each configuration, kept by etcd-backupd across restarts.\n", f);
-        for (BackupConfig *c = m->configs; c; c = c->next)
+        LIST_FOREACH(configs, c, m->configs)
                 if (c->last_result)
                         fprintf(f, "[%s]\nId=%s\nTime=%" PRIu64 "\nResult=%s\n", c->name, c->last_backup_id,
                                 c->last_backup, c->last_result);
@@ -546,14 +641,19 @@ void backup_configs_load_results(Manager *m) {
 
 /* ---- retention ------------------------------------------------------------------------------------ */
 
-void backup_config_apply_retention(BackupConfig *c) {
+void backup_config_apply_retention(BackupConfig *c, const Backup *just_taken) {
         Manager *m = c->manager;
         _cleanup_free_ RetentionItem *items = NULL;
         size_t n = 0, marked;
 
+        /* A configuration never loaded (its file broken since before the agent started) has no
+         * known Keep: keeping everything loses nothing. */
+        if (!c->spec.schedule)
+                return;
+
         for (Backup *b = m->backups; b; b = b->next)
                 n += b->state == BACKUP_COMPLETED && streq(b->meta.config, c->name);
-        items = calloc(MAX(n, 1U), sizeof(RetentionItem));
+        items = new0(RetentionItem, n);
         if (!items) {
                 log_oom();
                 return;
@@ -564,12 +664,12 @@ void backup_config_apply_retention(BackupConfig *c) {
                         items[n++] = (RetentionItem) {
                                 .created = b->meta.created,
                                 .good = !b->damaged,
-                                /* One being read end to end is left alone as well. */
-                                .pinned = b->pinned > 0 || b->verify_worker,
-                                .data = b,
+                                .pinned = b->pinned > 0,
+                                .just_taken = b == just_taken,
+                                .data = (void *) b,
                         };
 
-        marked = retention_select(items, n, backup_config_keep(c));
+        marked = retention_select(items, n, backup_config_keep(c), now(CLOCK_REALTIME));
         if (marked == 0)
                 return;
         log_config(c->name, LOG_INFO, 0, "Retention of '%s' keeps %u backups: removing %zu.", c->name,
@@ -615,7 +715,7 @@ int config_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
 
         if (!l)
                 return -ENOMEM;
-        for (BackupConfig *c = m->configs; c; c = c->next) {
+        LIST_FOREACH(configs, c, m->configs) {
                 r = strv_extend(&l, c->object_path);
                 if (r < 0)
                         return r;
@@ -637,5 +737,6 @@ const sd_bus_vtable config_vtable[] = {
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastResult", "s", NULL, offsetof(BackupConfig, last_result), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NextRun", "t", NULL, offsetof(BackupConfig, next_run), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LoadError", "s", NULL, offsetof(BackupConfig, load_error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
 };

@@ -838,13 +838,17 @@ int backup_writer_finish(BackupWriter *w, BackupMeta *ret_meta, char **ret_file,
         r = backup_meta_format(&w->meta, frame, sizeof(frame));
         if (r < 0)
                 return set_message(ret_message, r, "Cannot encode the backup metadata");
-        if (pwrite(w->fd, frame, sizeof(frame), 8) != (ssize_t) sizeof(frame))
-                return set_message(ret_message, errno > 0 ? -errno : -EIO, "Cannot write %s: %m", w->partial);
+        ssize_t n = pwrite(w->fd, frame, sizeof(frame), 8);
+        if (n < 0)
+                return set_message(ret_message, -errno, "Cannot write %s: %m", w->partial);
+        if (n != (ssize_t) sizeof(frame))
+                return set_message(ret_message, -EIO, "Cannot write %s: short write of its metadata", w->partial);
         if (fsync(w->fd) < 0)
                 return set_message(ret_message, -errno, "Cannot sync %s: %m", w->partial);
         /* Never replace: a name clash would mean two backups claim one id. */
-        if (renameat2(w->dir_fd, w->partial, w->dir_fd, w->file, RENAME_NOREPLACE) < 0)
-                return set_message(ret_message, -errno, "Cannot rename %s into place: %m", w->partial);
+        r = rename_noreplace(w->dir_fd, w->partial, w->dir_fd, w->file);
+        if (r < 0)
+                return set_message(ret_message, r, "Cannot rename %s into place: %s", w->partial, strerror(-r));
         r = fsync_dir(w->dir_fd);
         if (r < 0) {
                 /* Not durable, so not reported as done: take it back rather than leave a file

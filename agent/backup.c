@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 
 #include "backup.h"
 #include "bus-util.h"
@@ -25,12 +26,18 @@
 /* Failed backups stay visible for their reason; more than this many are not worth keeping. */
 #define FAILED_BACKUPS_MAX 16U
 #define STATUS_TIMEOUT_USEC (10 * USEC_PER_SEC)
-/* No snapshot data for this long: the stream is dead, and holds a read txn open in etcd. */
+/* Less than 1 MiB of snapshot data in a minute: the stream is as good as dead, and it holds a
+ * read txn open in etcd (a trickle of bytes must not keep it alive). */
 #define STALL_TIMEOUT_USEC (60 * USEC_PER_SEC)
+#define STALL_MIN_BYTES (1024U * 1024U)
 /* The whole stream may take a floor for small databases plus the time at 2 MiB/s, a pace even a
- * loaded node keeps; a stream slower than that pins etcd's database for too long. */
+ * loaded node keeps; a stream slower than that pins etcd's database for too long. The size it
+ * is computed from is what etcd announced, but never more than etcd can hold (its backend is
+ * meant for at most 8 GiB; twice that for headroom), so that a peer announcing a huge
+ * database cannot buy itself hours. */
 #define SNAPSHOT_TIMEOUT_BASE_USEC (15 * USEC_PER_MINUTE)
 #define SNAPSHOT_MIN_RATE (2U * 1024U * 1024U)
+#define SNAPSHOT_SIZE_MAX (16ULL * 1024 * 1024 * 1024)
 
 #define MESSAGE_ID_BACKUP_STARTED "8953dd490c6f41b996ec5902b47d235d"
 #define MESSAGE_ID_BACKUP_COMPLETED "7f70f790e2f84adbbac1b78abd90ea0d"
@@ -148,8 +155,9 @@ static int backup_job_stream(BackupJob *j, Worker *w) {
         j->writer = writer;
 
         EtcdSnapshotOptions o = {
-                .timeout = SNAPSHOT_TIMEOUT_BASE_USEC + status.db_size / SNAPSHOT_MIN_RATE * USEC_PER_SEC,
+                .timeout = SNAPSHOT_TIMEOUT_BASE_USEC + MIN(status.db_size, SNAPSHOT_SIZE_MAX) / SNAPSHOT_MIN_RATE * USEC_PER_SEC,
                 .stall_timeout = STALL_TIMEOUT_USEC,
+                .stall_min_bytes = STALL_MIN_BYTES,
                 .cancel = worker_cancel_flag(w),
         };
         EtcdSnapshotSink sink = { .begin = job_begin, .data = job_data, .userdata = j };
@@ -178,6 +186,7 @@ static int backup_job_run(Worker *w, void *userdata) {
 /* ---- the object, on the loop ------------------------------------------------------------- */
 
 static void backup_emit_changed(Backup *b, const char *property, ...) _sentinel_;
+static void backup_verify_abort(Backup *b, const char *why);
 
 static void backup_emit_changed(Backup *b, const char *property, ...) {
         Manager *m = b->manager;
@@ -242,12 +251,7 @@ Backup *backup_free(Backup *b) {
 
         worker_free(b->worker); /* cancels the stream and joins; the writer removes its .partial */
         backup_job_free(b->job);
-        worker_free(b->verify_worker);
-        if (b->verify_request)
-                (void) sd_bus_reply_method_errorf(b->verify_request, AGENT_ERROR_CANCELLED,
-                                                  "Verification of %s was interrupted.", b->id);
-        sd_bus_message_unref(b->verify_request);
-        free(b->verify_message);
+        backup_verify_abort(b, "was interrupted");
         free(b->object_path);
         free(b->file);
         free(b->error_name);
@@ -331,7 +335,7 @@ static void backup_finished(Backup *b, int result) {
         manager_release_memory(m);
 
         backup_emit_changed(b, "State", "Error", "ErrorName", "File", "Size", "SnapshotSize", "Revision", "ClusterId",
-                            "MemberId", "EtcdVersion", "Created", "Completed", "Sha256", "Progress", "BytesDone",
+                            "MemberId", "EtcdVersion", "Node", "Created", "Completed", "Sha256", "Progress", "BytesDone",
                             "BytesTotal", NULL);
         if (m->bus)
                 (void) sd_bus_emit_signal(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "BackupFinished", "sos",
@@ -458,6 +462,38 @@ static int backup_verify_run(Worker *w, void *userdata) {
         return r;
 }
 
+/* Published once a second while a verification runs: the worker only updates atomics. */
+static int on_verify_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Backup *b = userdata;
+        uint64_t done = atomic_load(&b->verify_progress.done), total = atomic_load(&b->verify_progress.total);
+        unsigned percent = total > 0 ? (unsigned) MIN(done * 100 / total, 99) : 0;
+
+        if (percent != b->verify_percent) {
+                b->verify_percent = percent;
+                backup_emit_changed(b, "VerifyProgress", NULL);
+                (void) sd_notifyf(false, "STATUS=Verifying backup %s: %u%%", b->id, percent);
+        }
+        (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        return 0;
+}
+
+/* Ends a verification that has not finished (the worker is cancelled and joined), answering
+ * its caller with why. */
+static void backup_verify_abort(Backup *b, const char *why) {
+        if (!b->verify_worker)
+                return;
+        b->verify_worker = worker_free(b->verify_worker);
+        b->verify_tick = sd_event_source_disable_unref(b->verify_tick);
+        if (b->verify_request)
+                (void) sd_bus_reply_method_errorf(b->verify_request, AGENT_ERROR_CANCELLED, "Verification of %s %s.", b->id,
+                                                  why);
+        b->verify_request = sd_bus_message_unref(b->verify_request);
+        b->verify_message = mfree(b->verify_message);
+        if (b->manager->verifying == b)
+                b->manager->verifying = NULL;
+        manager_update_state(b->manager);
+}
+
 static void backup_verify_finished(Worker *w, bool finished, int result, void *userdata) {
         Backup *b = userdata;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *request = TAKE_PTR(b->verify_request);
@@ -466,6 +502,11 @@ static void backup_verify_finished(Worker *w, bool finished, int result, void *u
         if (!finished)
                 return;
         b->verify_worker = worker_free(b->verify_worker);
+        b->verify_tick = sd_event_source_disable_unref(b->verify_tick);
+        b->manager->verifying = NULL;
+        b->verify_percent = result >= 0 ? 100 : b->verify_percent;
+        backup_emit_changed(b, "VerifyProgress", NULL);
+        manager_update_state(b->manager);
         manager_release_memory(b->manager);
 
         if (result >= 0) {
@@ -484,6 +525,7 @@ static void backup_verify_finished(Worker *w, bool finished, int result, void *u
 
 int bus_backup_method_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Backup *b = userdata;
+        Manager *m = b->manager;
         int r;
 
         if (b->state == BACKUP_RUNNING)
@@ -491,14 +533,27 @@ int bus_backup_method_verify(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (b->state != BACKUP_COMPLETED)
                 return sd_bus_error_setf(error, AGENT_ERROR_NO_SUCH_BACKUP, "Backup %s failed; there is no file to verify.",
                                          b->id);
-        if (b->verify_worker)
-                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s is already being verified.", b->id);
+        /* Reading needs no authorization, so it is bounded: one full read, decompression and
+         * two SHA-256 passes at a time for the whole agent, on a node whose etcd needs its
+         * disk. */
+        if (m->verifying)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY,
+                                         "Backup %s is being verified (one verification at a time); try again when it is done.",
+                                         m->verifying->id);
 
-        /* Reading needs no authorization. The reply is sent once the worker is done. */
-        r = worker_start(b->manager->event, "verify", backup_verify_run, backup_verify_finished, b, &b->verify_worker);
+        /* The reply is sent once the worker is done. */
+        atomic_store(&b->verify_progress.done, 0);
+        atomic_store(&b->verify_progress.total, 0);
+        r = worker_start(m->event, "verify", backup_verify_run, backup_verify_finished, b, &b->verify_worker);
         if (r < 0)
                 return log_error_errno(r, "Failed to start verification of %s: %m", b->id);
+        if (sd_event_add_time_relative(m->event, &b->verify_tick, CLOCK_MONOTONIC, USEC_PER_SEC, 0, on_verify_tick, b) < 0)
+                log_warning("Cannot publish the progress of verifying %s, ignoring.", b->id);
         b->verify_request = sd_bus_message_ref(msg);
+        b->verify_percent = 0;
+        m->verifying = b;
+        backup_emit_changed(b, "VerifyProgress", NULL);
+        manager_update_state(m);
         return 1;
 }
 
@@ -509,8 +564,6 @@ int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *
 
         if (b->state == BACKUP_RUNNING)
                 return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s is still running; cancel it instead.", b->id);
-        if (b->verify_worker)
-                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s is being verified.", b->id);
 
         const char *details[] = { "backup", b->id, "config", b->meta.config, NULL };
         r = polkit_check(msg, POLKIT_ACTION_DELETE_BACKUP, details, &m->polkit, error);
@@ -518,8 +571,10 @@ int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *
                 return r < 0 ? r : 1;
 
         r = backup_remove(b, "on request");
-        if (r < 0)
-                return agent_error_set(error, r, "Cannot delete the backup file; see the agent's log.");
+        if (r < 0) {
+                errno = -r;
+                return sd_bus_error_set_errnof(error, r, "Cannot delete %s/%s: %m", m->config.storage_directory, b->file);
+        }
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -527,6 +582,14 @@ int backup_remove(Backup *b, const char *why) {
         Manager *m = b->manager;
         int r;
 
+        /* Neither retention nor a delete waits for a reader that needs no authorization: the
+         * verification is what gives way. */
+        if (b->verify_worker) {
+                _cleanup_free_ char *reason = NULL;
+                if (asprintf(&reason, "was cancelled: the backup was deleted %s", why) < 0)
+                        reason = NULL;
+                backup_verify_abort(b, reason ?: "was cancelled");
+        }
         if (b->file) {
                 if (unlinkat(m->storage_fd, b->file, 0) < 0 && errno != ENOENT)
                         return log_backup(b, LOG_ERR, errno, MESSAGE_ID_BACKUP_DELETED, "Failed to delete %s: %m", b->file);
@@ -545,8 +608,8 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         Backup *b = userdata;
         int r;
 
-        if (b->state != BACKUP_RUNNING)
-                return sd_bus_error_setf(error, AGENT_ERROR_NOT_RUNNING, "Backup %s is %s, not running.", b->id,
+        if (b->state != BACKUP_RUNNING && !b->verify_worker)
+                return sd_bus_error_setf(error, AGENT_ERROR_NOT_RUNNING, "Backup %s is %s, and not being verified.", b->id,
                                          backup_state_to_string(b->state));
 
         const char *details[] = { "backup", b->id, "config", b->meta.config, NULL };
@@ -554,8 +617,11 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        /* The worker notices within a fraction of a second; the object then goes to failed. */
-        worker_cancel(b->worker);
+        /* The worker notices within a fraction of a second; a backup then goes to failed. */
+        if (b->state == BACKUP_RUNNING)
+                worker_cancel(b->worker);
+        else
+                backup_verify_abort(b, "was cancelled on request");
         return sd_bus_reply_method_return(msg, NULL);
 }
 
@@ -638,13 +704,14 @@ const sd_bus_vtable backup_vtable[] = {
         SD_BUS_PROPERTY("EtcdVersion", "s", bus_property_get_inline_string, offsetof(Backup, meta.etcd_version),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Node", "s", bus_property_get_inline_string, offsetof(Backup, meta.node),
-                        SD_BUS_VTABLE_PROPERTY_CONST),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Created", "t", NULL, offsetof(Backup, meta.created), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Completed", "t", NULL, offsetof(Backup, meta.completed), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Sha256", "s", property_get_sha256, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Progress", "u", NULL, offsetof(Backup, progress), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("BytesDone", "t", NULL, offsetof(Backup, bytes_done), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("BytesTotal", "t", NULL, offsetof(Backup, bytes_total), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("VerifyProgress", "u", NULL, offsetof(Backup, verify_percent), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Verify", NULL, NULL, bus_backup_method_verify, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Delete", NULL, NULL, bus_backup_method_delete, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),

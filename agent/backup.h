@@ -45,9 +45,12 @@ struct Backup {
         uint64_t bytes_total;
         unsigned progress;
 
-        /* While a verification runs: its worker and the Verify calls waiting for it. */
+        /* While a verification runs (one at a time: Manager.verifying): its worker, the Verify
+         * call waiting for it, and its progress, published once a second. */
         Worker *verify_worker;
         BackupProgress verify_progress;
+        unsigned verify_percent;
+        sd_event_source *verify_tick;
         char *verify_message;
         sd_bus_message *verify_request;
 };

@@ -313,16 +313,26 @@ static grpc_slice call_take_message(Call *k) {
         return s;
 }
 
+/* How a call's stream is held to account: a deadline for the whole call, and a stall rule. */
+typedef struct CallLimits {
+        usec_t deadline;        /* CLOCK_MONOTONIC; USEC_INFINITY for none */
+        usec_t stall_timeout;   /* USEC_INFINITY for none */
+        size_t stall_min_bytes; /* what counts as progress within stall_timeout */
+        const atomic_bool *cancel;
+} CallLimits;
+
 /*
  * Drives a started call to its end: requests one message after the other, hands each to
  * on_message(), until the stream and the status are in. Between events, which it waits for in
- * short slices, it looks at the cancel flag and the time since the last message. Returns 0 when
- * the call ended by itself (its status says how), else the reason it was cut short: -ECANCELED,
+ * short slices, it looks at the cancel flag, the deadline and the progress. Progress means at
+ * least stall_min_bytes of messages since the last progress, so that a peer trickling a byte
+ * now and then cannot hold the stream open. Returns 0 when the call ended by itself (its
+ * status says how), else the reason it was cut short: -ECANCELED, -ETIME for the deadline,
  * -ETIMEDOUT for a stall, or on_message()'s error.
  */
-static int call_run(Call *k, const atomic_bool *cancel, usec_t stall_timeout,
-                    int (*on_message)(grpc_slice s, void *userdata), void *userdata) {
+static int call_run(Call *k, const CallLimits *l, int (*on_message)(grpc_slice s, void *userdata), void *userdata) {
         usec_t last_progress = now(CLOCK_MONOTONIC);
+        size_t since_progress = 0;
         unsigned pending = 2; /* the start batch and the status */
         int error = 0;
 
@@ -336,13 +346,16 @@ static int call_run(Call *k, const atomic_bool *cancel, usec_t stall_timeout,
                 grpc_event ev = grpc_completion_queue_next(
                         k->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(STREAM_POLL_MSEC, GPR_TIMESPAN)),
                         NULL);
+                usec_t t = now(CLOCK_MONOTONIC);
 
                 /* Looked at after every event, not only in quiet moments: a busy stream must
                  * still notice a cancel request. Cancelling makes every batch complete. */
                 if (error >= 0) {
-                        if (cancel && atomic_load(cancel))
+                        if (l->cancel && atomic_load(l->cancel))
                                 error = -ECANCELED;
-                        else if (stall_timeout != USEC_INFINITY && now(CLOCK_MONOTONIC) - last_progress > stall_timeout)
+                        else if (l->deadline != USEC_INFINITY && t > l->deadline)
+                                error = -ETIME;
+                        else if (l->stall_timeout != USEC_INFINITY && t - last_progress > l->stall_timeout)
                                 error = -ETIMEDOUT;
                         if (error < 0)
                                 grpc_call_cancel(k->call, NULL);
@@ -356,8 +369,12 @@ static int call_run(Call *k, const atomic_bool *cancel, usec_t stall_timeout,
                 if ((intptr_t) ev.tag != TAG_MESSAGE || !k->response)
                         continue;
 
-                last_progress = now(CLOCK_MONOTONIC);
                 grpc_slice s = call_take_message(k);
+                since_progress += GRPC_SLICE_LENGTH(s);
+                if (since_progress >= l->stall_min_bytes) {
+                        last_progress = t;
+                        since_progress = 0;
+                }
                 if (error >= 0)
                         error = on_message(s, userdata);
                 grpc_slice_unref(s);
@@ -368,6 +385,20 @@ static int call_run(Call *k, const atomic_bool *cancel, usec_t stall_timeout,
                         pending++;
         }
         return error;
+}
+
+/* Our own deadline ends the call; gRPC's, a little later, is only a backstop, so that an
+ * expired deadline is reported as ours and not as etcd breaking off the stream. */
+#define GRPC_DEADLINE_SLACK_USEC (5 * USEC_PER_SEC)
+
+static usec_t grpc_timeout(usec_t timeout) {
+        return timeout == USEC_INFINITY || timeout > USEC_INFINITY - GRPC_DEADLINE_SLACK_USEC ? USEC_INFINITY
+                                                                                                 : timeout + GRPC_DEADLINE_SLACK_USEC;
+}
+
+static usec_t deadline_in(usec_t timeout) {
+        usec_t n = now(CLOCK_MONOTONIC);
+        return timeout == USEC_INFINITY || timeout > USEC_INFINITY - n ? USEC_INFINITY : n + timeout;
 }
 
 static int status_message(grpc_slice s, void *userdata) {
@@ -386,15 +417,19 @@ int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel,
         Call k;
         int r;
 
-        r = call_start(c, &k, METHOD_STATUS, &req.base, timeout);
+        CallLimits limits = { .deadline = deadline_in(timeout), .stall_timeout = USEC_INFINITY, .cancel = cancel };
+        r = call_start(c, &k, METHOD_STATUS, &req.base, grpc_timeout(timeout));
         if (r < 0) {
                 call_done(&k);
                 return set_message(ret_message, r, "Cannot start the etcd Status call: %s", strerror(-r));
         }
-        r = call_run(&k, cancel, USEC_INFINITY, status_message, &resp);
+        r = call_run(&k, &limits, status_message, &resp);
 
         if (r == -ECANCELED)
                 r = set_message(ret_message, r, "Cancelled while asking etcd at %s for its status", c->url);
+        else if (r == -ETIME)
+                r = set_message(ret_message, -ETIMEDOUT, "etcd at %s did not answer the Status call within %" PRIu64 " s",
+                                c->url, timeout / USEC_PER_SEC);
         else if (r == -EBADMSG || (r >= 0 && k.status == GRPC_STATUS_OK && !resp))
                 r = set_message(ret_message, -EBADMSG, "etcd at %s sent a Status answer that cannot be decoded", c->url);
         else if (k.status != GRPC_STATUS_OK)
@@ -492,19 +527,29 @@ int etcd_client_snapshot(EtcdClient *c, const EtcdSnapshotOptions *o, const Etcd
         Call k;
         int r;
 
-        r = call_start(c, &k, METHOD_SNAPSHOT, &req.base, o->timeout);
+        CallLimits limits = {
+                .deadline = deadline_in(o->timeout),
+                .stall_timeout = o->stall_timeout,
+                .stall_min_bytes = o->stall_min_bytes,
+                .cancel = o->cancel,
+        };
+        r = call_start(c, &k, METHOD_SNAPSHOT, &req.base, grpc_timeout(o->timeout));
         if (r < 0) {
                 call_done(&k);
                 return set_message(ret_message, r, "Cannot start the etcd Snapshot call: %s", strerror(-r));
         }
-        r = call_run(&k, o->cancel, o->stall_timeout, stream_message, &st);
+        r = call_run(&k, &limits, stream_message, &st);
 
         if (r == -ECANCELED && !(ret_message && *ret_message))
                 r = set_message(ret_message, r, "Snapshot cancelled");
+        else if (r == -ETIME)
+                r = set_message(ret_message, -ETIMEDOUT,
+                                "The snapshot from etcd at %s did not complete within %" PRIu64 " min (%" PRIu64 " of %" PRIu64 " bytes); gave up so as not to hold its database open",
+                                c->url, o->timeout / USEC_PER_MINUTE, st.received, st.db_size);
         else if (r == -ETIMEDOUT)
                 r = set_message(ret_message, r,
-                                "etcd at %s sent no snapshot data for %" PRIu64 " s; gave up so as not to hold its database open",
-                                c->url, o->stall_timeout / USEC_PER_SEC);
+                                "etcd at %s sent less than %zu KiB of snapshot data in %" PRIu64 " s (%" PRIu64 " of %" PRIu64 " bytes); gave up so as not to hold its database open",
+                                c->url, o->stall_min_bytes / 1024, o->stall_timeout / USEC_PER_SEC, st.received, st.db_size);
         else if (r < 0)
                 ; /* the sink's or stream_message()'s own error and message */
         else if (k.status != GRPC_STATUS_OK) {

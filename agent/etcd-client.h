@@ -70,8 +70,9 @@ typedef struct EtcdSnapshotSink {
 } EtcdSnapshotSink;
 
 typedef struct EtcdSnapshotOptions {
-        usec_t timeout;       /* the whole stream; size it from the database size */
-        usec_t stall_timeout; /* no message for this long: give up, it pins a read txn in etcd */
+        usec_t timeout;         /* the whole stream; size it from the database size */
+        usec_t stall_timeout;   /* less than stall_min_bytes for this long: give up, it pins a read txn in etcd */
+        size_t stall_min_bytes;
         const atomic_bool *cancel;
 } EtcdSnapshotOptions;
 

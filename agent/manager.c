@@ -59,9 +59,10 @@ static int manager_load_backups(Manager *m) {
         fd = fcntl(m->storage_fd, F_DUPFD_CLOEXEC, 3);
         if (fd < 0)
                 return log_error_errno(errno, "Cannot read %s: %m", m->config.storage_directory);
-        d = fdopendir(TAKE_FD(fd));
+        d = fdopendir(fd);
         if (!d)
                 return log_error_errno(errno, "Cannot read %s: %m", m->config.storage_directory);
+        fd = -EBADF; /* the DIR has it now */
 
         while ((de = readdir(d))) {
                 if (endswith(de->d_name, BACKUP_FILE_SUFFIX BACKUP_PARTIAL_SUFFIX)) {
@@ -140,6 +141,7 @@ Manager *manager_free(Manager *m) {
         polkit_registry_free(&m->polkit);
         calendar_registry_free(&m->calendar_queries);
         backup_configs_cancel_load(m);
+        m->retention_defer = sd_event_source_disable_unref(m->retention_defer);
         m->timers = timers_free(m->timers);
         m->bus = sd_bus_flush_close_unref(m->bus);
 
@@ -168,11 +170,8 @@ void manager_release_memory(Manager *m) {
                 "libstdc++", "libssl", "libcrypto", "libprotobuf-c", "libzstd", NULL,
         };
 
-        if (m->running)
+        if (m->running || m->verifying)
                 return;
-        for (Backup *b = m->backups; b; b = b->next)
-                if (b->verify_worker)
-                        return;
         (void) memory_release(libraries);
 }
 
@@ -189,6 +188,10 @@ void manager_update_state(Manager *m) {
 
         if (m->running) {
                 (void) sd_notifyf(false, "STATUS=Backing up '%s': %u%%", m->running->meta.config, m->running->progress);
+                return;
+        }
+        if (m->verifying) {
+                (void) sd_notifyf(false, "STATUS=Verifying backup %s: %u%%", m->verifying->id, m->verifying->verify_percent);
                 return;
         }
         for (Backup *b = m->backups; b; b = b->next)
@@ -395,6 +398,10 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (manager_find_config(m, name))
                 return sd_bus_error_setf(error, AGENT_ERROR_CONFIG_EXISTS,
                                          "Backup configuration '%s' exists already; change it with SetConfig.", name);
+        if (manager_n_configs(m) >= CONFIGS_MAX)
+                return sd_bus_error_setf(error, AGENT_ERROR_TOO_MANY_CONFIGS,
+                                         "There are %u backup configurations already, the most the agent keeps; remove one first.",
+                                         CONFIGS_MAX);
         if (!set.schedule)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "A configuration needs a Schedule, e.g. \"daily\" or \"@every 6h\".");
@@ -406,15 +413,16 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = backup_config_save(m, name, &spec);
+        r = backup_config_save(m, name, &spec, error);
         if (r < 0)
-                return agent_error_set(error, r, "Cannot write the configuration file; see the agent's log.");
+                return r;
+        backup_configs_touch(m, name);
         r = backup_config_new(m, name, &spec, &c);
         if (r < 0)
                 return log_oom();
         log_info("Backup configuration '%s' added: \"%s\" (%s), keeping %u.", name, c->spec.schedule,
                  c->spec.parsed.calendar, backup_config_keep(c));
-        return timers_reconcile_and_reply(m->timers, msg, c->object_path);
+        return timers_reconcile_and_reply(m->timers, msg, c->name, c->object_path);
 }
 
 static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -431,24 +439,31 @@ static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         if (r < 0)
                 return r;
         /* What is not given stays; a Keep never given follows the schedule's default. */
+        if (!set.schedule && !c->spec.schedule)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Backup configuration '%s' was never loaded (%s); give a Schedule to replace it.",
+                                         c->name, strna(c->load_error));
         r = backup_config_spec_init(&spec, set.schedule ?: c->spec.schedule, set.keep >= 0 ? (unsigned) set.keep : c->spec.keep,
                                     set.enabled >= 0 ? set.enabled : c->spec.enabled, error);
         if (r < 0)
                 return r;
-        if (backup_config_spec_equal(&spec, &c->spec))
+        /* A broken file is replaced even by what was in force before it broke. */
+        if (!c->broken && backup_config_spec_equal(&spec, &c->spec))
                 return sd_bus_reply_method_return(msg, NULL);
 
-        r = config_change_allowed(m, msg, c->name, streq(spec.schedule, c->spec.schedule) ? NULL : &spec, error);
+        r = config_change_allowed(m, msg, c->name, streq_ptr(spec.schedule, c->spec.schedule) ? NULL : &spec, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = backup_config_save(m, c->name, &spec);
+        r = backup_config_save(m, c->name, &spec, error);
         if (r < 0)
-                return agent_error_set(error, r, "Cannot write the configuration file; see the agent's log.");
+                return r;
+        backup_configs_touch(m, c->name);
         backup_config_set_spec(c, &spec);
+        backup_config_set_load_error(c, NULL);
         log_info("Backup configuration '%s' changed: \"%s\" (%s), keeping %u, %s.", c->name, c->spec.schedule,
                  c->spec.parsed.calendar, backup_config_keep(c), c->spec.enabled ? "enabled" : "disabled");
-        return timers_reconcile_and_reply(m->timers, msg, NULL);
+        return timers_reconcile_and_reply(m->timers, msg, c->name, NULL);
 }
 
 static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -468,12 +483,16 @@ static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (r <= 0)
                 return r < 0 ? r : 1;
 
-        r = backup_config_remove_file(m, c->name);
+        _cleanup_free_ char *name = strdup(c->name);
+        if (!name)
+                return log_oom();
+        r = backup_config_remove_file(m, c->name, error);
         if (r < 0)
-                return agent_error_set(error, r, "Cannot remove the configuration file; see the agent's log.");
-        log_info("Backup configuration '%s' removed; its backups stay until deleted.", c->name);
+                return r;
+        backup_configs_touch(m, name);
+        log_info("Backup configuration '%s' removed; its backups stay until deleted.", name);
         backup_config_free(c);
-        return timers_reconcile_and_reply(m->timers, msg, NULL);
+        return timers_reconcile_and_reply(m->timers, msg, name, NULL);
 }
 
 static int property_get_version(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -499,7 +518,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RunningBackup", "o", property_get_running_backup, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StorageDirectory", "s", NULL, offsetof(Manager, config.storage_directory),
-                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+                        SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Endpoint", "s", NULL, offsetof(Manager, config.etcd.url), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("StartBackup", SD_BUS_ARGS("s", config), SD_BUS_RESULT("o", backup),
                                 method_start_backup, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -546,6 +565,11 @@ static int manager_connect_bus(Manager *m) {
         return 0;
 }
 
+static void on_configs_in_place_at_start(Manager *m, int r) {
+        /* A timer systemd refused is in the log; the agent serves all the same. */
+        m->configs_in_place = true;
+}
+
 int manager_start(Manager *m) {
         int r;
 
@@ -556,12 +580,13 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
-        /* Before the name is taken: loading may wait for systemd-analyze to check calendars,
-         * and nobody can call yet. The timers are set up once the loop runs. */
-        r = backup_configs_load(m);
+        /* Before the name is taken: loading waits for systemd-analyze to check calendars and
+         * for systemd to have every timer (so that NextRun is known), and nobody can call yet.
+         * Every call to systemd has a deadline, so this ends. */
+        r = backup_configs_load(m, on_configs_in_place_at_start);
         if (r < 0)
                 return r;
-        while (backup_configs_loading(m)) {
+        while (!m->configs_in_place) {
                 r = sd_event_run(m->event, UINT64_MAX);
                 if (r < 0)
                         return log_error_errno(r, "Event loop failed while loading the configurations: %m");
@@ -573,6 +598,11 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to take the bus name %s: %m", AGENT_BUS_NAME);
         return 0;
+}
+
+static void on_configs_in_place_after_reload(Manager *m, int r) {
+        (void) sd_notify(false, "READY=1");
+        manager_update_state(m);
 }
 
 void manager_reload(Manager *m) {
@@ -601,9 +631,24 @@ void manager_reload(Manager *m) {
                 (void) sd_bus_emit_properties_changed(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "Endpoint", NULL);
         }
 
-        (void) backup_configs_load(m);
-        (void) sd_notify(false, "READY=1");
-        manager_update_state(m);
+        /* READY=1 once the configurations and their timers are in place, as systemd's reload
+         * protocol means it: the reload has taken effect. */
+        if (backup_configs_load(m, on_configs_in_place_after_reload) < 0)
+                on_configs_in_place_after_reload(m, -ENOMEM);
+}
+
+/* Retention runs from the loop, not from within the completion of a backup: it frees Backup
+ * objects, and the one completing is still on the stack of whoever announced it. */
+static int on_retention(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        m->retention_defer = sd_event_source_disable_unref(m->retention_defer);
+        LIST_FOREACH(configs, c, m->configs)
+                if (c->retention_due) {
+                        c->retention_due = false;
+                        backup_config_apply_retention(c, manager_find_backup(m, c->last_backup_id));
+                }
+        return 0;
 }
 
 void manager_backup_finished(Manager *m, Backup *b) {
@@ -613,6 +658,9 @@ void manager_backup_finished(Manager *m, Backup *b) {
         if (!c)
                 return;
         backup_config_record_result(c, b);
-        if (b->state == BACKUP_COMPLETED)
-                backup_config_apply_retention(c);
+        if (b->state != BACKUP_COMPLETED)
+                return;
+        c->retention_due = true;
+        if (!m->retention_defer && sd_event_add_defer(m->event, &m->retention_defer, on_retention, m) < 0)
+                log_oom(); /* the next completed backup of c applies it */
 }

@@ -43,10 +43,14 @@ typedef struct Manager {
 
         BackupConfig *configs;
         ConfigLoad *config_load;
+        void (*configs_loaded)(struct Manager *m, int r); /* for the load whose timers are being set */
+        bool configs_in_place; /* the first load and its timers are done */
         Timers *timers;
+        sd_event_source *retention_defer;
 
         Backup *backups; /* completed ones on disk, the running one, the last few failed */
         Backup *running;
+        Backup *verifying; /* the one verification the agent runs at a time */
         ManagerState state;
 } Manager;
 

@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Reconciling timers with configurations. A pass walks through phases; each issues its calls
- * to systemd at once and timers_step() moves on when the last one has answered (callbacks only
- * record what happened):
+ * Reconciling timers with configurations. A pass begins by capturing what every configuration
+ * wants (its calendar, or no timer) and acts on that capture alone: a configuration added or
+ * changed while a pass runs is the next pass's business, never half of this one's. Each phase
+ * issues its calls to systemd (one per timer, so that one timer systemd refuses fails only
+ * itself) and timers_step() moves on when the last one has answered; callbacks only record
+ * what happened:
  *
  *   SETUP    learn the manager's control directory from its UnitPath, once
- *   STOP     stop the timers of configurations gone or disabled (before their calendar goes:
- *            a running timer reloaded without one would be left in a bad state)
- *   FILES    write the drop-ins of the enabled configurations, remove the others; Reload if
- *            anything changed
- *   INSTALL  EnableUnitFiles for the wanted timers, DisableUnitFiles for the others
+ *   STOP     stop the timers no longer wanted (before their calendar goes: a running timer
+ *            reloaded without one would be left in a bad state)
+ *   FILES    write the drop-ins of the wanted timers, remove the others; Reload if anything
+ *            changed
+ *   INSTALL  EnableUnitFiles for each wanted timer, DisableUnitFiles for the others
  *   START    RestartUnit where the calendar changed, StartUnit elsewhere (a no-op if running)
  *   WATCH    follow each timer's NextElapseUSecRealtime through PropertiesChanged
+ *
+ * A pass answers the changes made before it began: each caller learns about its own
+ * configuration's timer (or about a failure that concerns every timer, such as Reload), not
+ * about another's. Configurations whose file is broken keep their timer as it was.
  */
 
 #include <dirent.h>
@@ -24,6 +31,7 @@
 #include "backup-config.h"
 #include "errors.h"
 #include "fs-util.h"
+#include "list.h"
 #include "log.h"
 #include "string-util.h"
 #include "systemd-jobs.h"
@@ -32,73 +40,223 @@
 #define TIMER_PREFIX "etcd-backup@"
 #define TIMER_SUFFIX ".timer"
 
-typedef enum Phase {
-        PHASE_IDLE,
-        PHASE_SETUP,
-        PHASE_STOP,
-        PHASE_FILES,
-        PHASE_INSTALL,
-        PHASE_START,
-        PHASE_WATCH,
-        _PHASE_MAX,
-} Phase;
+typedef enum TimersPhase {
+        TIMERS_IDLE,
+        TIMERS_SETUP,
+        TIMERS_STOP,
+        TIMERS_FILES,
+        TIMERS_INSTALL,
+        TIMERS_START,
+        TIMERS_WATCH,
+        _TIMERS_PHASE_MAX,
+        _TIMERS_PHASE_INVALID = -EINVAL,
+} TimersPhase;
 
-/* A method call whose reply waits for the timers to match. */
+static const char * const timers_phase_table[_TIMERS_PHASE_MAX] = {
+        [TIMERS_IDLE] = "idle",
+        [TIMERS_SETUP] = "setup",
+        [TIMERS_STOP] = "stop",
+        [TIMERS_FILES] = "files",
+        [TIMERS_INSTALL] = "install",
+        [TIMERS_START] = "start",
+        [TIMERS_WATCH] = "watch",
+};
+
+/* One timer as the running pass captured it. */
+typedef struct PassItem {
+        char *config;
+        char *calendar; /* the OnCalendar= it wants; NULL: no timer (disabled, or gone) */
+        char *error;    /* the first failure concerning this timer in this pass */
+} PassItem;
+
+/* A change whose answer waits for the timers: a method call to reply to, or a callback. */
 typedef struct Waiter {
-        struct Waiter *next;
+        LIST_FIELDS(struct Waiter, waiters);
         sd_bus_message *request;
-        char *path;
-        bool in_pass; /* the running pass started after the change: its end answers */
+        char *path;   /* the reply's object path, if any */
+        char *config; /* the configuration the change concerns; NULL: every one */
+        timers_done_t done;
+        void *userdata;
+        bool in_pass; /* the running pass began after the change: its end answers */
 } Waiter;
+
+/* What timers.c alone knows of a timer: the calendar the running timer was armed with, and the
+ * match that follows its next elapse. Kept by name: a configuration may go while systemd still
+ * has its timer. */
+typedef struct TimerState {
+        LIST_FIELDS(struct TimerState, states);
+        Timers *timers;
+        char *config;
+        char *calendar;
+        sd_bus_slot *changed;
+} TimerState;
 
 struct Timers {
         Manager *manager;
         SystemdClient *client;
         char *dropin_dir;
         sd_event_source *defer;
-        Phase phase;
+        TimersPhase phase;
         bool again;
         unsigned pending;
-        char **stale; /* configuration names whose timer must go, this pass */
+
+        /* What the next pass covers: every timer, or the configurations changed since. */
+        bool dirty_all;
+        char **dirty;
+
+        PassItem *items; /* the capture of the running pass */
+        size_t n_items;
         bool files_changed;
-        char *error; /* the first failure of this pass, for the callers it answers */
+        char *error; /* a failure of this pass that concerns every timer */
+
         Waiter *waiters;
+        TimerState *states;
 };
 
-static Waiter *waiter_free(Waiter *w) {
-        sd_bus_message_unref(w->request);
-        free(w->path);
-        free(w);
+static void timers_step(Timers *t);
+static void timers_start_pass(Timers *t);
+
+static char *timer_name(const char *config) {
+        char *s;
+        return asprintf(&s, TIMER_PREFIX "%s" TIMER_SUFFIX, config) < 0 ? NULL : s;
+}
+
+/* ---- what timers.c keeps per timer ------------------------------------------------------------ */
+
+static TimerState *timer_state_free(TimerState *s) {
+        if (!s)
+                return NULL;
+        LIST_REMOVE(states, s->timers->states, s);
+        sd_bus_slot_unref(s->changed);
+        free(s->config);
+        free(s->calendar);
+        free(s);
         return NULL;
 }
 
-/* At the end of a pass: the replies of the changes it covered. A change is saved before its
- * pass begins, so a failure here does not undo it; the caller learns that its timer is not
- * what the configuration says. */
-static void answer_waiters(Timers *t) {
-        for (Waiter **i = &t->waiters; *i;) {
-                Waiter *w = *i;
-
-                if (!w->in_pass) {
-                        i = &w->next;
-                        continue;
-                }
-                *i = w->next;
-                if (t->error)
-                        (void) sd_bus_reply_method_errorf(w->request, AGENT_ERROR_TIMER_FAILED,
-                                                          "The configuration is saved, but systemd does not have its timer: %s "
-                                                          "Once that is fixed, 'systemctl reload etcd-backupd' tries again.",
-                                                          t->error);
-                else
-                        (void) sd_bus_reply_method_return(w->request, w->path ? "o" : NULL, w->path);
-                waiter_free(w);
-        }
-        t->error = mfree(t->error);
+static TimerState *timer_state_find(Timers *t, const char *config) {
+        LIST_FOREACH(states, s, t->states)
+                if (streq(s->config, config))
+                        return s;
+        return NULL;
 }
 
-/* Logs a failure of the pass; the first one is also what the waiting callers are told. */
-_printf_(3, 4) static void pass_failed(Timers *t, int error, const char *format, ...) {
+static TimerState *timer_state_get(Timers *t, const char *config) {
+        TimerState *s = timer_state_find(t, config);
+
+        if (s)
+                return s;
+        s = calloc(1, sizeof(*s));
+        if (!s || !(s->config = strdup(config))) {
+                free(s);
+                return NULL;
+        }
+        s->timers = t;
+        LIST_PREPEND(states, t->states, s);
+        return s;
+}
+
+/* ---- the capture and its failures --------------------------------------------------------------- */
+
+static void pass_items_free(Timers *t) {
+        for (size_t i = 0; i < t->n_items; i++) {
+                free(t->items[i].config);
+                free(t->items[i].calendar);
+                free(t->items[i].error);
+        }
+        t->items = mfree(t->items);
+        t->n_items = 0;
+}
+
+static int pass_add_item(Timers *t, const char *config, const char *calendar) {
+        PassItem *n;
+
+        for (size_t i = 0; i < t->n_items; i++)
+                if (streq(t->items[i].config, config))
+                        return 0;
+        n = realloc(t->items, sizeof(PassItem) * (t->n_items + 1));
+        if (!n)
+                return -ENOMEM;
+        t->items = n;
+        n[t->n_items] = (PassItem) { .config = strdup(config), .calendar = calendar ? strdup(calendar) : NULL };
+        if (!n[t->n_items].config || (calendar && !n[t->n_items].calendar)) {
+                free(n[t->n_items].config);
+                free(n[t->n_items].calendar);
+                return -ENOMEM;
+        }
+        t->n_items++;
+        return 0;
+}
+
+static int pass_add_config(Timers *t, const char *name) {
+        BackupConfig *c = manager_find_config(t->manager, name);
+
+        if (c && c->broken)
+                return 0; /* its timer stays as it was until the file is fixed */
+        return pass_add_item(t, name, c && c->spec.enabled ? c->spec.parsed.calendar : NULL);
+}
+
+/* What the configurations the pass covers want now. A pass over everything also takes the
+ * timers this agent ran for configurations that are gone, and the drop-ins of ours found on
+ * disk for configurations removed while the agent was not running. */
+static int pass_capture(Timers *t) {
+        _cleanup_strv_free_ char **dirty = TAKE_PTR(t->dirty);
+        bool all = t->dirty_all;
+        Manager *m = t->manager;
+        struct dirent *de;
+        DIR *d;
+        int r;
+
+        t->dirty_all = false;
+        pass_items_free(t);
+        if (!all) {
+                STRV_FOREACH(n, dirty)
+                        if ((r = pass_add_config(t, *n)) < 0)
+                                return r;
+                return 0;
+        }
+
+        LIST_FOREACH(configs, c, m->configs)
+                if ((r = pass_add_config(t, c->name)) < 0)
+                        return r;
+        LIST_FOREACH(states, s, t->states)
+                if (!manager_find_config(m, s->config) && (r = pass_add_item(t, s->config, NULL)) < 0)
+                        return r;
+
+        d = opendir(t->dropin_dir);
+        while (d && (de = readdir(d))) {
+                _cleanup_free_ char *name = NULL;
+                const char *p = startswith(de->d_name, TIMER_PREFIX);
+
+                if (!p || !endswith(p, TIMER_SUFFIX ".d"))
+                        continue;
+                name = strndup(p, strlen(p) - strlen(TIMER_SUFFIX ".d"));
+                if (!name) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                if (config_name_is_valid(name) && !manager_find_config(m, name) && (r = pass_add_item(t, name, NULL)) < 0) {
+                        closedir(d);
+                        return r;
+                }
+        }
+        if (d)
+                closedir(d);
+        return 0;
+}
+
+static PassItem *pass_find_item(Timers *t, const char *config) {
+        for (size_t i = 0; i < t->n_items; i++)
+                if (streq(t->items[i].config, config))
+                        return &t->items[i];
+        return NULL;
+}
+
+/* Logs a failure; the first one of a timer (item) or of the whole pass (item NULL) is what
+ * the callers it concerns are told. */
+_printf_(4, 5) static void pass_failed(Timers *t, PassItem *item, int error, const char *format, ...) {
         _cleanup_free_ char *message = NULL;
+        char **slot = item ? &item->error : &t->error;
         va_list ap;
 
         errno = abs(error); /* for %m */
@@ -107,49 +265,126 @@ _printf_(3, 4) static void pass_failed(Timers *t, int error, const char *format,
                 message = NULL;
         va_end(ap);
         log_error_errno(error, "%s", message ?: "Out of memory.");
-        if (!t->error)
-                t->error = TAKE_PTR(message);
+        if (!*slot)
+                *slot = message ? TAKE_PTR(message) : strdup("Out of memory.");
 }
 
-static void timers_step(Timers *t);
+/* ---- answering -------------------------------------------------------------------------------- */
 
-static bool config_wants_timer(BackupConfig *c) {
-        return c->spec.enabled;
+static Waiter *waiter_free(Timers *t, Waiter *w) {
+        LIST_REMOVE(waiters, t->waiters, w);
+        sd_bus_message_unref(w->request);
+        free(w->path);
+        free(w->config);
+        free(w);
+        return NULL;
 }
 
-static char *timer_name(const char *config) {
-        char *s;
-        return asprintf(&s, TIMER_PREFIX "%s" TIMER_SUFFIX, config) < 0 ? NULL : s;
+/* The first failure that concerns the waiter's configuration, or any timer's for a waiter
+ * that concerns them all. */
+static const char *waiter_error(Timers *t, Waiter *w) {
+        PassItem *item;
+
+        if (t->error)
+                return t->error;
+        if (w->config)
+                return (item = pass_find_item(t, w->config)) ? item->error : NULL;
+        for (size_t i = 0; i < t->n_items; i++)
+                if (t->items[i].error)
+                        return t->items[i].error;
+        return NULL;
 }
 
-/* Every call of a phase ends here or in a callback that then calls this. */
+/* At the end of a pass: the answers to the changes it covered. A change is saved before its
+ * pass begins, so a failure here does not undo it; the caller learns that its timer is not
+ * what the configuration says. */
+static void answer_waiters(Timers *t) {
+        LIST_FOREACH_SAFE(waiters, w, n, t->waiters) {
+                const char *error;
+
+                if (!w->in_pass)
+                        continue;
+                error = waiter_error(t, w);
+                if (w->done)
+                        w->done(t, error ? -EREMOTEIO : 0, w->userdata);
+                else if (error)
+                        (void) sd_bus_reply_method_errorf(w->request, AGENT_ERROR_TIMER_FAILED,
+                                                          "The configuration is saved, but systemd does not have its timer: %s "
+                                                          "Once that is fixed, 'systemctl reload etcd-backupd' tries again.",
+                                                          error);
+                else
+                        (void) sd_bus_reply_method_return(w->request, w->path ? "o" : NULL, w->path);
+                waiter_free(t, w);
+        }
+}
+
+/* ---- calls ------------------------------------------------------------------------------------- */
+
+/* Every call of a phase ends here. */
 static void call_done(Timers *t) {
         if (t->pending > 0 && --t->pending == 0)
                 timers_step(t);
 }
 
-static void on_call_done(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
-        Timers *t = userdata;
+/* What a callback needs to know, freed with the call (ended or cancelled). Items are found
+ * by index: the capture does not change while its pass runs. */
+typedef struct Request {
+        Timers *timers;
+        size_t item; /* SIZE_MAX: the pass as a whole */
+        const char *what;
+} Request;
 
-        if (r < 0)
-                pass_failed(t, r, "systemd refused a change of the timers: %s", strna(message));
-        call_done(t);
+static void request_free(void *userdata) {
+        free(userdata);
 }
 
-/* Sends m, made with result r, whose answer only says whether it worked. */
-static void send_call(Timers *t, sd_bus_message *m, int r, const char *what) {
-        if (r >= 0)
-                r = systemd_call(t->client, m, on_call_done, t, NULL);
+static PassItem *request_item(Request *q) {
+        return q->item == SIZE_MAX ? NULL : &q->timers->items[q->item];
+}
+
+static void on_call_done(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
+        Request *q = userdata;
+        PassItem *item = request_item(q);
+
         if (r < 0)
-                pass_failed(t, r, "Cannot ask systemd to %s: %m.", what);
-        else
-                t->pending++;
+                pass_failed(q->timers, item, r, "systemd refused to %s%s%s: %s", q->what, item ? " for " : "",
+                            item ? item->config : "", strna(message));
+        call_done(q->timers);
+}
+
+/* Sends m (built with result r) or, with unit set, the job method on unit; done (on_call_done
+ * if NULL) gets a Request for item (SIZE_MAX: the pass). */
+static void send_call(Timers *t, size_t item, const char *what, sd_bus_message *m, int r, const char *job,
+                      const char *unit, systemd_done_t done) {
+        SystemdCall *call = NULL;
+        Request *q;
+
+        if (r >= 0) {
+                q = new0(Request, 1);
+                if (!q)
+                        r = -ENOMEM;
+                else {
+                        *q = (Request) { .timers = t, .item = item, .what = what };
+                        r = job ? systemd_job(t->client, job, unit, done ?: on_call_done, q, &call)
+                                : systemd_call(t->client, m, done ?: on_call_done, q, &call);
+                        if (r < 0)
+                                free(q);
+                        else
+                                systemd_call_set_destroy(call, request_free);
+                }
+        }
+        if (r < 0) {
+                pass_failed(t, item == SIZE_MAX ? NULL : &t->items[item], r, "Cannot ask systemd to %s: %m.", what);
+                return;
+        }
+        t->pending++;
 }
 
 /* ---- SETUP ------------------------------------------------------------------------------------ */
 
 static void on_unit_path(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
-        Timers *t = userdata;
+        Request *q = userdata;
+        Timers *t = q->timers;
         const char *dir, *first_control = NULL;
 
         if (r >= 0 && (r = sd_bus_message_enter_container(reply, 'v', "as")) >= 0 &&
@@ -162,7 +397,7 @@ static void on_unit_path(SystemdCall *call, int r, const char *message, sd_bus_m
         if (first_control)
                 (void) free_and_strdup(&t->dropin_dir, first_control);
         if (!t->dropin_dir)
-                pass_failed(t, r < 0 ? r : -ENOENT, "Cannot tell where the service manager takes drop-ins (%s).",
+                pass_failed(t, NULL, r < 0 ? r : -ENOENT, "Cannot tell where the service manager takes drop-ins (%s).",
                             r < 0 ? strna(message) : "no control directory in its UnitPath");
         call_done(t);
 }
@@ -175,72 +410,25 @@ static void phase_setup(Timers *t) {
                                            "org.freedesktop.DBus.Properties", "Get");
         if (r >= 0)
                 r = sd_bus_message_append(m, "ss", SYSTEMD_MANAGER_INTERFACE, "UnitPath");
-        if (r >= 0)
-                r = systemd_call(t->client, m, on_unit_path, t, NULL);
-        if (r < 0)
-                pass_failed(t, r, "Cannot ask the service manager for its unit path: %m.");
-        else
-                t->pending++;
+        send_call(t, SIZE_MAX, "tell its unit path", m, r, NULL, NULL, on_unit_path);
 }
 
 /* ---- STOP ------------------------------------------------------------------------------------- */
 
-/* The timers to remove: configurations that do not want one, and drop-ins of ours found on
- * disk for configurations that no longer exist (removed while the agent was not running). */
-static int collect_stale(Timers *t) {
-        Manager *m = t->manager;
-        struct dirent *de;
-        DIR *d;
-        int r;
-
-        t->stale = strv_free(t->stale);
-        t->stale = calloc(1, sizeof(char *));
-        if (!t->stale)
-                return -ENOMEM;
-
-        for (BackupConfig *c = m->configs; c; c = c->next)
-                if (!config_wants_timer(c) && (r = strv_extend(&t->stale, c->name)) < 0)
-                        return r;
-
-        d = opendir(t->dropin_dir);
-        while (d && (de = readdir(d))) {
-                _cleanup_free_ char *name = NULL;
-                const char *p = startswith(de->d_name, TIMER_PREFIX);
-
-                if (!p || !endswith(p, TIMER_SUFFIX ".d"))
-                        continue;
-                name = strndup(p, strlen(p) - strlen(TIMER_SUFFIX ".d"));
-                if (!name)
-                        break;
-                if (config_name_is_valid(name) && !manager_find_config(m, name) && strv_extend(&t->stale, name) < 0)
-                        break;
-        }
-        if (d)
-                closedir(d);
-        return 0;
-}
-
 static void phase_stop(Timers *t) {
-        int r;
+        for (size_t i = 0; i < t->n_items; i++) {
+                PassItem *item = &t->items[i];
+                _cleanup_free_ char *unit = NULL;
+                BackupConfig *c;
 
-        for (char **n = t->stale; n && *n; n++) {
-                _cleanup_free_ char *unit = timer_name(*n);
-                BackupConfig *c = manager_find_config(t->manager, *n);
-
-                if (c) {
-                        c->timer_calendar = mfree(c->timer_calendar);
-                        c->timer_changed = sd_bus_slot_unref(c->timer_changed);
-                        if (c->next_run != 0) {
-                                c->next_run = 0;
-                                (void) sd_bus_emit_properties_changed(t->manager->bus, c->object_path, CONFIG_INTERFACE,
-                                                                      "NextRun", NULL);
-                        }
-                }
-                r = unit ? systemd_job(t->client, "StopUnit", unit, on_call_done, t, NULL) : -ENOMEM;
-                if (r < 0)
-                        pass_failed(t, r, "Cannot stop the timer of '%s': %m.", *n);
-                else
-                        t->pending++;
+                if (item->calendar)
+                        continue;
+                timer_state_free(timer_state_find(t, item->config));
+                c = manager_find_config(t->manager, item->config);
+                if (c)
+                        backup_config_set_next_run(c, 0);
+                unit = timer_name(item->config);
+                send_call(t, i, "stop the timer", NULL, unit ? 0 : -ENOMEM, "StopUnit", unit, NULL);
         }
 }
 
@@ -253,42 +441,43 @@ static int dropin_path(Timers *t, const char *config, char **ret_dir, char **ret
         return 0;
 }
 
-static int write_dropin(Timers *t, BackupConfig *c) {
+static void write_dropin(Timers *t, PassItem *item) {
         _cleanup_free_ char *dir = NULL, *file = NULL, *text = NULL, *old = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        r = dropin_path(t, c->name, &dir, &file);
-        if (r < 0)
-                return r;
-        if (asprintf(&text,
+        if (dropin_path(t, item->config, &dir, &file) < 0 ||
+            asprintf(&text,
                      "# The schedule of etcd backup configuration \"%s\", kept by etcd-backupd.\n"
                      "# Change it with: etcd-backupctl set-config %s --schedule=...\n"
                      "[Timer]\n"
                      "OnCalendar=\n"
                      "OnCalendar=%s\n",
-                     c->name, c->name, c->spec.parsed.calendar) < 0)
-                return -ENOMEM;
+                     item->config, item->config, item->calendar) < 0) {
+                pass_failed(t, item, -ENOMEM, "Out of memory.");
+                return;
+        }
         if (read_full_file(file, 64 * 1024, &old, NULL) >= 0 && streq(old, text))
-                return 0;
+                return;
 
+        /* The modes of systemd's own drop-ins, whatever the agent's umask: no secret here, and
+         * `systemctl cat` shows them to everyone. */
         r = mkdir_p(dir, 0755);
         if (r >= 0) {
                 fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 r = fd < 0 ? -errno : write_file_atomic_at(fd, TIMER_DROPIN_NAME, text, strlen(text), 0644);
         }
         if (r < 0) {
-                pass_failed(t, r, "Cannot write %s: %m.", file);
-                return r;
+                pass_failed(t, item, r, "Cannot write %s: %m.", file);
+                return;
         }
         t->files_changed = true;
-        return 0;
 }
 
-static void remove_dropin(Timers *t, const char *config) {
+static void remove_dropin(Timers *t, PassItem *item) {
         _cleanup_free_ char *dir = NULL, *file = NULL;
 
-        if (dropin_path(t, config, &dir, &file) < 0)
+        if (dropin_path(t, item->config, &dir, &file) < 0)
                 return;
         if (unlink(file) >= 0)
                 t->files_changed = true;
@@ -301,159 +490,88 @@ static void phase_files(Timers *t) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
         t->files_changed = false;
-        for (BackupConfig *c = t->manager->configs; c; c = c->next)
-                if (config_wants_timer(c))
-                        (void) write_dropin(t, c);
-        for (char **n = t->stale; n && *n; n++)
-                remove_dropin(t, *n);
+        for (size_t i = 0; i < t->n_items; i++) {
+                if (t->items[i].error)
+                        continue;
+                if (t->items[i].calendar)
+                        write_dropin(t, &t->items[i]);
+                else
+                        remove_dropin(t, &t->items[i]);
+        }
 
         /* systemd sees drop-ins only after a reload. */
         if (t->files_changed)
-                send_call(t, m, systemd_new_manager_call(t->client, "Reload", &m), "reload");
+                send_call(t, SIZE_MAX, "reload its units", m, systemd_new_manager_call(t->client, "Reload", &m), NULL, NULL,
+                          NULL);
 }
 
 /* ---- INSTALL ---------------------------------------------------------------------------------- */
 
-static int append_units(sd_bus_message *m, Timers *t, bool wanted) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'a', "s");
-        if (r < 0)
-                return r;
-        if (wanted) {
-                for (BackupConfig *c = t->manager->configs; c && r >= 0; c = c->next)
-                        if (config_wants_timer(c)) {
-                                _cleanup_free_ char *unit = timer_name(c->name);
-                                r = unit ? sd_bus_message_append(m, "s", unit) : -ENOMEM;
-                        }
-        } else
-                for (char **n = t->stale; n && *n && r >= 0; n++) {
-                        _cleanup_free_ char *unit = timer_name(*n);
-                        r = unit ? sd_bus_message_append(m, "s", unit) : -ENOMEM;
-                }
-        if (r < 0)
-                return r;
-        return sd_bus_message_close_container(m);
-}
-
 static void phase_install(Timers *t) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *enable = NULL, *disable = NULL;
-        bool any_wanted = false;
-        int r;
+        for (size_t i = 0; i < t->n_items; i++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                _cleanup_free_ char *unit = NULL;
+                PassItem *item = &t->items[i];
+                bool wanted = item->calendar;
+                int r;
 
-        for (BackupConfig *c = t->manager->configs; c; c = c->next)
-                any_wanted = any_wanted || config_wants_timer(c);
-
-        /* Enabled (not runtime), so that the timers start at boot, with Persistent= catching up
-         * on what the node missed while down. */
-        if (any_wanted) {
-                r = systemd_new_manager_call(t->client, "EnableUnitFiles", &enable);
+                if (item->error)
+                        continue;
+                /* Enabled (not runtime), so that the timers start at boot, with Persistent=
+                 * catching up on what the node missed while down. */
+                unit = timer_name(item->config);
+                r = unit ? systemd_new_manager_call(t->client, wanted ? "EnableUnitFiles" : "DisableUnitFiles", &m) : -ENOMEM;
                 if (r >= 0)
-                        r = append_units(enable, t, true);
+                        r = sd_bus_message_append_strv(m, STRV_MAKE(unit));
                 if (r >= 0)
-                        r = sd_bus_message_append(enable, "bb", false, true);
-                send_call(t, enable, r, "enable the timers");
-        }
-        if (strv_length(t->stale) > 0) {
-                r = systemd_new_manager_call(t->client, "DisableUnitFiles", &disable);
-                if (r >= 0)
-                        r = append_units(disable, t, false);
-                if (r >= 0)
-                        r = sd_bus_message_append(disable, "b", false);
-                send_call(t, disable, r, "disable the timers");
+                        r = wanted ? sd_bus_message_append(m, "bb", false, true) : sd_bus_message_append(m, "b", false);
+                send_call(t, i, wanted ? "enable the timer" : "disable the timer", m, r, NULL, NULL, NULL);
         }
 }
 
 /* ---- START ------------------------------------------------------------------------------------ */
 
-/* What a START or WATCH callback needs to know, freed with the call (ended or cancelled). A
- * configuration is found again by name: it may be gone by the time systemd answers. */
-typedef struct Request {
-        Timers *timers;
-        char *config;
-        char *calendar;
-} Request;
-
-static void request_free(void *userdata) {
-        Request *q = userdata;
-
-        free(q->config);
-        free(q->calendar);
-        free(q);
-}
-
-/* Starts the call (a job if unit is set, else m) with a Request as userdata. */
-static int request_start(Timers *t, BackupConfig *c, bool with_calendar, const char *method, const char *unit,
-                         sd_bus_message *m, systemd_done_t done) {
-        SystemdCall *call;
-        Request *q;
-        int r;
-
-        q = calloc(1, sizeof(*q));
-        if (!q || !(q->config = strdup(c->name)) ||
-            (with_calendar && !(q->calendar = strdup(c->spec.parsed.calendar)))) {
-                if (q)
-                        request_free(q);
-                return -ENOMEM;
-        }
-        q->timers = t;
-        r = unit ? systemd_job(t->client, method, unit, done, q, &call) : systemd_call(t->client, m, done, q, &call);
-        if (r < 0) {
-                request_free(q);
-                return r;
-        }
-        systemd_call_set_destroy(call, request_free);
-        t->pending++;
-        return 0;
-}
-
 static void on_started(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
         Request *q = userdata;
-        BackupConfig *c = manager_find_config(q->timers->manager, q->config);
+        PassItem *item = request_item(q);
+        TimerState *s;
 
         if (r < 0)
-                pass_failed(q->timers, r, "Starting the timer of backup configuration '%s' failed: %s", q->config,
+                pass_failed(q->timers, item, r, "Starting the timer of backup configuration '%s' failed: %s", item->config,
                             strna(message));
-        else if (c) {
-                free(c->timer_calendar);
-                c->timer_calendar = TAKE_PTR(q->calendar);
-        }
+        else if (!(s = timer_state_get(q->timers, item->config)) || free_and_strdup(&s->calendar, item->calendar) < 0)
+                pass_failed(q->timers, item, -ENOMEM, "Out of memory.");
         call_done(q->timers);
 }
 
 static void phase_start(Timers *t) {
-        int r;
-
-        for (BackupConfig *c = t->manager->configs; c; c = c->next) {
+        for (size_t i = 0; i < t->n_items; i++) {
+                PassItem *item = &t->items[i];
                 _cleanup_free_ char *unit = NULL;
+                TimerState *s;
 
-                if (!config_wants_timer(c))
+                if (!item->calendar || item->error)
                         continue;
-                unit = timer_name(c->name);
+                s = timer_state_find(t, item->config);
+                unit = timer_name(item->config);
                 /* A new calendar needs the timer restarted to be armed with it. */
-                r = unit ? request_start(t, c, /* with_calendar= */ true,
-                                         streq_ptr(c->timer_calendar, c->spec.parsed.calendar) ? "StartUnit" : "RestartUnit",
-                                         unit, NULL, on_started)
-                         : -ENOMEM;
-                if (r < 0)
-                        pass_failed(t, r, "Cannot start the timer of backup configuration '%s': %m.", c->name);
+                send_call(t, i, "start the timer", NULL, unit ? 0 : -ENOMEM,
+                          s && streq_ptr(s->calendar, item->calendar) ? "StartUnit" : "RestartUnit", unit, on_started);
         }
 }
 
 /* ---- WATCH ------------------------------------------------------------------------------------ */
 
-static void config_set_next_run(BackupConfig *c, usec_t next) {
+static void timer_set_next_run(Timers *t, const char *config, usec_t next) {
+        BackupConfig *c = manager_find_config(t->manager, config);
+
         /* systemd says "infinity" for a timer with nothing to elapse (while it is restarted). */
-        if (next == USEC_INFINITY)
-                next = 0;
-        if (c->next_run == next)
-                return;
-        c->next_run = next;
-        (void) sd_bus_emit_properties_changed(c->manager->bus, c->object_path, CONFIG_INTERFACE, "NextRun", NULL);
+        if (c)
+                backup_config_set_next_run(c, next == USEC_INFINITY ? 0 : next);
 }
 
 static int on_timer_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        BackupConfig *c = userdata;
+        TimerState *s = userdata;
         const char *interface, *name;
         uint64_t next;
 
@@ -464,7 +582,7 @@ static int on_timer_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 if (sd_bus_message_read(m, "s", &name) < 0)
                         return 0;
                 if (streq(name, "NextElapseUSecRealtime") && sd_bus_message_read(m, "v", "t", &next) >= 0)
-                        config_set_next_run(c, next);
+                        timer_set_next_run(s->timers, s->config, next);
                 else if (sd_bus_message_skip(m, "v") < 0)
                         return 0;
                 if (sd_bus_message_exit_container(m) < 0)
@@ -475,33 +593,41 @@ static int on_timer_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
 
 static void on_next_elapse(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
         Request *q = userdata;
-        BackupConfig *c = manager_find_config(q->timers->manager, q->config);
         uint64_t next;
 
-        if (r >= 0 && c && sd_bus_message_read(reply, "v", "t", &next) >= 0)
-                config_set_next_run(c, next);
+        if (r >= 0 && sd_bus_message_read(reply, "v", "t", &next) >= 0)
+                timer_set_next_run(q->timers, request_item(q)->config, next);
         call_done(q->timers);
 }
 
 static void phase_watch(Timers *t) {
-        for (BackupConfig *c = t->manager->configs; c; c = c->next) {
+        for (size_t i = 0; i < t->n_items; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 _cleanup_free_ char *unit = NULL, *path = NULL;
+                PassItem *item = &t->items[i];
+                TimerState *s;
+                int r;
 
-                if (!config_wants_timer(c) || !(unit = timer_name(c->name)) || systemd_unit_path(unit, &path) < 0)
+                /* Only timers this pass started; a next run unknown is no failure of theirs
+                 * (on_next_elapse records none). */
+                if (!item->calendar || item->error || !(s = timer_state_find(t, item->config)))
                         continue;
+                if (!(unit = timer_name(item->config)) || systemd_unit_path(unit, &path) < 0) {
+                        log_oom();
+                        continue;
+                }
                 /* Subscribed to first, so that no change between the Get and the match is missed. */
-                if (!c->timer_changed &&
-                    sd_bus_match_signal_async(systemd_client_bus(t->client), &c->timer_changed, SYSTEMD_SERVICE, path,
+                if (!s->changed &&
+                    sd_bus_match_signal_async(systemd_client_bus(t->client), &s->changed, SYSTEMD_SERVICE, path,
                                               "org.freedesktop.DBus.Properties", "PropertiesChanged", on_timer_changed,
-                                              NULL, c) < 0)
-                        log_warning("Cannot follow the timer of '%s'; its NextRun will not be updated.", c->name);
+                                              NULL, s) < 0)
+                        log_warning("Cannot follow the timer of '%s'; its NextRun will not be updated.", item->config);
 
-                if (sd_bus_message_new_method_call(systemd_client_bus(t->client), &m, SYSTEMD_SERVICE, path,
-                                                   "org.freedesktop.DBus.Properties", "Get") < 0 ||
-                    sd_bus_message_append(m, "ss", "org.freedesktop.systemd1.Timer", "NextElapseUSecRealtime") < 0 ||
-                    request_start(t, c, /* with_calendar= */ false, NULL, NULL, m, on_next_elapse) < 0)
-                        log_warning("Cannot ask for the next run of backup configuration '%s'.", c->name);
+                r = sd_bus_message_new_method_call(systemd_client_bus(t->client), &m, SYSTEMD_SERVICE, path,
+                                                   "org.freedesktop.DBus.Properties", "Get");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "ss", "org.freedesktop.systemd1.Timer", "NextElapseUSecRealtime");
+                send_call(t, i, "tell the next run", m, r, NULL, NULL, on_next_elapse);
         }
 }
 
@@ -511,48 +637,53 @@ static void phase_watch(Timers *t) {
 static void timers_step(Timers *t) {
         while (t->pending == 0) {
                 t->phase++;
-                if (t->phase == PHASE_STOP && !t->dropin_dir) {
-                        t->phase = PHASE_IDLE; /* SETUP failed; reported there */
-                        break;
+                /* Without a control directory nothing can be done; a failed Reload leaves systemd
+                 * with the old calendars, so starting timers now would arm them wrongly. */
+                if ((t->phase == TIMERS_STOP && !t->dropin_dir) || (t->phase == TIMERS_INSTALL && t->error))
+                        t->phase = TIMERS_IDLE;
+                if (t->phase == TIMERS_STOP) {
+                        int r = pass_capture(t);
+                        if (r < 0) {
+                                pass_failed(t, NULL, r, "Cannot list the timers to reconcile: %m");
+                                t->phase = TIMERS_IDLE;
+                        }
                 }
-                if (t->phase == PHASE_STOP && collect_stale(t) < 0) {
-                        pass_failed(t, -ENOMEM, "Out of memory.");
-                        t->phase = PHASE_IDLE;
-                        break;
-                }
+                log_debug("Timers: phase %s.", timers_phase_table[t->phase >= 0 && t->phase < _TIMERS_PHASE_MAX ? t->phase : 0]);
                 switch (t->phase) {
-                case PHASE_SETUP:
+                case TIMERS_SETUP:
                         if (!t->dropin_dir)
                                 phase_setup(t);
                         break;
-                case PHASE_STOP:
+                case TIMERS_STOP:
                         phase_stop(t);
                         break;
-                case PHASE_FILES:
+                case TIMERS_FILES:
                         phase_files(t);
                         break;
-                case PHASE_INSTALL:
+                case TIMERS_INSTALL:
                         phase_install(t);
                         break;
-                case PHASE_START:
+                case TIMERS_START:
                         phase_start(t);
                         break;
-                case PHASE_WATCH:
+                case TIMERS_WATCH:
                         phase_watch(t);
                         break;
                 default:
-                        t->phase = PHASE_IDLE;
+                        t->phase = TIMERS_IDLE;
                 }
-                if (t->phase == PHASE_IDLE)
+                if (t->phase == TIMERS_IDLE)
                         break;
         }
-        if (t->phase == PHASE_IDLE) {
-                t->stale = strv_free(t->stale);
-                answer_waiters(t);
-                if (t->again) {
-                        t->again = false;
-                        timers_reconcile(t);
-                }
+        if (t->phase != TIMERS_IDLE)
+                return;
+
+        answer_waiters(t);
+        pass_items_free(t);
+        t->error = mfree(t->error);
+        if (t->again) {
+                t->again = false;
+                timers_start_pass(t);
         }
 }
 
@@ -561,17 +692,27 @@ static int on_defer(sd_event_source *s, void *userdata) {
 
         t->defer = sd_event_source_disable_unref(t->defer);
         /* Every change made so far is covered by the pass starting now. */
-        for (Waiter *w = t->waiters; w; w = w->next)
+        LIST_FOREACH(waiters, w, t->waiters)
                 w->in_pass = true;
-        t->phase = PHASE_IDLE;
+        t->phase = TIMERS_IDLE;
         timers_step(t);
         return 0;
 }
 
-void timers_reconcile(Timers *t) {
+void timers_reconcile(Timers *t, const char *config) {
         if (!t)
                 return;
-        if (t->phase != PHASE_IDLE) {
+        if (!config)
+                t->dirty_all = true;
+        else if (!strv_contains(t->dirty, config) && strv_extend(&t->dirty, config) < 0) {
+                log_oom();
+                t->dirty_all = true; /* covered, at a higher price */
+        }
+        timers_start_pass(t);
+}
+
+static void timers_start_pass(Timers *t) {
+        if (t->phase != TIMERS_IDLE) {
                 t->again = true;
                 return;
         }
@@ -580,32 +721,48 @@ void timers_reconcile(Timers *t) {
                 log_oom();
 }
 
-int timers_reconcile_and_reply(Timers *t, sd_bus_message *m, const char *path) {
+static int timers_add_waiter(Timers *t, sd_bus_message *m, const char *config, const char *path, timers_done_t done,
+                             void *userdata) {
         Waiter *w;
 
-        if (!t)
-                return sd_bus_reply_method_return(m, path ? "o" : NULL, path);
-        w = calloc(1, sizeof(*w));
-        if (!w || (path && !(w->path = strdup(path)))) {
-                free(w);
+        w = new0(Waiter, 1);
+        if (!w || (path && !(w->path = strdup(path))) || (config && !(w->config = strdup(config)))) {
+                if (w) {
+                        free(w->path);
+                        free(w);
+                }
                 return -ENOMEM;
         }
         w->request = sd_bus_message_ref(m);
-        w->next = t->waiters;
-        t->waiters = w;
-        timers_reconcile(t);
-        return 1;
+        w->done = done;
+        w->userdata = userdata;
+        LIST_PREPEND(waiters, t->waiters, w);
+        timers_reconcile(t, config);
+        return 0;
+}
+
+int timers_reconcile_and_reply(Timers *t, sd_bus_message *m, const char *config, const char *path) {
+        int r;
+
+        if (!t)
+                return sd_bus_reply_method_return(m, path ? "o" : NULL, path);
+        r = timers_add_waiter(t, m, config, path, NULL, NULL);
+        return r < 0 ? r : 1;
+}
+
+int timers_reconcile_then(Timers *t, timers_done_t done, void *userdata) {
+        return timers_add_waiter(t, NULL, NULL, NULL, done, userdata);
 }
 
 bool timers_busy(Timers *t) {
-        return t && (t->phase != PHASE_IDLE || t->defer);
+        return t && (t->phase != TIMERS_IDLE || t->defer);
 }
 
 int timers_new(Manager *m, Timers **ret) {
         _cleanup_(timers_freep) Timers *t = NULL;
         int r;
 
-        t = calloc(1, sizeof(*t));
+        t = new0(Timers, 1);
         if (!t)
                 return log_oom();
         t->manager = m;
@@ -622,12 +779,15 @@ Timers *timers_free(Timers *t) {
                 return NULL;
         /* Outstanding calls die with the client; their callbacks never run. The changes are
          * made: waiting callers get their answer. */
-        systemd_client_free(t->client);
-        for (Waiter *w = t->waiters; w; w = w->next)
+        t->client = systemd_client_free(t->client);
+        LIST_FOREACH(waiters, w, t->waiters)
                 w->in_pass = true;
         answer_waiters(t);
+        while (t->states)
+                timer_state_free(t->states);
         sd_event_source_disable_unref(t->defer);
-        strv_free(t->stale);
+        pass_items_free(t);
+        strv_free(t->dirty);
         free(t->error);
         free(t->dropin_dir);
         free(t);

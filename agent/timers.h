@@ -15,14 +15,23 @@
 
 typedef struct Timers Timers;
 
+/* r is 0 when every timer the pass covered is as its configuration says, -EREMOTEIO if not
+ * (the reasons are in the log). */
+typedef void (*timers_done_t)(Timers *t, int r, void *userdata);
+
 int timers_new(Manager *m, Timers **ret);
 Timers *timers_free(Timers *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Timers *, timers_free);
 
-/* Makes the timers match the configurations, soon and without waiting: passes never overlap, a
- * request during one brings another after it. */
-void timers_reconcile(Timers *t);
-/* The same, replying to m (with object path, if not NULL) once the timers match: a method that
- * changed a configuration returns when systemd has its timer. */
-int timers_reconcile_and_reply(Timers *t, sd_bus_message *m, const char *path);
+/* Makes the timer of configuration `config` (NULL: of every configuration, and removes stray
+ * ones) match it, soon and without waiting: passes never overlap, a request during one brings
+ * another after it. */
+void timers_reconcile(Timers *t, const char *config);
+/* The same, replying to m (with object path, if not NULL) once the pass that covers the
+ * change is over: a method that changed configuration `config` returns when systemd has its
+ * timer, or with TimerFailed and the reason when systemd refused that timer. */
+int timers_reconcile_and_reply(Timers *t, sd_bus_message *m, const char *config, const char *path);
+/* The same for the agent itself (start, reload), over every timer: done once they are in
+ * place. */
+int timers_reconcile_then(Timers *t, timers_done_t done, void *userdata);
 bool timers_busy(Timers *t);

@@ -46,7 +46,10 @@ int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t 
         fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd < 0)
                 return -errno;
-        r = write_all(fd, data, size);
+        /* The mode asked for, not what the process's umask leaves of it. */
+        r = fchmod(fd, mode) < 0 ? -errno : 0;
+        if (r >= 0)
+                r = write_all(fd, data, size);
         if (r >= 0 && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
@@ -101,15 +104,42 @@ int mkdir_p(const char *path, mode_t mode) {
 
         if (!p)
                 return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
+        for (char *s = p + 1;; s++) {
+                if (*s != '/' && *s)
                         continue;
+                char c = *s;
                 *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                /* What it creates gets the mode asked for, whatever the umask. */
+                if (mkdir(p, mode) >= 0) {
+                        if (chmod(p, mode) < 0)
+                                return -errno;
+                } else if (errno != EEXIST)
                         return -errno;
-                *s = '/';
+                if (!c)
+                        return 0;
+                *s = c;
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
+}
+
+int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to) {
+        if (renameat2(from_fd, from, to_fd, to, RENAME_NOREPLACE) >= 0)
+                return 0;
+        /* NFS, CIFS and FUSE file systems refuse the flag (EINVAL), old kernels the call. As
+         * systemd does: a hard link cannot replace anything either. */
+        if (!IN_SET(errno, EINVAL, ENOSYS, EOPNOTSUPP, ENOTTY))
                 return -errno;
-        return 0;
+        if (linkat(from_fd, from, to_fd, to, 0) >= 0) {
+                if (unlinkat(from_fd, from, 0) < 0)
+                        return -errno;
+                return 0;
+        }
+        if (!IN_SET(errno, EINVAL, ENOSYS, EOPNOTSUPP, EPERM))
+                return -errno;
+        /* No hard links either (some FUSE file systems): check, then rename. Racy, but the
+         * only writer of these names is this process. */
+        if (faccessat(to_fd, to, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                return -EEXIST;
+        if (errno != ENOENT)
+                return -errno;
+        return renameat(from_fd, from, to_fd, to) < 0 ? -errno : 0;
 }

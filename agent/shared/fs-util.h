@@ -12,5 +12,8 @@ int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t 
 int fsync_dir(int dir_fd);
 /* Read a whole (small) file; -EFBIG past max bytes. The result is NUL-terminated. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
-/* mkdir -p with mode for the directories it creates. */
+/* mkdir -p with mode (not masked by the umask) for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
+/* Renames without ever replacing an existing file (-EEXIST), also where RENAME_NOREPLACE is
+ * not supported (NFS, CIFS, FUSE). */
+int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to);

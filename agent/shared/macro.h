@@ -23,9 +23,26 @@
 #define _noreturn_ __attribute__((noreturn))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* x is one of the values listed (integers). */
+#define IN_SET(x, ...)                                                          \
+        ({                                                                      \
+                const __typeof__(x) _set_[] = { __VA_ARGS__ };                  \
+                bool _in_ = false;                                              \
+                for (size_t _i_ = 0; _i_ < ELEMENTSOF(_set_); _i_++)             \
+                        if (_set_[_i_] == (x))                                  \
+                                _in_ = true;                                    \
+                _in_;                                                           \
+        })
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define DIV_ROUND_UP(x, y) (((x) + (y) - 1) / (y))
+
+/* calloc() of n objects of type t (at least one, so that the result is never NULL on success). */
+#define new0(t, n) ((t *) calloc((n) ?: 1, sizeof(t)))
+
+/* A NULL-terminated string array on the stack, for calls that take one. */
+#define STRV_MAKE(...) ((char **) ((const char *[]) { __VA_ARGS__, NULL }))
 
 /* Hand ownership out of a _cleanup_ variable: returns the pointer and leaves NULL behind. */
 #define TAKE_PTR(p)                          \
@@ -76,6 +93,8 @@ static inline void fclosep(FILE **f) {
         if (*f)
                 (void) fclose(*f);
 }
+
+#define STRV_FOREACH(s, l) for (char **s = (l); s && *s; s++)
 
 /* Free a NULL-terminated string array. */
 static inline char **strv_free(char **l) {

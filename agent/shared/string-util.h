@@ -19,6 +19,7 @@ char *hexmem(const void *p, size_t size, char *ret);
 int unhexmem(const char *s, void *ret, size_t size);
 
 size_t strv_length(char * const *l);
+bool strv_contains(char * const *l, const char *s);
 /* Append a copy of s to a NULL-terminated array, reallocating it. */
 int strv_extend(char ***l, const char *s);
 /* Split at whitespace (unit lists such as "kube-apiserver.service kube-scheduler.service"). */

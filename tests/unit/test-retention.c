@@ -4,8 +4,12 @@
 #include "retention.h"
 #include "tap.h"
 
-/* Builds items from a pattern, oldest first: 'g' good, 'b' damaged, 'p' pinned good; returns
- * the pattern of what stays, newest first, as "k" kept / "d" deleted. */
+#define NOW 5000
+
+/* Builds items from a pattern, oldest first: 'g' good, 'b' damaged, 'p' pinned good, 'f' good
+ * but dated after NOW (a clock that was ahead), 'j' the one just taken (dated long ago: a clock
+ * that is behind); returns the pattern of what stays in the order retention ranks them, newest
+ * first, as "k" kept / "d" deleted. */
 static const char *run(const char *pattern, unsigned keep) {
         static char out[64];
         RetentionItem items[32] = {};
@@ -13,9 +17,11 @@ static const char *run(const char *pattern, unsigned keep) {
 
         for (size_t i = 0; i < n; i++)
                 items[i] = (RetentionItem) {
-                        .created = (usec_t) (1000 + i), /* later characters are newer */
+                        /* later characters are newer */
+                        .created = (usec_t) (pattern[i] == 'f' ? NOW + 1000 + i : pattern[i] == 'j' ? 10 : 1000 + i),
                         .good = pattern[i] != 'b',
                         .pinned = pattern[i] == 'p',
+                        .just_taken = pattern[i] == 'j',
                 };
         /* Shuffle the input order: the function sorts. */
         for (size_t i = 0; i + 1 < n; i += 2) {
@@ -23,15 +29,33 @@ static const char *run(const char *pattern, unsigned keep) {
                 items[i] = items[i + 1];
                 items[i + 1] = t;
         }
-        size_t marked = retention_select(items, n, keep), count = 0;
+        size_t marked = retention_select(items, n, keep, NOW), count = 0;
         for (size_t i = 0; i < n; i++) {
                 out[i] = items[i].delete ? 'd' : 'k';
                 count += items[i].delete;
-                if (i > 0 && items[i].created > items[i - 1].created)
-                        return "not sorted newest first";
         }
         out[n] = 0;
         return marked == count ? out : "wrong count";
+}
+
+/* The order retention ranked them in, as the pattern's letters. */
+static const char *ranked(const char *pattern) {
+        static char out[64];
+        RetentionItem items[32] = {};
+        size_t n = strlen(pattern);
+
+        for (size_t i = 0; i < n; i++)
+                items[i] = (RetentionItem) {
+                        .created = (usec_t) (pattern[i] == 'f' ? NOW + 1000 + i : pattern[i] == 'j' ? 10 : 1000 + i),
+                        .good = true,
+                        .just_taken = pattern[i] == 'j',
+                        .data = (void *) &pattern[i],
+                };
+        (void) retention_select(items, n, 1, NOW);
+        for (size_t i = 0; i < n; i++)
+                out[i] = *(const char *) items[i].data;
+        out[n] = 0;
+        return out;
 }
 
 TEST(keeps_the_newest) {
@@ -60,7 +84,26 @@ TEST(spares_what_a_restore_reads) {
         CHECK_STREQ(run("gpgpgg", 1), "kdkdkd");
 }
 
+TEST(sorts_newest_first) {
+        CHECK_STREQ(ranked("abcd"), "dcba");
+}
+
+TEST(clocks_that_lie) {
+        /* One dated in the future was "newest" forever: with keep=1 every new backup went. */
+        CHECK_STREQ(ranked("ggfgj"), "jgggf");
+        CHECK_STREQ(run("ggfgj", 1), "kdddd");
+        CHECK_STREQ(run("ggfgj", 2), "kkddd");
+        /* Future-dated ones rank below every backup dated up to now, among them by date. */
+        CHECK_STREQ(ranked("ffgg"), "ggff");
+        CHECK_STREQ(run("ffgg", 3), "kkkd");
+        /* The one just taken, however it is dated, is never its own retention's victim. */
+        CHECK_STREQ(run("gggj", 1), "kddd");
+        CHECK_STREQ(ranked("gggj"), "jggg");
+}
+
 int main(void) {
+        RUN(sorts_newest_first);
+        RUN(clocks_that_lie);
         RUN(keeps_the_newest);
         RUN(keep_zero_keeps_one);
         RUN(spares_the_newest_good);
