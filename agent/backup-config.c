@@ -209,8 +209,7 @@ int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spe
         }
         if (r < 0) {
                 log_config(name, LOG_ERR, r, "Failed to write %s/%s: %m", m->config_dir, file);
-                errno = -r;
-                return sd_bus_error_set_errnof(error, r, "Cannot write %s/%s: %m", m->config_dir, file);
+                return agent_error_setf(error, r, "Cannot write %s/%s: %m", m->config_dir, file);
         }
         return 0;
 }
@@ -223,8 +222,7 @@ int backup_config_remove_file(Manager *m, const char *name, sd_bus_error *error)
         if (unlink(path) < 0 && errno != ENOENT) {
                 int r = -errno;
                 log_config(name, LOG_ERR, r, "Failed to remove %s: %m", path);
-                errno = -r;
-                return sd_bus_error_set_errnof(error, r, "Cannot remove %s: %m", path);
+                return agent_error_setf(error, r, "Cannot remove %s: %m", path);
         }
         return 0;
 }

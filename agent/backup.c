@@ -571,10 +571,8 @@ int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *
                 return r < 0 ? r : 1;
 
         r = backup_remove(b, "on request");
-        if (r < 0) {
-                errno = -r;
-                return sd_bus_error_set_errnof(error, r, "Cannot delete %s/%s: %m", m->config.storage_directory, b->file);
-        }
+        if (r < 0)
+                return agent_error_setf(error, r, "Cannot delete %s/%s: %m", m->config.storage_directory, b->file);
         return sd_bus_reply_method_return(msg, NULL);
 }
 

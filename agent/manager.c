@@ -267,7 +267,7 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
 
         r = backup_start(m, c->name, &b);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot start a backup: %m");
+                return agent_error_setf(error, r, "Cannot start a backup: %m");
 
         return sd_bus_reply_method_return(msg, "o", b->object_path);
 }

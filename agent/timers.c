@@ -415,6 +415,17 @@ static void phase_setup(Timers *t) {
 
 /* ---- STOP ------------------------------------------------------------------------------------- */
 
+static void on_stopped(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
+        Request *q = userdata;
+
+        /* NoSuchUnit: a timer systemd never loaded (a configuration disabled from the start)
+         * is as stopped as can be. */
+        if (r < 0 && r != -ENOENT)
+                pass_failed(q->timers, request_item(q), r, "systemd refused to stop the timer for %s: %s",
+                            request_item(q)->config, strna(message));
+        call_done(q->timers);
+}
+
 static void phase_stop(Timers *t) {
         for (size_t i = 0; i < t->n_items; i++) {
                 PassItem *item = &t->items[i];
@@ -428,7 +439,7 @@ static void phase_stop(Timers *t) {
                 if (c)
                         backup_config_set_next_run(c, 0);
                 unit = timer_name(item->config);
-                send_call(t, i, "stop the timer", NULL, unit ? 0 : -ENOMEM, "StopUnit", unit, NULL);
+                send_call(t, i, "stop the timer", NULL, unit ? 0 : -ENOMEM, "StopUnit", unit, on_stopped);
         }
 }
 

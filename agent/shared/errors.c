@@ -11,6 +11,7 @@
  */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "errors.h"
@@ -66,4 +67,16 @@ const char *agent_error_from_errno(int error) {
 
 int agent_error_set(sd_bus_error *e, int error, const char *message) {
         return sd_bus_error_set(e, agent_error_from_errno(error), message);
+}
+
+int agent_error_setf(sd_bus_error *e, int error, const char *format, ...) {
+        va_list ap;
+        int r;
+
+        errno = abs(error); /* for %m */
+        va_start(ap, format);
+        r = sd_bus_error_setfv(e, agent_error_from_errno(error), format, ap);
+        va_end(ap);
+        /* The errno the caller gave, not the one sd-bus derives from the name. */
+        return r < 0 ? -abs(error) : r;
 }

@@ -42,5 +42,9 @@ int agent_errors_register(void);
  * -EHOSTUNREACH, ...); Failed for anything unforeseen. */
 const char *agent_error_from_errno(int error);
 
-/* Sets e to the name for error with message, and returns the negative errno. */
+/* Sets e to the name for error with message, and returns the negative errno. The agent's own
+ * failures (a file it cannot write) are named this way, never with the generic errno names:
+ * EACCES would become AccessDenied, which tells callers that they lack a permission. */
 int agent_error_set(sd_bus_error *e, int error, const char *message);
+/* The same with a format, in which %m is error's text. */
+int agent_error_setf(sd_bus_error *e, int error, const char *format, ...) __attribute__((format(printf, 3, 4)));

@@ -14,7 +14,7 @@ source "$(dirname "$0")/lib/agent.sh"
 sandbox_enter "$@"
 plan_begin
 
-agent_setup
+agent_setup --default-timer
 CONFIGS=/etc/etcd-backup/configs
 sandbox_etcd_put_keys 200
 

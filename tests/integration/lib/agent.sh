@@ -5,7 +5,8 @@
 # file, on a private system bus enforcing the installed policy, asking a real polkitd,
 # backing up a real etcd. Source it after sandbox.sh.
 #
-#   agent_setup [--tls]          everything up to a running agent (see below)
+#   agent_setup [--tls] [--default-timer]
+#                                everything up to a running agent (see below)
 #   agent_config TEXT            write /etc/etcd-backup/agent.conf
 #   agent_start / agent_stop / agent_restart
 #   agent_pid                    main pid of etcd-backupd.service
@@ -14,8 +15,9 @@
 #                                prints the D-Bus error name a call gets, or "none"
 #   backup_path ID, prop PATH PROPERTY, failed_backups
 #   storage_files PATTERN        files of the storage directory matching PATTERN
-#   agent_sane                   checks for the end of a test: the agent never
-#                                restarted, no sanitizer report in its log
+#   agent_sane [RESTARTS]        checks for the end of a test: the agent never
+#                                restarted (but as often as the test killed it), no
+#                                sanitizer report in its log
 #
 # BUILD_DIR (default: build) is a meson build dir configured with --prefix=/usr.
 
@@ -29,15 +31,28 @@ STORAGE=/var/lib/etcd-backup
 OPERATOR=etcd-operator     # in group etcdbackup-operators: a test rule lets it back up
 OUTSIDER=outsider          # no rule: polkit's defaults apply
 
-# agent_setup [--tls] : installs the project, starts the private system bus, the user
-# manager, polkitd (with a rule for $OPERATOR), an etcd as user unit etcd.service (with
-# client certificates required when --tls), writes agent.conf for it and starts the agent
-# from its installed unit.
+# agent_setup [--tls] [--default-timer] : installs the project, starts the private system
+# bus, the user manager, polkitd (with a rule for $OPERATOR), an etcd as user unit
+# etcd.service (with client certificates required when --tls), writes agent.conf for it and
+# starts the agent from its installed unit. The built-in "default" configuration is disabled
+# unless --default-timer is given: its timer fires at :00, :20 and :40, and a test that is
+# not about it must not get a backup it did not ask for.
 agent_setup() {
-    local tls=()
-    [[ ${1:-} == --tls ]] && tls=(--tls)
+    local tls=() default_timer=0
+    while (( $# )); do
+        case $1 in
+            --tls) tls=(--tls) ;;
+            --default-timer) default_timer=1 ;;
+        esac
+        shift
+    done
 
     sandbox_install "$BUILD_DIR"
+    # After the overlays are in place: /etc is the sandbox's own from here on.
+    if (( ! default_timer )); then
+        mkdir -p /etc/etcd-backup/configs
+        printf '[Backup]\nSchedule=@every 20m\nEnabled=no\n' >/etc/etcd-backup/configs/default.conf
+    fi
     # With systemd activation the user manager owns org.freedesktop.systemd1 on the system
     # bus, as PID 1 does on a real one: the agent (Scope=system, the default) makes its timers
     # there, and a call to the agent when it is not running starts it (bus activation).
@@ -144,10 +159,12 @@ storage_files() {
     find "$STORAGE" -mindepth 1 -maxdepth 1 -name "$1" -printf '%f\n' | sort
 }
 
+# agent_sane [RESTARTS] : the agent restarted RESTARTS times (default 0: a test that kills it
+# says how often), and no sanitizer report is in its log.
 agent_sane() {
     local restarts
     restarts=$(systemctl --user show -P NRestarts "$AGENT_UNIT")
-    is "$restarts" 0 "the agent never crashed or restarted"
+    is "$restarts" "${1:-0}" "the agent never crashed or restarted (but for the ${1:-0} restarts the test caused)"
     ok "no sanitizer report in the agent's log" \
         not grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
 }
