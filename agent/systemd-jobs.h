@@ -17,6 +17,7 @@
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
 #define SYSTEMD_MANAGER_INTERFACE "org.freedesktop.systemd1.Manager"
+#define SYSTEMD_TIMER_INTERFACE "org.freedesktop.systemd1.Timer"
 
 typedef struct SystemdClient SystemdClient;
 typedef struct SystemdCall SystemdCall;

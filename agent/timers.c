@@ -407,7 +407,7 @@ static void phase_setup(Timers *t) {
         int r;
 
         r = sd_bus_message_new_method_call(systemd_client_bus(t->client), &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
-                                           "org.freedesktop.DBus.Properties", "Get");
+                                           DBUS_PROPERTIES_INTERFACE, "Get");
         if (r >= 0)
                 r = sd_bus_message_append(m, "ss", SYSTEMD_MANAGER_INTERFACE, "UnitPath");
         send_call(t, SIZE_MAX, "tell its unit path", m, r, NULL, NULL, on_unit_path);
@@ -586,7 +586,7 @@ static int on_timer_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         const char *interface, *name;
         uint64_t next;
 
-        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, "org.freedesktop.systemd1.Timer") ||
+        if (sd_bus_message_read(m, "s", &interface) < 0 || !streq(interface, SYSTEMD_TIMER_INTERFACE) ||
             sd_bus_message_enter_container(m, 'a', "{sv}") < 0)
                 return 0;
         while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
@@ -630,14 +630,14 @@ static void phase_watch(Timers *t) {
                 /* Subscribed to first, so that no change between the Get and the match is missed. */
                 if (!s->changed &&
                     sd_bus_match_signal_async(systemd_client_bus(t->client), &s->changed, SYSTEMD_SERVICE, path,
-                                              "org.freedesktop.DBus.Properties", "PropertiesChanged", on_timer_changed,
+                                              DBUS_PROPERTIES_INTERFACE, "PropertiesChanged", on_timer_changed,
                                               NULL, s) < 0)
                         log_warning("Cannot follow the timer of '%s'; its NextRun will not be updated.", item->config);
 
                 r = sd_bus_message_new_method_call(systemd_client_bus(t->client), &m, SYSTEMD_SERVICE, path,
-                                                   "org.freedesktop.DBus.Properties", "Get");
+                                                   DBUS_PROPERTIES_INTERFACE, "Get");
                 if (r >= 0)
-                        r = sd_bus_message_append(m, "ss", "org.freedesktop.systemd1.Timer", "NextElapseUSecRealtime");
+                        r = sd_bus_message_append(m, "ss", SYSTEMD_TIMER_INTERFACE, "NextElapseUSecRealtime");
                 send_call(t, i, "tell the next run", m, r, NULL, NULL, on_next_elapse);
         }
 }
