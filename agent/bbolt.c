@@ -256,8 +256,8 @@ static int header_check(const uint8_t *head, size_t size, uint64_t db_size, Meta
 }
 
 int bbolt_check_header(const void *head, size_t size, uint64_t db_size, BboltHeader *ret, char **ret_message) {
-        unsigned index;
-        Meta m;
+        unsigned index = 0;
+        Meta m = {};
         int r;
 
         r = header_check(head, MIN((uint64_t) size, db_size), db_size, &m, &index, ret_message);
@@ -401,7 +401,7 @@ static int node_read(Tx *tx, uint64_t pgid, Node **ret) {
         char where[32];
         uint64_t overflow;
         size_t size;
-        Node *n;
+        Node *n = NULL;
         int r;
 
         if (pgid < 2 || pgid >= tx->meta.pgid)
@@ -505,7 +505,7 @@ static int bucket_descend(Tx *tx, Bucket *b, const uint8_t *key, size_t ksize, b
                 it = &n->items[i];
                 next = i + 1 < n->n_items ? &n->items[i + 1] : hi;
                 if (!it->child) {
-                        Node *c;
+                        Node *c = NULL;
 
                         r = node_read(tx, it->pgid, &c);
                         if (r < 0)
@@ -528,7 +528,7 @@ static int bucket_descend(Tx *tx, Bucket *b, const uint8_t *key, size_t ksize, b
 static int bucket_open(Tx *tx, const char *name, Bucket *ret) {
         size_t ksize = strlen(name), i;
         const Item *it;
-        Node *leaf, *n;
+        Node *leaf = NULL, *n = NULL;
         bool found;
         uint64_t root;
         int r;
@@ -568,7 +568,7 @@ static int bucket_open(Tx *tx, const char *name, Bucket *ret) {
 /* The plain value of key in bucket b; NULL if there is none. */
 static int bucket_get(Tx *tx, Bucket *b, const char *key, const Item **ret) {
         size_t ksize = strlen(key), i;
-        Node *leaf;
+        Node *leaf = NULL;
         bool found;
         int r;
 
@@ -585,7 +585,7 @@ static int bucket_get(Tx *tx, Bucket *b, const char *key, const Item **ret) {
 /* Sets key to value in bucket b. key and value must outlive the transaction. */
 static int bucket_put(Tx *tx, Bucket *b, const uint8_t *key, size_t ksize, const uint8_t *value, size_t vsize,
                       uint32_t flags) {
-        Node *leaf;
+        Node *leaf = NULL;
         Item *it;
         bool found;
         size_t i;
@@ -785,7 +785,7 @@ static int bucket_spill(Tx *tx, Bucket *b, bool may_inline) {
                 return r;
         /* The root split: a new root above the parts, until one page holds them. */
         while (n_parts > 1) {
-                Node *up;
+                Node *up = NULL;
 
                 r = node_new(tx, &up);
                 if (r < 0)
@@ -886,7 +886,7 @@ static int compact_revision(Tx *tx, const char *key, int64_t *ret) {
 }
 
 static int tx_revisions(Tx *tx, BboltRevisions *ret) {
-        Node *leaf;
+        Node *leaf = NULL;
         int r;
 
         *ret = (BboltRevisions) {};
