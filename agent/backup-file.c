@@ -284,23 +284,6 @@ int backup_file_name(const BackupMeta *m, char **ret) {
         return asprintf(ret, "%s-%s-%s" BACKUP_FILE_SUFFIX, m->config, t, m->id) < 0 ? -ENOMEM : 0;
 }
 
-static int pread_full(int fd, void *buf, size_t size, off_t offset) {
-        size_t n = 0;
-
-        while (n < size) {
-                ssize_t k = pread(fd, (uint8_t *) buf + n, size - n, offset + (off_t) n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EBADMSG; /* short file */
-                n += (size_t) k;
-        }
-        return 0;
-}
-
 static int write_full(int fd, const void *buf, size_t size) {
         const uint8_t *p = buf;
 

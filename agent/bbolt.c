@@ -1,33 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * etcd's bbolt file, as far as a restore's revision bump needs it. Sources: etcd-io/bbolt
- * v1.3.6, the release etcd 3.4.23 is built with (page.go, node.go, bucket.go, tx.go, db.go);
+ * v1.3.6, which etcd 3.4.23 is built with (page.go, node.go, bucket.go, tx.go, db.go);
  * etcd-io/etcd v3.5.21 etcdutl/snapshot/v3_snapshot.go modifyLatestRevision (what the bump
- * writes) and v3.4.23 mvcc/kvstore.go restore() (how etcd reads it back on start).
+ * writes) and v3.4.23 mvcc/kvstore.go restore() (how etcd reads it back).
  *
- * The file is an array of pages of one size, in the machine's byte order. Pages 0 and 1 are
- * meta pages: magic, version, page size, flags, the root bucket {root page, sequence}, the
- * freelist page, the high-water mark (pages in use), a txid and an FNV-1a checksum of the
- * fields before it; the valid one with the higher txid is in use. Every page starts with
- * {id u64, flags u16, count u16, overflow u32}, overflow counting the further pages a large node
- * continues on. Each bucket is a B+tree: branch pages hold {pos u32, ksize u32, child u64}
- * elements keyed by their child's first key, leaf pages {flags, pos, ksize, vsize} (u32 each),
- * pos counting from the element itself to its key, the value following the key. A bucket is a
- * leaf value flagged 0x01: {root page, sequence}, followed by the bucket's whole leaf page when
- * root is 0 (an "inline" bucket, at most a quarter page). No page other than the meta pages
- * carries a checksum.
+ * Format: pages of one size, in the machine's byte order, each opening with {id u64, flags u16,
+ * count u16, overflow u32} (overflow: the further pages a large node continues on). Pages 0 and
+ * 1 are meta pages {magic, version, page size, flags, root bucket {page, sequence}, freelist
+ * page, high-water mark, txid, FNV-1a of the fields before}; the valid one with the higher txid
+ * is in use. A bucket is a B+tree: branch elements {pos, ksize u32, child u64} keyed by their
+ * child's first key, leaf elements {flags, pos, ksize, vsize u32}, pos counting from the element
+ * to its key, the value after the key. A sub-bucket is a leaf value flagged 0x01, {root page,
+ * sequence}, followed by its leaf page when root is 0 (inline, at most a quarter page). Only the
+ * meta pages carry a checksum.
  *
- * A bbolt write transaction never changes a page in use: the nodes on the paths to the keys it
- * writes go to new pages at the high-water mark, up to the root, and then the meta page not in
- * use is overwritten with txid + 1, the new root and the new high-water mark, with an fdatasync
- * before and after. We do the same. The pages left behind are free: etcd opens bbolt with
- * NoFreelistSync, its meta says "no freelist" (page 2^64-1) and bbolt finds the free pages on
- * open by walking every bucket. The new meta always says that too: a synced freelist of the old
- * database would not list the pages we leave behind, and bbolt writes a fresh one on its next
- * commit if it keeps one (db.go Open, "Flush freelist when transitioning from no sync to sync").
- *
- * Only the paths to the keys read or written are read, with pread, so time and memory do not
- * grow with the database; everything is read and checked before the first byte is written.
+ * Writing, as a bbolt transaction does: the nodes on the paths to the keys written go to new
+ * pages at the high-water mark, split where they outgrow a page (a branch keeps two children,
+ * which rebalance() asserts); then the meta page not in use gets the new root, high-water mark
+ * and next txid, with an fdatasync before and after. The pages left behind are free because the
+ * new meta always says "no freelist", as etcd's NoFreelistSync databases do: bbolt then finds
+ * the free pages on open by walking the buckets, and writes a freelist on its next commit if it
+ * keeps one (db.go Open). Only the paths are read, with pread, all before the first write.
  */
 
 #include <fcntl.h>
@@ -36,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "bbolt.h"
+#include "fs-util.h"
 #include "macro.h"
 #include "string-util.h"
 
@@ -114,42 +109,6 @@ static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn) {
         if (c != 0)
                 return c;
         return an < bn ? -1 : an > bn;
-}
-
-static int pread_full(int fd, void *buf, size_t size, uint64_t offset) {
-        uint8_t *p = buf;
-
-        while (size > 0) {
-                ssize_t k = pread(fd, p, size, (off_t) offset);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EBADMSG;
-                p += k;
-                size -= (size_t) k;
-                offset += (uint64_t) k;
-        }
-        return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t size, uint64_t offset) {
-        const uint8_t *p = buf;
-
-        while (size > 0) {
-                ssize_t k = pwrite(fd, p, size, (off_t) offset);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                size -= (size_t) k;
-                offset += (uint64_t) k;
-        }
-        return 0;
 }
 
 /* ---- meta pages -------------------------------------------------------------------------- */
@@ -407,9 +366,9 @@ static int node_read(Tx *tx, uint64_t pgid, Node **ret) {
         if (pgid < 2 || pgid >= tx->meta.pgid)
                 return set_message(tx->message, -EBADMSG, "Page %" PRIu64 " lies outside the database (pages 2 to %" PRIu64 ")",
                                    pgid, tx->meta.pgid - 1);
-        r = pread_full(tx->fd, header, sizeof(header), pgid * tx->page_size);
+        r = pread_full(tx->fd, header, sizeof(header), (off_t) (pgid * tx->page_size));
         if (r == -EBADMSG)
-                return set_message(tx->message, r, "Page %" PRIu64 " lies past the end of the file", pgid);
+                return set_message(tx->message, -EBADMSG, "Page %" PRIu64 " lies past the end of the file", pgid);
         if (r < 0)
                 return set_message(tx->message, r, "Cannot read page %" PRIu64 ": %s", pgid, strerror(-r));
         if (get64(header) != pgid)
@@ -436,10 +395,11 @@ static int node_read(Tx *tx, uint64_t pgid, Node **ret) {
         n->buf = malloc(size);
         if (!n->buf)
                 return -ENOMEM;
-        r = pread_full(tx->fd, n->buf, size, pgid * tx->page_size);
+        r = pread_full(tx->fd, n->buf, size, (off_t) (pgid * tx->page_size));
+        if (r == -EBADMSG)
+                return set_message(tx->message, -EBADMSG, "Page %" PRIu64 " lies past the end of the file", pgid);
         if (r < 0)
-                return set_message(tx->message, r, "Cannot read page %" PRIu64 ": %s", pgid,
-                                   r == -EBADMSG ? "it lies past the end of the file" : strerror(-r));
+                return set_message(tx->message, r, "Cannot read page %" PRIu64 ": %s", pgid, strerror(-r));
         (void) snprintf(where, sizeof(where), "Page %" PRIu64, pgid);
         r = node_parse(tx, n, n->buf, size, where);
         if (r < 0)
@@ -827,6 +787,8 @@ static int tx_open(Tx *tx, int fd, char **ret_message) {
         if (!head)
                 return -ENOMEM;
         r = pread_full(fd, head, size, 0);
+        if (r == -EBADMSG)
+                return set_message(ret_message, -EBADMSG, "The database shrank while it was read");
         if (r < 0)
                 return set_message(ret_message, r, "Cannot read the database header: %s", strerror(-r));
         r = header_check(head, size, tx->file_size, &tx->meta, &tx->meta_index, ret_message);
@@ -918,7 +880,7 @@ static int tx_commit(Tx *tx, uint64_t root) {
         if (!page)
                 return -ENOMEM;
 
-        r = pwrite_full(tx->fd, tx->out, (size_t) tx->out_pages * tx->page_size, tx->meta.pgid * tx->page_size);
+        r = pwrite_full(tx->fd, tx->out, (size_t) tx->out_pages * tx->page_size, (off_t) (tx->meta.pgid * tx->page_size));
         if (r >= 0 && fdatasync(tx->fd) < 0)
                 r = -errno;
         if (r < 0) {
@@ -935,7 +897,7 @@ static int tx_commit(Tx *tx, uint64_t root) {
         m.freelist = PGID_NO_FREELIST;
         m.pgid = tx->meta.pgid + tx->out_pages;
         meta_encode(&m, index, page);
-        r = pwrite_full(tx->fd, page, tx->page_size, (uint64_t) index * tx->page_size);
+        r = pwrite_full(tx->fd, page, tx->page_size, (off_t) index * tx->page_size);
         if (r >= 0 && fdatasync(tx->fd) < 0)
                 r = -errno;
         if (r < 0)

@@ -42,16 +42,16 @@ typedef struct BboltRevisions {
  * Checks the two meta pages at the start of a database: magic, version, FNV-1a checksum, page
  * type and id, one page size, a root, freelist and high-water mark that lie inside a database
  * of db_size bytes. head holds the first MIN(db_size, BBOLT_HEADER_MAX) bytes (or more), which
- * is what a streaming reader of a snapshot can keep. -EBADMSG with a message if anything does
- * not check out.
+ * is what a streaming reader of a snapshot can keep (-EINVAL if it holds less than both meta
+ * pages). -EBADMSG with a message if anything does not check out.
  */
 int bbolt_check_header(const void *head, size_t size, uint64_t db_size, BboltHeader *ret, char **ret_message);
 
 /*
  * Reads the revisions of the database open at fd, checking the header and every page read on
- * the way (the right-most path of bucket "key", the path to the two meta keys). Takes bbolt's
- * shared lock: -EBUSY while etcd has the database open. -EBADMSG for anything that is not a
- * sound etcd database.
+ * the way (the right-most path of bucket "key", the path to the two meta keys). Holds bbolt's
+ * shared lock (flock) for the call: -EBUSY while etcd has the database open. -EBADMSG for
+ * anything that is not a sound etcd database.
  */
 int bbolt_read_revisions(int fd, BboltRevisions *ret, char **ret_message);
 
@@ -59,11 +59,18 @@ int bbolt_read_revisions(int fd, BboltRevisions *ret, char **ret_message);
  * The revision bump, on a database no etcd runs on (the staged output of a restore, before
  * etcd starts on it). In one bbolt transaction: bucket "key" gets the empty entry
  * BE64(latest + bump) '_' BE64(0), bucket "meta" gets "scheduledCompactRev" = that revision, so
- * that etcd starts at latest + bump and treats every older revision as compacted. Takes bbolt's
- * exclusive lock (-EBUSY if etcd holds the file). Everything is read and checked before the
- * first write (-EBADMSG, the file untouched); the new pages go past the high-water mark, and
- * only the final meta page write makes them part of the database, so a crash or an I/O error
- * leaves the database as it was. Returns the revisions as they were before in ret_before.
- * -EINVAL for bump 0, -EOVERFLOW if latest + bump leaves int64.
+ * that etcd starts at latest + bump and treats every older revision as compacted. Holds bbolt's
+ * exclusive lock for the call (-EBUSY if etcd has the file open). Everything is read and checked
+ * before the first write (-EBADMSG, the file untouched); the new pages go past the high-water
+ * mark and only the final meta page write makes them part of the database, so a crash or an
+ * I/O error leaves either the old database or the bumped one. ret_before: the revisions as they
+ * were. -EINVAL for bump 0, -EOVERFLOW if latest + bump leaves int64.
+ *
+ * -EFBIG for a node of more than 256 MiB, which etcd does not write.
+ *
+ * Not idempotent: a second call bumps again. A resumed restore that recorded the revision
+ * before can tell a bump that completed (latest == scheduled_compact == that + bump); after a
+ * crash in the meta page write, bbolt opens the old database but this module refuses the torn
+ * meta page: stage again from the snapshot.
  */
 int bbolt_bump_revision(int fd, uint64_t bump, BboltRevisions *ret_before, char **ret_message);

@@ -143,3 +143,39 @@ int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to) {
                 return -errno;
         return renameat(from_fd, from, to_fd, to) < 0 ? -errno : 0;
 }
+
+int pread_full(int fd, void *buf, size_t size, off_t offset) {
+        char *p = buf;
+
+        while (size > 0) {
+                ssize_t n = pread(fd, p, size, offset);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -EBADMSG;
+                p += n;
+                size -= (size_t) n;
+                offset += n;
+        }
+        return 0;
+}
+
+int pwrite_full(int fd, const void *buf, size_t size, off_t offset) {
+        const char *p = buf;
+
+        while (size > 0) {
+                ssize_t n = pwrite(fd, p, size, offset);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                size -= (size_t) n;
+                offset += n;
+        }
+        return 0;
+}

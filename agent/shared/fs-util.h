@@ -17,3 +17,7 @@ int mkdir_p(const char *path, mode_t mode);
 /* Renames without ever replacing an existing file (-EEXIST), also where RENAME_NOREPLACE is
  * not supported (NFS, CIFS, FUSE). */
 int rename_noreplace(int from_fd, const char *from, int to_fd, const char *to);
+/* Exactly size bytes at offset, retried on EINTR and short transfers. pread_full() returns
+ * -EBADMSG where the file ends first: it is shorter than its format says. */
+int pread_full(int fd, void *buf, size_t size, off_t offset);
+int pwrite_full(int fd, const void *buf, size_t size, off_t offset);
