@@ -350,7 +350,7 @@ static void on_timers_after_load(Timers *t, int r, void *userdata) {
 }
 
 static void config_load_apply(ConfigLoad *l) {
-        _cleanup_(config_load_freep) ConfigLoad *owned = TAKE_PTR(l->manager->config_load);
+        _cleanup_(config_load_freep) _unused_ ConfigLoad *owned = TAKE_PTR(l->manager->config_load);
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         Manager *m = l->manager;
         BackupConfigSpec builtin = {};

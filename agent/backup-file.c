@@ -387,7 +387,7 @@ int backup_file_extract(int fd, int out_fd, BackupProgress *progress, const atom
         Extract x = { .meta = &m, .out_fd = out_fd };
         uint8_t digest[SHA256_DIGEST_SIZE];
         uint64_t compressed = 0;
-        uint32_t frame_size;
+        uint32_t frame_size = 0;
         size_t last = 1;
         char a[2 * SHA256_DIGEST_SIZE + 1], b[2 * SHA256_DIGEST_SIZE + 1];
         int r;
