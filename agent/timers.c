@@ -342,19 +342,19 @@ static PassItem *request_item(Request *q) {
         return q->item == SIZE_MAX ? NULL : &q->timers->items[q->item];
 }
 
-static void on_call_done(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
+static void on_call_done(SystemdCall *call, const SystemdResult *result, void *userdata) {
         Request *q = userdata;
         PassItem *item = request_item(q);
 
-        if (r < 0)
-                pass_failed(q->timers, item, r, "systemd refused to %s%s%s: %s", q->what, item ? " for " : "",
-                            item ? item->config : "", strna(message));
+        if (result->error < 0)
+                pass_failed(q->timers, item, result->error, "systemd refused to %s%s%s: %s", q->what,
+                            item ? " for " : "", item ? item->config : "", strna(result->message));
         call_done(q->timers);
 }
 
-/* Sends m (built with result r) or, with unit set, the job method on unit; done (on_call_done
- * if NULL) gets a Request for item (SIZE_MAX: the pass). */
-static void send_call(Timers *t, size_t item, const char *what, sd_bus_message *m, int r, const char *job,
+/* Sends m (built with result r) or, with unit set, the job on unit; done (on_call_done if NULL)
+ * gets a Request for item (SIZE_MAX: the pass). */
+static void send_call(Timers *t, size_t item, const char *what, sd_bus_message *m, int r, SystemdJobType job,
                       const char *unit, systemd_done_t done) {
         SystemdCall *call = NULL;
         Request *q;
@@ -365,8 +365,8 @@ static void send_call(Timers *t, size_t item, const char *what, sd_bus_message *
                         r = -ENOMEM;
                 else {
                         *q = (Request) { .timers = t, .item = item, .what = what };
-                        r = job ? systemd_job(t->client, job, unit, done ?: on_call_done, q, &call)
-                                : systemd_call(t->client, m, done ?: on_call_done, q, &call);
+                        r = unit ? systemd_job(t->client, job, unit, USEC_INFINITY, done ?: on_call_done, q, &call)
+                                 : systemd_call(t->client, m, done ?: on_call_done, q, &call);
                         if (r < 0)
                                 free(q);
                         else
@@ -382,10 +382,12 @@ static void send_call(Timers *t, size_t item, const char *what, sd_bus_message *
 
 /* ---- SETUP ------------------------------------------------------------------------------------ */
 
-static void on_unit_path(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
+static void on_unit_path(SystemdCall *call, const SystemdResult *result, void *userdata) {
         Request *q = userdata;
         Timers *t = q->timers;
+        sd_bus_message *reply = result->reply;
         const char *dir, *first_control = NULL;
+        int r = result->error;
 
         if (r >= 0 && (r = sd_bus_message_enter_container(reply, 'v', "as")) >= 0 &&
             (r = sd_bus_message_enter_container(reply, 'a', "s")) >= 0)
@@ -398,7 +400,7 @@ static void on_unit_path(SystemdCall *call, int r, const char *message, sd_bus_m
                 (void) free_and_strdup(&t->dropin_dir, first_control);
         if (!t->dropin_dir)
                 pass_failed(t, NULL, r < 0 ? r : -ENOENT, "Cannot tell where the service manager takes drop-ins (%s).",
-                            r < 0 ? strna(message) : "no control directory in its UnitPath");
+                            r < 0 ? strna(result->message) : "no control directory in its UnitPath");
         call_done(t);
 }
 
@@ -410,19 +412,19 @@ static void phase_setup(Timers *t) {
                                            DBUS_PROPERTIES_INTERFACE, "Get");
         if (r >= 0)
                 r = sd_bus_message_append(m, "ss", SYSTEMD_MANAGER_INTERFACE, "UnitPath");
-        send_call(t, SIZE_MAX, "tell its unit path", m, r, NULL, NULL, on_unit_path);
+        send_call(t, SIZE_MAX, "tell its unit path", m, r, _SYSTEMD_JOB_TYPE_INVALID, NULL, on_unit_path);
 }
 
 /* ---- STOP ------------------------------------------------------------------------------------- */
 
-static void on_stopped(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
+static void on_stopped(SystemdCall *call, const SystemdResult *result, void *userdata) {
         Request *q = userdata;
 
         /* NoSuchUnit: a timer systemd never loaded (a configuration disabled from the start)
          * is as stopped as can be. */
-        if (r < 0 && r != -ENOENT)
-                pass_failed(q->timers, request_item(q), r, "systemd refused to stop the timer for %s: %s",
-                            request_item(q)->config, strna(message));
+        if (result->error < 0 && result->error != -ENOENT)
+                pass_failed(q->timers, request_item(q), result->error, "systemd refused to stop the timer for %s: %s",
+                            request_item(q)->config, strna(result->message));
         call_done(q->timers);
 }
 
@@ -439,7 +441,7 @@ static void phase_stop(Timers *t) {
                 if (c)
                         backup_config_set_next_run(c, 0);
                 unit = timer_name(item->config);
-                send_call(t, i, "stop the timer", NULL, unit ? 0 : -ENOMEM, "StopUnit", unit, on_stopped);
+                send_call(t, i, "stop the timer", NULL, unit ? 0 : -ENOMEM, SYSTEMD_JOB_STOP, unit, on_stopped);
         }
 }
 
@@ -512,8 +514,8 @@ static void phase_files(Timers *t) {
 
         /* systemd sees drop-ins only after a reload. */
         if (t->files_changed)
-                send_call(t, SIZE_MAX, "reload its units", m, systemd_new_manager_call(t->client, "Reload", &m), NULL, NULL,
-                          NULL);
+                send_call(t, SIZE_MAX, "reload its units", m, systemd_new_manager_call(t->client, "Reload", &m),
+                          _SYSTEMD_JOB_TYPE_INVALID, NULL, NULL);
 }
 
 /* ---- INSTALL ---------------------------------------------------------------------------------- */
@@ -536,20 +538,21 @@ static void phase_install(Timers *t) {
                         r = sd_bus_message_append_strv(m, STRV_MAKE(unit));
                 if (r >= 0)
                         r = wanted ? sd_bus_message_append(m, "bb", false, true) : sd_bus_message_append(m, "b", false);
-                send_call(t, i, wanted ? "enable the timer" : "disable the timer", m, r, NULL, NULL, NULL);
+                send_call(t, i, wanted ? "enable the timer" : "disable the timer", m, r, _SYSTEMD_JOB_TYPE_INVALID,
+                          NULL, NULL);
         }
 }
 
 /* ---- START ------------------------------------------------------------------------------------ */
 
-static void on_started(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
+static void on_started(SystemdCall *call, const SystemdResult *result, void *userdata) {
         Request *q = userdata;
         PassItem *item = request_item(q);
         TimerState *s;
 
-        if (r < 0)
-                pass_failed(q->timers, item, r, "Starting the timer of backup configuration '%s' failed: %s", item->config,
-                            strna(message));
+        if (result->error < 0)
+                pass_failed(q->timers, item, result->error, "Starting the timer of backup configuration '%s' failed: %s",
+                            item->config, strna(result->message));
         else if (!(s = timer_state_get(q->timers, item->config)) || free_and_strdup(&s->calendar, item->calendar) < 0)
                 pass_failed(q->timers, item, -ENOMEM, "Out of memory.");
         call_done(q->timers);
@@ -567,7 +570,8 @@ static void phase_start(Timers *t) {
                 unit = timer_name(item->config);
                 /* A new calendar needs the timer restarted to be armed with it. */
                 send_call(t, i, "start the timer", NULL, unit ? 0 : -ENOMEM,
-                          s && streq_ptr(s->calendar, item->calendar) ? "StartUnit" : "RestartUnit", unit, on_started);
+                          s && streq_ptr(s->calendar, item->calendar) ? SYSTEMD_JOB_START : SYSTEMD_JOB_RESTART, unit,
+                          on_started);
         }
 }
 
@@ -602,11 +606,11 @@ static int on_timer_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
-static void on_next_elapse(SystemdCall *call, int r, const char *message, sd_bus_message *reply, void *userdata) {
+static void on_next_elapse(SystemdCall *call, const SystemdResult *result, void *userdata) {
         Request *q = userdata;
         uint64_t next;
 
-        if (r >= 0 && sd_bus_message_read(reply, "v", "t", &next) >= 0)
+        if (result->error >= 0 && sd_bus_message_read(result->reply, "v", "t", &next) >= 0)
                 timer_set_next_run(q->timers, request_item(q)->config, next);
         call_done(q->timers);
 }
@@ -638,7 +642,7 @@ static void phase_watch(Timers *t) {
                                                    DBUS_PROPERTIES_INTERFACE, "Get");
                 if (r >= 0)
                         r = sd_bus_message_append(m, "ss", SYSTEMD_TIMER_INTERFACE, "NextElapseUSecRealtime");
-                send_call(t, i, "tell the next run", m, r, NULL, NULL, on_next_elapse);
+                send_call(t, i, "tell the next run", m, r, _SYSTEMD_JOB_TYPE_INVALID, NULL, on_next_elapse);
         }
 }
 
@@ -777,7 +781,7 @@ int timers_new(Manager *m, Timers **ret) {
         if (!t)
                 return log_oom();
         t->manager = m;
-        r = systemd_client_new(m->event, m->config.scope, m->bus, &t->client);
+        r = systemd_client_new(m->event, m->config.scope, &t->client);
         if (r < 0)
                 return log_error_errno(r, "Failed to connect to the %s service manager: %m",
                                        systemd_scope_to_string(m->config.scope));
