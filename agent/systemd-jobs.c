@@ -10,7 +10,11 @@
  * caller, so one JobRemoved ends every call waiting for that object. The unit's state is read
  * after JobRemoved rather than followed through PropertiesChanged (dbus-broker's way): systemd
  * changes the unit's state before it ends the job, so the read sees at least the state the job
- * ended in, and a match per unit would spend rules dbus-daemon also limits per connection.
+ * ended in, and a match per unit would spend rules dbus-daemon also limits per connection. A
+ * unit that is inactive and unreferenced is garbage-collected at once, and read again it would
+ * show a fresh copy's state (ConditionResult=no, Result=success): so each job holds a reference
+ * on its unit (RefUnit, sent just before the job's request; AddRef= for transient units) until
+ * its state is read.
  *
  * dbus-daemon holds a reply owed to a connection until it comes (on the system bus without a
  * timeout) and refuses more than 128 of them. So at most SYSTEMD_CALLS_MAX calls are on the
@@ -372,12 +376,15 @@ static int unit_state_message(SystemdClient *c, const char *unit, sd_bus_message
 
 static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
 
-/* A message no answer is wanted for: dbus-daemon owes us none, so it takes no place on the wire. */
-static void send_oneway(SystemdClient *c, const char *path, const char *interface, const char *method) {
+/* A message no answer is wanted for: dbus-daemon owes us none, so it takes no place on the wire.
+ * arg, if set, is its one string argument. */
+static void send_oneway(SystemdClient *c, const char *path, const char *interface, const char *method,
+                        const char *arg) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
         if (sd_bus_message_new_method_call(c->bus, &m, SYSTEMD_SERVICE, path, interface, method) < 0 ||
-            sd_bus_message_set_expect_reply(m, false) < 0 || sd_bus_send(c->bus, m, NULL) < 0)
+            (arg && sd_bus_message_append(m, "s", arg) < 0) || sd_bus_message_set_expect_reply(m, false) < 0 ||
+            sd_bus_send(c->bus, m, NULL) < 0)
                 log_warning("Cannot send %s.%s to %s, ignoring.", interface, method, path);
 }
 
@@ -387,7 +394,7 @@ static bool job_cancel(SystemdClient *c, const char *job, SystemdCall *except) {
         for (SystemdCall *i = c->calls; i; i = i->next)
                 if (i != except && !i->ended && i->step == STEP_JOB && streq_ptr(i->job, job))
                         return false;
-        send_oneway(c, job, "org.freedesktop.systemd1.Job", "Cancel");
+        send_oneway(c, job, "org.freedesktop.systemd1.Job", "Cancel", NULL);
         return true;
 }
 
@@ -431,13 +438,10 @@ static void call_release(SystemdCall *call) {
                 client_slot_freed(c);
         }
         sd_event_source_disable_unref(call->deadline);
-        /* The reference AddRef= took kept the unit for our read; without it systemd collects it. */
-        if (call->transient && call->job) {
-                _cleanup_free_ char *path = NULL;
-
-                if (systemd_unit_path(call->unit, &path) >= 0)
-                        send_oneway(c, path, "org.freedesktop.systemd1.Unit", "Unref");
-        }
+        /* The job's reference on its unit (see the top) goes. A transient unit has one only once
+         * systemd made it: one that was refused (it exists already, say) is not ours to drop. */
+        if (call->kind == CALL_JOB && (!call->transient || call->job))
+                send_oneway(c, SYSTEMD_PATH, SYSTEMD_MANAGER_INTERFACE, "UnrefUnit", call->unit);
         free(call->unit);
         free(call->job);
         free(call->job_result);
@@ -722,6 +726,10 @@ static int job_start(SystemdClient *c, SystemdJobType type, bool transient, cons
         call->type = type;
         call->transient = transient;
         call->timeout = timeout;
+        /* Before the request, on the same connection: systemd holds the reference before the job
+         * can end. (Released with the call, whatever happens next.) */
+        if (!transient)
+                send_oneway(c, SYSTEMD_PATH, SYSTEMD_MANAGER_INTERFACE, "RefUnit", unit);
         if (timeout != USEC_INFINITY) {
                 r = sd_event_add_time_relative(c->event, &call->deadline, CLOCK_MONOTONIC, timeout, /* accuracy= */ 0,
                                                on_deadline, call);
