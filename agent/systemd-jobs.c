@@ -217,11 +217,18 @@ int systemd_job_judge(SystemdJobType type, const char *unit, const char *job_res
                                    systemd_job_type_to_string(type), unit, job_result);
         state = s->active_state;
         if (type == SYSTEMD_JOB_STOP) {
-                if (streq(state, "inactive") || streq(state, "failed"))
+                /* A job queued right after the stop ended can only bring the unit back. */
+                if ((streq(state, "inactive") || streq(state, "failed")) && s->job_id == 0)
                         return 0;
+                if (s->job_id != 0)
+                        return set_message(ret_message, -EBUSY,
+                                           "%s is %s right after its stop job ended, but job %" PRIu32
+                                           " is queued for it: something starts it again (a dependency, a "
+                                           "socket, a timer, Upholds=).",
+                                           unit, state, s->job_id);
                 return set_message(ret_message, -EBUSY,
                                    "%s is %s (%s) right after its stop job ended: something started it again "
-                                   "(a dependency, a socket, a timer or a path unit).",
+                                   "(a dependency, a socket, a timer, Upholds=).",
                                    unit, state, strna(s->sub_state));
         }
 
@@ -305,6 +312,8 @@ static int read_property(sd_bus_message *m, const char *name, const char *signat
                 r = sd_bus_message_read(m, "(ss)", NULL, &str);
                 return r < 0 ? r : free_and_strdup(&s->load_error, isempty(str) ? NULL : str);
         }
+        if (streq(name, "Job") && streq(signature, "(uo)"))
+                return sd_bus_message_read(m, "(uo)", &s->job_id, NULL);
         if (streq(name, "InvocationID") && streq(signature, "ay")) {
                 r = sd_bus_message_read_array(m, 'y', &bytes, &size);
                 if (r >= 0 && size == sizeof(s->invocation_id))

@@ -57,6 +57,7 @@ typedef struct SystemdUnitState {
         int32_t exec_main_code;  /* si_code of the main process's last exit (CLD_EXITED, ...), 0 if none */
         int32_t exec_main_status; /* its exit status or signal */
         uint32_t n_restarts;     /* automatic restarts (Restart=) since the last manual start */
+        uint32_t job_id;         /* the job queued for the unit, 0 if none */
         uint64_t active_enter_timestamp; /* µs since the epoch, 0 if never */
         uint64_t active_enter_timestamp_monotonic;
         uint64_t inactive_enter_timestamp;
@@ -154,7 +155,8 @@ int systemd_job_result_to_errno(const char *result);
  * service without RemainAfterExit= ends a successful start. Not accepted: a failed Condition*=
  * (systemd ends such a start "done" although nothing ran), failed, deactivating, and
  * activating (after a finished start job that is an auto-restart: the service failed and
- * Restart= tries again). After a stop that ended "done", the unit must be inactive or failed;
- * anything else means something started it again (a dependency, a socket, a timer). */
+ * Restart= tries again). After a stop that ended "done", the unit must be inactive or failed
+ * with no job queued for it; anything else means something starts it again (a dependency, a
+ * socket, a timer, Upholds=). */
 int systemd_job_judge(SystemdJobType type, const char *unit, const char *job_result, const SystemdUnitState *state,
                       char **ret_message);

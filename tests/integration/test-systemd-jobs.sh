@@ -21,10 +21,10 @@ agent_setup
 # Its timer is not what this test is about. A disabled configuration also keeps its (stopped,
 # then unloaded) timer in every later pass's stop list: the add-config below checks that this
 # is no failure.
-ctl set-config default --disable >/dev/null
+ctl set-config default --disable >/dev/null || true   # (already, where agent_setup disables it)
 
 # run_client OP... : runs the client (Scope=system: the manager on the system bus), output in $OUT.
-run_client() { OUT=$("$CLIENT" --limit=20 "$@"); }
+run_client() { OUT=$("$CLIENT" --limit=20 "$@") || true; }
 # line N : the client's line for operation N; field LINE KEY : one of its fields; msg LINE.
 line() { grep "^$1 " <<<"$OUT"; }
 field() { local l=${1%% message=*}; sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$l"; }
@@ -116,12 +116,10 @@ is "$(field "$(line 1)" name)" org.freedesktop.systemd1.UnitMasked "a masked uni
 # ---- deadlines --------------------------------------------------------------------------------------
 
 run_client start:slower.service:1000
-state_at_deadline=$(unit_prop slower.service ActiveState)
+state_at_deadline=$(unit_prop slower.service ActiveState)/$(systemctl --user list-jobs --no-legend | awk '/slower.service/ {n++} END {print n + 0}')
 is "$(field "$(line 0)" error)" ETIMEDOUT "a job past its deadline ends with ETIMEDOUT"
 ok "  with a message naming the unit" grep -q 'Timed out after 1s waiting for slower.service to start' <<<"$(msg "$(line 0)")"
-is "$state_at_deadline" activating "  while systemd is still starting the unit"
-ok "  its job is cancelled (no job left for the unit)" \
-    not grep -q slower.service <<<"$(systemctl --user list-jobs --no-legend)"
+is "$state_at_deadline" activating/0 "  while systemd is still starting the unit, whose job is cancelled"
 systemctl --user stop slower.service
 
 # A start waiting for its ordering dependency: cancelled, it never runs later.
@@ -161,7 +159,7 @@ wait_until 10 unit_is upheld.service active
 run_client stop:upheld.service
 is "$(field "$(line 0)" job)" done "a stop of a unit something starts again: job 'done'"
 is "$(field "$(line 0)" error)" EBUSY "  reported as EBUSY"
-ok "  saying the unit runs again" grep -q 'upheld.service is a.* right after its stop job ended' <<<"$(msg "$(line 0)")"
+ok "  saying the unit is started again" grep -q 'upheld.service is .* right after its stop job ended' <<<"$(msg "$(line 0)")"
 systemctl --user stop upholder.service upheld.service
 
 run_client state:slow.service state:no-such-thing.service
@@ -189,7 +187,7 @@ kill -STOP "$manager"
 client=$!
 sleep 1
 kill -CONT "$manager"
-wait "$client"
+wait "$client" || true
 is "$(grep -c ' error=0 ' "$T/many.out")" 200 "200 calls at once, with systemd not answering for a while, all succeed"
 is "$(awk '{print $1}' "$T/many.out" | tr '\n' ' ')" "$(seq -s ' ' 0 199) " "  and end in the order they were made"
 
@@ -208,13 +206,19 @@ is "$connections" 2 "the agent has two system bus connections: its name's and on
 polkitd=$(_sandbox_pid_of polkitd)
 sandbox_on_exit kill -CONT "$polkitd"
 kill -STOP "$polkitd"
+# (The callers stay connected until the agent asked polkit: it looks up who they are first.)
+callers=()
 for i in $(seq 140); do
-    sandbox_as "$OUTSIDER" busctl --system call --expect-reply=no "$AGENT_NAME" "$AGENT_PATH" "$AGENT_MANAGER" \
-        StartBackup s default
+    sandbox_as "$OUTSIDER" busctl --system --timeout=60 call "$AGENT_NAME" "$AGENT_PATH" "$AGENT_MANAGER" \
+        StartBackup s default >/dev/null 2>&1 &
+    callers+=($!)
 done
+sleep 2
 ok "with 140 polkit queries pending, root's add-config still makes its timer" \
     ctl add-config jobs-test --schedule=hourly
 is "$(systemctl --user is-active etcd-backup@jobs-test.timer)" active "  the timer is active"
+kill "${callers[@]}" 2>/dev/null
+wait "${callers[@]}" 2>/dev/null || true
 kill -CONT "$polkitd"
 
 agent_sane

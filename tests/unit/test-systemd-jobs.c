@@ -112,6 +112,12 @@ TEST(stop_done_must_leave_the_unit_inactive) {
         s = state("activating", "start", "success", true);
         CHECK_EQ(judge(SYSTEMD_JOB_STOP, "done", &s, &m), -EBUSY);
         free(m);
+        /* inactive, but a job queued for it already */
+        s = state("inactive", "dead", "success", true);
+        s.job_id = 42;
+        CHECK_EQ(judge(SYSTEMD_JOB_STOP, "done", &s, &m), -EBUSY);
+        CHECK(m && strstr(m, "job 42 is queued for it"));
+        free(m);
 }
 
 TEST(failed_jobs_say_why) {
