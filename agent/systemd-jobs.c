@@ -489,8 +489,7 @@ _printf_(4, 5) static void call_fail(SystemdCall *call, int error, const char *e
 
         errno = abs(error); /* for %m */
         va_start(ap, format);
-        if (vasprintf(&message, format, ap) < 0)
-                message = NULL;
+        (void) set_messagev(&message, 0, format, ap);
         va_end(ap);
         call_finish(call, &(SystemdResult) { .error = error, .error_name = error_name, .message = message });
 }

@@ -96,6 +96,7 @@ typedef void (*systemd_done_t)(SystemdCall *call, const SystemdResult *result, v
  * agent's calls to systemd) and attaches it to e. Losing that connection exits e's loop, as
  * losing the agent's own does: without it, nothing systemd does can be followed. */
 int systemd_client_new(sd_event *e, SystemdScope scope, SystemdClient **ret);
+/* Not from a callback of one of its calls. */
 SystemdClient *systemd_client_free(SystemdClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SystemdClient *, systemd_client_free);
 sd_bus *systemd_client_bus(SystemdClient *c);
@@ -135,6 +136,8 @@ int systemd_call(SystemdClient *c, sd_bus_message *m, systemd_done_t done, void 
 
 /* Called with the userdata when the call is freed, whether it ended or was cancelled. */
 void systemd_call_set_destroy(SystemdCall *call, void (*destroy)(void *userdata));
+/* Cancels a call that has not ended (see systemd_job() for what that leaves in systemd). From
+ * the call's own callback it does nothing: the client frees the call right after. */
 SystemdCall *systemd_call_free(SystemdCall *call);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SystemdCall *, systemd_call_free);
 

@@ -189,19 +189,24 @@ int safe_atou(const char *s, unsigned *ret) {
         return 0;
 }
 
-int set_message(char **ret, int r, const char *format, ...) {
-        va_list ap;
-
+int set_messagev(char **ret, int r, const char *format, va_list ap) {
         if (ret) {
                 int saved_errno = errno; /* for a %m in format */
 
                 free(*ret);
                 errno = saved_errno;
-                va_start(ap, format);
                 if (vasprintf(ret, format, ap) < 0)
                         *ret = NULL;
-                va_end(ap);
         }
+        return r;
+}
+
+int set_message(char **ret, int r, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        r = set_messagev(ret, r, format, ap);
+        va_end(ap);
         return r;
 }
 

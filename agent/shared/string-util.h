@@ -3,6 +3,7 @@
 
 /* String and string-array helpers. Non-logging: errors come back as negative errno. */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@ int safe_atou(const char *s, unsigned *ret);
 /* For functions that explain a refusal: sets *ret (if ret is not NULL) to the formatted
  * message, freeing what it held, and returns r. */
 _printf_(3, 4) int set_message(char **ret, int r, const char *format, ...);
+_printf_(3, 0) int set_messagev(char **ret, int r, const char *format, va_list ap);
 
 /* yes/no, true/false, on/off, 1/0 as systemd's files take them: 1, 0 or -EINVAL. */
 int parse_boolean(const char *s);
