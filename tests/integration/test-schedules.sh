@@ -186,7 +186,8 @@ wait_until 10 grep -q "following it" "$SANDBOX_LOG_DIR/etcd-backup@nightly.servi
 ok "a timer firing while a backup of its configuration runs joins it" \
     grep -q "A backup of 'nightly' is running already" "$SANDBOX_LOG_DIR/etcd-backup@nightly.service.log"
 kill -CONT "$etcd_pid"
-wait_until 30 bash -c '! systemctl --user is-active --quiet etcd-backup@nightly.service'
+# (Type=oneshot: "activating" while it runs, which is-active does not count as active)
+wait_until 30 bash -c '[[ $(systemctl --user show -P ActiveState etcd-backup@nightly.service) == inactive ]]'
 is "$(systemctl --user show -P Result etcd-backup@nightly.service)" success "  and succeeds with it"
 is "$(backups_of nightly | wc -l)" 3 "  no second backup was started"
 is "$(prop "$running" State)" completed "  the one that ran completed"
