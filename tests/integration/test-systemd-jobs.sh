@@ -24,7 +24,9 @@ agent_setup
 ctl set-config default --disable >/dev/null || true   # (already, where agent_setup disables it)
 
 # run_client OP... : runs the client (Scope=system: the manager on the system bus), output in $OUT.
-run_client() { OUT=$("$CLIENT" --limit=20 "$@") || true; }
+# (Its exit status says only whether every operation ended: the lines say how. Its stderr is
+# kept for the sanitizer check at the end.)
+run_client() { OUT=$("$CLIENT" --limit=20 "$@" 2>>"$SANDBOX_LOG_DIR/client.log") || true; }
 # line N : the client's line for operation N; field LINE KEY : one of its fields; msg LINE.
 line() { grep "^$1 " <<<"$OUT"; }
 field() { local l=${1%% message=*}; sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$l"; }
@@ -183,7 +185,7 @@ is "$(field "$(line 0)" error)" 0 "  so that the same name runs again"
 manager=$(_sandbox_pid_of user-manager)
 sandbox_on_exit kill -CONT "$manager"
 kill -STOP "$manager"
-"$CLIENT" --limit=30 version:200 >"$T/many.out" &
+"$CLIENT" --limit=30 version:200 >"$T/many.out" 2>>"$SANDBOX_LOG_DIR/client.log" &
 client=$!
 sleep 1
 kill -CONT "$manager"
@@ -222,3 +224,5 @@ wait "${callers[@]}" 2>/dev/null || true
 kill -CONT "$polkitd"
 
 agent_sane
+ok "no sanitizer report from the client" \
+    not grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$SANDBOX_LOG_DIR/client.log"
