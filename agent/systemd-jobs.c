@@ -21,12 +21,12 @@
  * wire; the others wait in a queue, in order, sent from a defer source as replies come in. A
  * call whose caller is gone (it ended by its deadline, or was freed) keeps its place until
  * systemd answers it, because dbus-daemon keeps counting it until then. Messages that need no
- * answer (cancelling a job, dropping a transient unit's reference) are sent without expecting
+ * answer (taking and dropping a unit's reference, cancelling a job) are sent without expecting
  * one, and take no place.
  */
 
-#include <signal.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -164,10 +164,12 @@ static char *format_result(const SystemdUnitState *s) {
                 return strdup("");
         if (s->exec_main_code == CLD_EXITED && s->exec_main_status != 0)
                 (void) snprintf(status, sizeof(status), ", status=%" PRIi32, s->exec_main_status);
-        else if ((s->exec_main_code == CLD_KILLED || s->exec_main_code == CLD_DUMPED) && sigabbrev_np(s->exec_main_status))
+        else if ((s->exec_main_code == CLD_KILLED || s->exec_main_code == CLD_DUMPED) &&
+                 sigabbrev_np(s->exec_main_status))
                 (void) snprintf(status, sizeof(status), ", signal=SIG%s", sigabbrev_np(s->exec_main_status));
         explanation = unit_result_explanation(s->result);
-        if (asprintf(&text, " (Result: %s%s%s%s)", s->result, explanation ? ": " : "", strempty(explanation), status) < 0)
+        if (asprintf(&text, " (Result: %s%s%s%s)", s->result, explanation ? ": " : "", strempty(explanation),
+                     status) < 0)
                 return NULL;
         return text;
 }
@@ -191,13 +193,16 @@ static int job_failed(SystemdJobType type, const char *unit, const char *job_res
                 return set_message(ret_message, error, "A unit that %s depends on failed, so its %s job did not run.",
                                    unit, verb);
         if (streq(job_result, "invalid"))
-                return set_message(ret_message, error, "The %s job of %s does not apply to the unit's state.", verb, unit);
+                return set_message(ret_message, error, "The %s job of %s does not apply to the unit's state.", verb,
+                                   unit);
         if (streq(job_result, "assert"))
-                return set_message(ret_message, error, "%s was not started: one of its Assert*= settings failed.", unit);
+                return set_message(ret_message, error, "%s was not started: one of its Assert*= settings failed.",
+                                   unit);
         if (streq(job_result, "unsupported"))
                 return set_message(ret_message, error, "Cannot %s %s: not supported on this system.", verb, unit);
         if (streq(job_result, "once"))
-                return set_message(ret_message, error, "%s was started once already and cannot be started again.", unit);
+                return set_message(ret_message, error, "%s was started once already and cannot be started again.",
+                                   unit);
         return set_message(ret_message, error, "The %s job of %s ended with result '%s'.", verb, unit, job_result);
 }
 
@@ -235,8 +240,9 @@ int systemd_job_judge(SystemdJobType type, const char *unit, const char *job_res
         if (streq(state, "active") || streq(state, "reloading"))
                 return 0;
         if (!s->condition_result)
-                return set_message(ret_message, -EIO, "%s was not started: its start condition failed (%s was not met).",
-                                   unit, s->failed_condition ?: "a Condition*= setting");
+                return set_message(ret_message, -EIO,
+                                   "%s was not started: its start condition failed (%s was not met).", unit,
+                                   s->failed_condition ?: "a Condition*= setting");
         if (streq(state, "inactive") && streq_ptr(s->result, "success"))
                 return 0; /* a Type=oneshot service that ran and exited */
 
@@ -532,7 +538,7 @@ static int on_dispatch(sd_event_source *s, void *userdata) {
                         c->in_flight++;
                         continue;
                 }
-                /* Its callback may free anything, the client too: the rest goes on from the loop. */
+                /* Its callback may start or free other calls: the rest goes on from the loop. */
                 if (c->queue_head)
                         (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_ONESHOT);
                 call_fail(call, r, NULL, "Cannot send a call to the service manager: %m");
@@ -621,7 +627,8 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
                 /* Only a reply owed kept the call. A job queued after the deadline passed is
                  * cancelled; one that is the caller's (it freed the call) is left alone. */
                 if (call->kind == CALL_JOB && call->step == STEP_REQUEST && !e &&
-                    sd_bus_message_read(reply, "o", &job) >= 0 && free_and_strdup(&call->job, job) >= 0 && call->expired)
+                    sd_bus_message_read(reply, "o", &job) >= 0 && free_and_strdup(&call->job, job) >= 0 &&
+                    call->expired)
                         (void) job_cancel(call->client, job, call);
                 call_release(call);
                 return 0;
@@ -710,7 +717,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
 
         switch (call->step) {
         case STEP_REQUEST:
-                what = call->queued ? "; it was not asked yet" : "; systemd had not answered yet, the job it queues is cancelled";
+                what = call->queued ? "; it was not asked yet"
+                                    : "; systemd had not answered yet, the job it queues is cancelled";
                 break;
         case STEP_JOB:
                 what = job_cancel(call->client, call->job, call) ? "; the job is cancelled, the unit left as it is"
@@ -719,7 +727,8 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         default:
                 what = "; the job had ended, its state was being read";
         }
-        call_fail(call, -ETIMEDOUT, NULL, "Timed out after %s waiting for %s to %s%s.", timeout, call->unit, verb, what);
+        call_fail(call, -ETIMEDOUT, NULL, "Timed out after %s waiting for %s to %s%s.", timeout, call->unit, verb,
+                  what);
         return 0;
 }
 
