@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bus-names.h"
+#include "list.h"
 #include "log.h"
 #include "string-util.h"
 #include "systemd-jobs.h"
@@ -56,15 +58,15 @@ struct SystemdClient {
         sd_bus_slot *job_removed;
         sd_bus_slot *subscribe;
         sd_event_source *dispatch;
-        SystemdCall *calls;                   /* every call not freed yet */
-        SystemdCall *queue_head, *queue_tail; /* waiting for a place on the wire, oldest first */
+        SystemdCall *calls;              /* every call not freed yet */
+        SystemdCall *queue, *queue_tail; /* waiting for a place on the wire, oldest first */
         unsigned in_flight;
 };
 
 struct SystemdCall {
         SystemdClient *client;
-        SystemdCall *next, *prev;
-        SystemdCall *queue_next;
+        LIST_FIELDS(SystemdCall, calls);
+        LIST_FIELDS(SystemdCall, queue);
         sd_bus_message *queued; /* the message to send, while in the queue */
         sd_bus_slot *slot;      /* the method call on the wire */
         sd_event_source *deadline;
@@ -381,7 +383,7 @@ static int unit_state_message(SystemdClient *c, const char *unit, sd_bus_message
         r = systemd_unit_path(unit, &path);
         if (r < 0)
                 return r;
-        r = sd_bus_message_new_method_call(c->bus, ret, SYSTEMD_SERVICE, path, "org.freedesktop.DBus.Properties",
+        r = sd_bus_message_new_method_call(c->bus, ret, SYSTEMD_SERVICE, path, DBUS_PROPERTIES_INTERFACE,
                                            "GetAll");
         /* "": every interface, so that Result, MainPID, ... of the unit's type come along. */
         return r < 0 ? r : sd_bus_message_append(*ret, "s", "");
@@ -406,48 +408,37 @@ static void send_oneway(SystemdClient *c, const char *path, const char *interfac
 /* Cancels a job, unless a call of ours other than except still waits for it. Returns whether it
  * did. */
 static bool job_cancel(SystemdClient *c, const char *job, SystemdCall *except) {
-        for (SystemdCall *i = c->calls; i; i = i->next)
+        LIST_FOREACH(calls, i, c->calls)
                 if (i != except && !i->ended && i->step == STEP_JOB && streq_ptr(i->job, job))
                         return false;
-        send_oneway(c, job, "org.freedesktop.systemd1.Job", "Cancel", NULL);
+        send_oneway(c, job, SYSTEMD_JOB_INTERFACE, "Cancel", NULL);
         return true;
 }
 
-static void call_unqueue(SystemdCall *call) {
+/* Takes the call out of the queue; returns the message it was to send. */
+static sd_bus_message *call_unqueue(SystemdCall *call) {
         SystemdClient *c = call->client;
-        SystemdCall *prev = NULL;
 
         if (!call->queued)
-                return;
-        for (SystemdCall *i = c->queue_head; i && i != call; i = i->queue_next)
-                prev = i;
-        if (prev)
-                prev->queue_next = call->queue_next;
-        else
-                c->queue_head = call->queue_next;
+                return NULL;
         if (c->queue_tail == call)
-                c->queue_tail = prev;
-        call->queue_next = NULL;
-        call->queued = sd_bus_message_unref(call->queued);
+                c->queue_tail = call->queue_prev;
+        LIST_REMOVE(queue, c->queue, call);
+        return TAKE_PTR(call->queued);
 }
 
 /* A place on the wire came free. */
 static void client_slot_freed(SystemdClient *c) {
         c->in_flight--;
-        if (c->queue_head)
+        if (c->queue)
                 (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_ONESHOT);
 }
 
 static void call_release(SystemdCall *call) {
         SystemdClient *c = call->client;
 
-        if (call->prev)
-                call->prev->next = call->next;
-        else
-                c->calls = call->next;
-        if (call->next)
-                call->next->prev = call->prev;
-        call_unqueue(call);
+        LIST_REMOVE(calls, c->calls, call);
+        sd_bus_message_unref(call_unqueue(call));
         if (call->slot) {
                 call->slot = sd_bus_slot_unref(call->slot);
                 client_slot_freed(c);
@@ -474,7 +465,7 @@ static void call_end(SystemdCall *call) {
         call->destroy = NULL;
         call->userdata = NULL;
         call->deadline = sd_event_source_disable_unref(call->deadline);
-        call_unqueue(call);
+        sd_bus_message_unref(call_unqueue(call));
         if (destroy)
                 destroy(userdata);
         if (!call->slot)
@@ -505,7 +496,7 @@ static int call_send(SystemdCall *call, sd_bus_message *m) {
         int r;
 
         /* Straight to the wire only when nothing made earlier is still waiting: order is kept. */
-        if (c->in_flight < SYSTEMD_CALLS_MAX && !c->queue_head) {
+        if (c->in_flight < SYSTEMD_CALLS_MAX && !c->queue) {
                 r = sd_bus_call_async(c->bus, &call->slot, m, on_reply, call, /* usec= */ 0);
                 if (r < 0)
                         return r;
@@ -513,10 +504,7 @@ static int call_send(SystemdCall *call, sd_bus_message *m) {
                 return 0;
         }
         call->queued = sd_bus_message_ref(m);
-        if (c->queue_tail)
-                c->queue_tail->queue_next = call;
-        else
-                c->queue_head = call;
+        LIST_INSERT_AFTER(queue, c->queue, c->queue_tail, call);
         c->queue_tail = call;
         return 0;
 }
@@ -524,22 +512,18 @@ static int call_send(SystemdCall *call, sd_bus_message *m) {
 static int on_dispatch(sd_event_source *s, void *userdata) {
         SystemdClient *c = userdata;
 
-        while (c->in_flight < SYSTEMD_CALLS_MAX && c->queue_head) {
-                SystemdCall *call = c->queue_head;
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = TAKE_PTR(call->queued);
+        while (c->in_flight < SYSTEMD_CALLS_MAX && c->queue) {
+                SystemdCall *call = c->queue;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = call_unqueue(call);
                 int r;
 
-                c->queue_head = call->queue_next;
-                if (!c->queue_head)
-                        c->queue_tail = NULL;
-                call->queue_next = NULL;
                 r = sd_bus_call_async(c->bus, &call->slot, m, on_reply, call, /* usec= */ 0);
                 if (r >= 0) {
                         c->in_flight++;
                         continue;
                 }
                 /* Its callback may start or free other calls: the rest goes on from the loop. */
-                if (c->queue_head)
+                if (c->queue)
                         (void) sd_event_source_set_enabled(c->dispatch, SD_EVENT_ONESHOT);
                 call_fail(call, r, NULL, "Cannot send a call to the service manager: %m");
                 return 0;
@@ -560,15 +544,12 @@ static SystemdCall *call_new(SystemdClient *c, CallKind kind, const char *unit, 
                 .timeout = USEC_INFINITY,
                 .done = done,
                 .userdata = userdata,
-                .next = c->calls,
         };
         if (unit && !(call->unit = strdup(unit))) {
                 free(call);
                 return NULL;
         }
-        if (c->calls)
-                c->calls->prev = call;
-        c->calls = call;
+        LIST_PREPEND(calls, c->calls, call);
         return call;
 }
 
@@ -683,7 +664,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) < 0)
                 return 0;
         /* Every call that was handed this job (systemd merges identical ones) ends with it. */
-        for (SystemdCall *call = c->calls; call; call = call->next)
+        LIST_FOREACH(calls, call, c->calls)
                 if (!call->ended && call->step == STEP_JOB && streq(call->job, job)) {
                         if (free_and_strdup(&call->job_result, result) < 0)
                                 return log_oom();
@@ -694,7 +675,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 SystemdCall *call = c->calls;
 
                 while (call && (call->ended || call->step != STEP_ENDED))
-                        call = call->next;
+                        call = call->calls_next;
                 if (!call)
                         break;
                 call_read_state(call);

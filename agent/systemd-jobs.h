@@ -22,6 +22,7 @@
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
 #define SYSTEMD_MANAGER_INTERFACE "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_TIMER_INTERFACE "org.freedesktop.systemd1.Timer"
+#define SYSTEMD_JOB_INTERFACE "org.freedesktop.systemd1.Job"
 
 /* Method calls awaiting systemd's reply at once. dbus-daemon allows a connection 128 pending
  * replies (max_replies_per_connection); a pass over a few hundred timers must not hit that,

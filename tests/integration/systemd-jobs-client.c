@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-names.h"
 #include "string-util.h"
 #include "systemd-jobs.h"
 
@@ -100,7 +101,7 @@ static int op_start(SystemdClient *c, Op *op) {
 
         if (streq(op->kind, "version")) {
                 r = sd_bus_message_new_method_call(systemd_client_bus(c), &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
-                                                   "org.freedesktop.DBus.Properties", "Get");
+                                                   DBUS_PROPERTIES_INTERFACE, "Get");
                 if (r >= 0)
                         r = sd_bus_message_append(m, "ss", SYSTEMD_MANAGER_INTERFACE, "Version");
                 return r < 0 ? r : systemd_call(c, m, on_done, op, NULL);
