@@ -52,11 +52,15 @@ reads_and_health() {
 
     # ---- a prefix with a limit ------------------------------------------------------------
     for i in 1 2 3 4 5; do etcdctl_s put "/t/p/$i" "v$i" >/dev/null; done
-    etcdctl_s put /t/q outside >/dev/null
+    # ("/t/p0" is the first key after the prefix: "/" + 1 is "0")
+    etcdctl_s put /t/p0 outside >/dev/null
     out=$(probe range /t/p/ --prefix --limit 2)
     is "$(grep '^kv=' <<<"$out" | cut -d' ' -f1,2 | tr '\n' ' ')" "kv=/t/p/1 value=v1 kv=/t/p/2 value=v2 " \
         "$l: a prefix with limit 2 gives its first two keys"
-    is "$(field count <<<"$out"),$(field more <<<"$out")" "5,1" "$l: count 5 (not the key beside the prefix), more set"
+    is "$(field count <<<"$out"),$(field more <<<"$out")" "5,1" "$l: count 5 (not the key right after the prefix), more set"
+    out=$(probe range "" --prefix --count-only)
+    same "$(field count <<<"$out")" "$(etcdctl_s get "" --prefix --keys-only -w fields | efield Count)" \
+        "$l: the empty prefix counts every key, as etcdctl does"
     out=$(probe range /t/p/ --prefix --count-only)
     is "$(field count <<<"$out"),$(field kvs <<<"$out")" "5,0" "$l: count_only counts, returns no kvs"
     out=$(probe range /t/p/2 --range-end /t/p/4)
