@@ -91,7 +91,7 @@ typedef struct EtcdHeader {
 } EtcdHeader;
 
 /* A read. key is a C string (the agent's keys are text); with prefix set, every key that starts
- * with it, else with range_end set, [key, range_end); else key alone. */
+ * with it (every key at all for ""), else with range_end set, [key, range_end); else key alone. */
 typedef struct EtcdRangeRequest {
         const char *key;
         const char *range_end;
@@ -135,7 +135,8 @@ void etcd_range_done(EtcdRange *r);
  * leader, -ETIMEDOUT, -ECANCELED, -EKEYREJECTED credentials or permissions refused, -EPROTO,
  * -EBADMSG): -ESTALE when the revision has been compacted, -ERANGE when it is a future revision
  * (etcd answers OUT_OF_RANGE for both, "etcdserver: mvcc: required revision has been compacted"
- * and "... is a future revision"); -E2BIG for a request larger than etcd takes.
+ * and "... is a future revision"); -E2BIG for a request larger than etcd takes. *ret is set
+ * on success only; etcd_range_done() it.
  */
 int etcd_client_range(EtcdClient *c, const EtcdRangeRequest *req, usec_t timeout, const atomic_bool *cancel,
                       EtcdRange *ret, char **ret_message);
@@ -161,7 +162,7 @@ typedef struct EtcdMemberList {
 void etcd_member_list_done(EtcdMemberList *l);
 
 /* Cluster/MemberList. linearizable asks etcd 3.5+ to answer through raft; 3.4 always answers
- * from the member's own view. */
+ * from the member's own view. *ret is set on success only; etcd_member_list_done() it. */
 int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
                             EtcdMemberList *ret, char **ret_message);
 
