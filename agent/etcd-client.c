@@ -568,7 +568,7 @@ int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel,
                         if (strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-_~", resp->version[i]))
                                 ret->version[j++] = resp->version[i];
                 if (resp->n_errors > 0) {
-                        ret->errors = strv_join(resp->errors, "; ");
+                        ret->errors = strv_join_n(resp->errors, resp->n_errors, "; ");
                         if (!ret->errors)
                                 r = -ENOMEM;
                 }

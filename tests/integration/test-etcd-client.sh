@@ -192,6 +192,8 @@ is "$(field error <<<"$out")" EHOSTUNREACH "TLS without a client certificate: EH
 # etcd authentication on: the client certificate's CN is a user without any role. Status
 # still answers, the read is refused after raft: healthy, as for etcdctl endpoint health.
 etcdctl_s user add root --new-user-password=root-pw >/dev/null
+etcdctl_s role add root >/dev/null
+etcdctl_s user grant-role root root >/dev/null
 etcdctl_s user add etcd-backup-test-client --new-user-password=unused >/dev/null
 etcdctl_s auth enable >/dev/null
 cur=$(etcdctl_s --user root:root-pw get / -w json | jq -r .header.revision)
