@@ -6,7 +6,9 @@
  * cancel request or a stalled stream. The snapshot protocol is etcd's (maintenance.go): chunks of
  * the bbolt file, remaining_bytes counting down, then one extra message with the SHA-256 of the
  * file. etcd never fills in the header of these messages, so the size is learnt from the first
- * chunk and the digest is told apart by position, not by remaining_bytes == 0.
+ * chunk and the digest is told apart by position, not by remaining_bytes == 0. The unary calls
+ * (Status, Range, MemberList, HashKV) all go through unary_call(); the health check a restore
+ * waits for is built from them.
  */
 
 #include <grpc/byte_buffer_reader.h>
@@ -26,10 +28,28 @@
 #define METHOD_STATUS "/etcdserverpb.Maintenance/Status"
 #define METHOD_SNAPSHOT "/etcdserverpb.Maintenance/Snapshot"
 
+/* A unary method: its path, its name in messages, and what it answers. */
+typedef struct Method {
+        const char *path;
+        const char *name;
+        const ProtobufCMessageDescriptor *response;
+} Method;
+
+static const Method method_status = { METHOD_STATUS, "Status", &etcdserverpb__status_response__descriptor };
+static const Method method_range = { "/etcdserverpb.KV/Range", "Range", &etcdserverpb__range_response__descriptor };
+static const Method method_member_list = { "/etcdserverpb.Cluster/MemberList", "MemberList",
+                                           &etcdserverpb__member_list_response__descriptor };
+static const Method method_hash_kv = { "/etcdserverpb.Maintenance/HashKV", "HashKV",
+                                       &etcdserverpb__hash_kvresponse__descriptor };
+
 /* The slice the stream loop waits in before it looks at the cancel flag and the stall clock. */
 #define STREAM_POLL_MSEC 250
 /* PEM files larger than this are not certificates. */
 #define PEM_FILE_MAX (1024U * 1024U)
+/* etcd's default --max-request-bytes: a larger request would be refused anyway. */
+#define REQUEST_MAX (1536U * 1024U)
+/* The key etcdctl endpoint health reads. */
+#define HEALTH_KEY "health"
 
 struct EtcdClient {
         grpc_channel *channel;
@@ -46,6 +66,29 @@ void etcd_endpoint_done(EtcdEndpoint *e) {
 
 void etcd_status_done(EtcdStatus *s) {
         s->errors = mfree(s->errors);
+}
+
+void etcd_range_done(EtcdRange *r) {
+        for (size_t i = 0; i < r->n_kvs; i++) {
+                free(r->kvs[i].key);
+                free(r->kvs[i].value);
+        }
+        r->kvs = mfree(r->kvs);
+        r->n_kvs = 0;
+}
+
+void etcd_member_list_done(EtcdMemberList *l) {
+        for (size_t i = 0; i < l->n_members; i++) {
+                free(l->members[i].name);
+                strv_free(l->members[i].peer_urls);
+                strv_free(l->members[i].client_urls);
+        }
+        l->members = mfree(l->members);
+        l->n_members = 0;
+}
+
+void etcd_health_done(EtcdHealth *h) {
+        etcd_status_done(&h->status);
 }
 
 int etcd_endpoint_parse_url(const char *url, char **ret_target, bool *ret_tls) {
@@ -129,6 +172,11 @@ int etcd_client_new(const EtcdEndpoint *e, EtcdClient **ret, char **ret_message)
                  * answers pings more frequent than every 5 s with GOAWAY too_many_pings. */
                 { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = 30000 },
                 { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = 10000 },
+                /* A restore asks a starting etcd again and again on one client. gRPC's reconnect
+                 * backoff grows to 2 min, and it re-resolves the target at most every 30 s: with
+                 * its defaults, an etcd that came up after 20 s was noticed 10 s late. */
+                { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, .value.integer = 1000 },
+                { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, .value.integer = 1000 },
                 { .type = GRPC_ARG_STRING,
                   .key = (char *) GRPC_ARG_PRIMARY_USER_AGENT_STRING,
                   .value.string = (char *) "etcd-backupd/" PROJECT_VERSION },
@@ -180,8 +228,10 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
         switch (status) {
         case GRPC_STATUS_UNAVAILABLE:
                 r = -EHOSTUNREACH;
-                hint = c->tls ? " (is etcd running there? check Endpoint=, TrustedCAFile=, CertFile=, KeyFile=)"
-                              : " (is etcd running there? does it want https:// and client certificates?)";
+                /* etcd's own "etcdserver: no leader", "... request timed out": it is running. */
+                if (!startswith(d, "etcdserver: "))
+                        hint = c->tls ? " (is etcd running there? check Endpoint=, TrustedCAFile=, CertFile=, KeyFile=)"
+                                      : " (is etcd running there? does it want https:// and client certificates?)";
                 break;
         case GRPC_STATUS_DEADLINE_EXCEEDED:
                 r = -ETIMEDOUT;
@@ -193,10 +243,27 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
         case GRPC_STATUS_PERMISSION_DENIED:
                 /* Not -EACCES: that would read as our own permission problem. */
                 r = -EKEYREJECTED;
-                hint = " (a snapshot needs the root role when etcd authentication is on)";
+                if (status == GRPC_STATUS_PERMISSION_DENIED)
+                        hint = " (with etcd authentication on, reads need a role that may read the key)";
+                break;
+        case GRPC_STATUS_OUT_OF_RANGE:
+                /* How etcd (rpctypes) refuses a read at a revision it no longer has or does not have
+                 * yet; both come with this one code. */
+                r = strstr(d, "required revision has been compacted") ? -ESTALE
+                    : strstr(d, "required revision is a future revision") ? -ERANGE
+                                                                          : -EPROTO;
                 break;
         case GRPC_STATUS_UNIMPLEMENTED:
                 r = -EOPNOTSUPP;
+                break;
+        case GRPC_STATUS_UNKNOWN:
+                /* etcd's maintenance calls (Snapshot, HashKV) return its auth errors unconverted:
+                 * "auth: permission denied" with no code. */
+                if (startswith(d, "auth: ")) {
+                        r = -EKEYREJECTED;
+                        hint = " (with etcd authentication on, snapshots and HashKV need the root role)";
+                } else
+                        r = -EPROTO;
                 break;
         default:
                 r = -EPROTO;
@@ -247,7 +314,6 @@ static void call_done(Call *k) {
 }
 
 static int call_start(EtcdClient *c, Call *k, const char *method, const ProtobufCMessage *request, usec_t timeout) {
-        uint8_t buf[64];
         size_t n;
         grpc_slice s;
 
@@ -255,12 +321,11 @@ static int call_start(EtcdClient *c, Call *k, const char *method, const Protobuf
         grpc_metadata_array_init(&k->initial_metadata);
         grpc_metadata_array_init(&k->trailing_metadata);
 
-        /* Our requests are empty messages or nearly so. */
         n = protobuf_c_message_get_packed_size(request);
-        if (n > sizeof(buf))
+        if (n > REQUEST_MAX)
                 return -E2BIG;
-        protobuf_c_message_pack(request, buf);
-        s = grpc_slice_from_copied_buffer((const char *) buf, n);
+        s = grpc_slice_malloc(n);
+        protobuf_c_message_pack(request, GRPC_SLICE_START_PTR(s));
         k->request = grpc_raw_byte_buffer_create(&s, 1);
         grpc_slice_unref(s);
 
@@ -401,45 +466,96 @@ static usec_t deadline_in(usec_t timeout) {
         return timeout == USEC_INFINITY || timeout > USEC_INFINITY - n ? USEC_INFINITY : n + timeout;
 }
 
-static int status_message(grpc_slice s, void *userdata) {
-        Etcdserverpb__StatusResponse **resp = userdata;
+/* Where a unary call's one answer goes. */
+typedef struct Unary {
+        const ProtobufCMessageDescriptor *descriptor;
+        ProtobufCMessage *response;
+} Unary;
 
-        if (*resp) /* a unary call answers once */
+static int unary_message(grpc_slice s, void *userdata) {
+        Unary *u = userdata;
+
+        if (u->response) /* a unary call answers once */
                 return -EBADMSG;
-        *resp = etcdserverpb__status_response__unpack(NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-        return *resp ? 0 : -EBADMSG;
+        u->response = protobuf_c_message_unpack(u->descriptor, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+        return u->response ? 0 : -EBADMSG;
+}
+
+/*
+ * The one place a unary call is made: request out, one answer back, within timeout and until
+ * cancel is set. On success *ret is the answer (protobuf_c_message_free_unpacked() it). The gRPC
+ * status the call ended with goes to *ret_status (GRPC_STATUS_OK unless etcd refused it), for
+ * callers that tell apart what one errno covers.
+ */
+static int unary_call(EtcdClient *c, const Method *m, const ProtobufCMessage *request, usec_t timeout,
+                      const atomic_bool *cancel, ProtobufCMessage **ret, grpc_status_code *ret_status,
+                      char **ret_message) {
+        Unary u = { .descriptor = m->response };
+        Call k;
+        int r;
+
+        if (ret_status)
+                *ret_status = GRPC_STATUS_OK;
+
+        CallLimits limits = { .deadline = deadline_in(timeout), .stall_timeout = USEC_INFINITY, .cancel = cancel };
+        r = call_start(c, &k, m->path, request, grpc_timeout(timeout));
+        if (r < 0) {
+                call_done(&k);
+                return set_message(ret_message, r, "Cannot start the etcd %s call: %s", m->name, strerror(-r));
+        }
+        r = call_run(&k, &limits, unary_message, &u);
+
+        if (r == -ECANCELED)
+                r = set_message(ret_message, r, "Cancelled while waiting for etcd at %s to answer the %s call", c->url,
+                                m->name);
+        else if (r == -ETIME)
+                r = set_message(ret_message, -ETIMEDOUT, "etcd at %s did not answer the %s call within %.1f s", c->url,
+                                m->name, (double) timeout / USEC_PER_SEC);
+        else if (r == -EBADMSG || (r >= 0 && k.status == GRPC_STATUS_OK && !u.response))
+                r = set_message(ret_message, -EBADMSG, "etcd at %s sent a %s answer that cannot be decoded", c->url,
+                                m->name);
+        else if (k.status != GRPC_STATUS_OK) {
+                if (ret_status)
+                        *ret_status = k.status;
+                r = status_to_error(c, m->name, k.status, k.details, k.error_string, /* progress= */ NULL,
+                                    ret_message);
+        } else if (r < 0)
+                r = set_message(ret_message, r, "etcd %s call to %s failed: %s", m->name, c->url, strerror(-r));
+        else
+                *ret = TAKE_PTR(u.response);
+
+        if (u.response)
+                protobuf_c_message_free_unpacked(u.response, NULL);
+        call_done(&k);
+        return r;
+}
+
+static EtcdHeader header_from_pb(const Etcdserverpb__ResponseHeader *h) {
+        if (!h)
+                return (EtcdHeader) {};
+        return (EtcdHeader) {
+                .cluster_id = h->cluster_id,
+                .member_id = h->member_id,
+                .revision = h->revision,
+                .raft_term = h->raft_term,
+        };
 }
 
 int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel, EtcdStatus *ret,
                        char **ret_message) {
         Etcdserverpb__StatusRequest req = ETCDSERVERPB__STATUS_REQUEST__INIT;
         Etcdserverpb__StatusResponse *resp = NULL;
-        Call k;
+        ProtobufCMessage *answer = NULL;
         int r;
 
-        CallLimits limits = { .deadline = deadline_in(timeout), .stall_timeout = USEC_INFINITY, .cancel = cancel };
-        r = call_start(c, &k, METHOD_STATUS, &req.base, grpc_timeout(timeout));
-        if (r < 0) {
-                call_done(&k);
-                return set_message(ret_message, r, "Cannot start the etcd Status call: %s", strerror(-r));
-        }
-        r = call_run(&k, &limits, status_message, &resp);
-
-        if (r == -ECANCELED)
-                r = set_message(ret_message, r, "Cancelled while asking etcd at %s for its status", c->url);
-        else if (r == -ETIME)
-                r = set_message(ret_message, -ETIMEDOUT, "etcd at %s did not answer the Status call within %" PRIu64 " s",
-                                c->url, timeout / USEC_PER_SEC);
-        else if (r == -EBADMSG || (r >= 0 && k.status == GRPC_STATUS_OK && !resp))
-                r = set_message(ret_message, -EBADMSG, "etcd at %s sent a Status answer that cannot be decoded", c->url);
-        else if (k.status != GRPC_STATUS_OK)
-                r = status_to_error(c, "Status", k.status, k.details, k.error_string, /* progress= */ NULL,
-                                    ret_message);
-        else {
+        r = unary_call(c, &method_status, &req.base, timeout, cancel, &answer, NULL, ret_message);
+        resp = (Etcdserverpb__StatusResponse *) answer;
+        if (r >= 0) {
+                EtcdHeader h = header_from_pb(resp->header);
                 *ret = (EtcdStatus) {
-                        .cluster_id = resp->header ? resp->header->cluster_id : 0,
-                        .member_id = resp->header ? resp->header->member_id : 0,
-                        .revision = resp->header ? resp->header->revision : 0,
+                        .cluster_id = h.cluster_id,
+                        .member_id = h.member_id,
+                        .revision = h.revision,
                         .raft_term = resp->raftterm,
                         .raft_index = resp->raftindex,
                         .leader = resp->leader,
@@ -452,7 +568,7 @@ int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel,
                         if (strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-_~", resp->version[i]))
                                 ret->version[j++] = resp->version[i];
                 if (resp->n_errors > 0) {
-                        ret->errors = strv_join(resp->errors, "; ");
+                        ret->errors = strv_join_n(resp->errors, resp->n_errors, "; ");
                         if (!ret->errors)
                                 r = -ENOMEM;
                 }
@@ -460,8 +576,288 @@ int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel,
 
         if (resp)
                 etcdserverpb__status_response__free_unpacked(resp, NULL);
-        call_done(&k);
         return r;
+}
+
+/* etcd's GetPrefixRangeEnd: the key with its last byte below 0xff raised by one and what follows
+ * it cut off; "\0" (every key from key on) when there is none. */
+static int prefix_range_end(const char *key, ProtobufCBinaryData *ret) {
+        size_t n = strlen(key);
+        uint8_t *end;
+
+        while (n > 0 && (uint8_t) key[n - 1] == 0xff)
+                n--;
+        end = malloc(MAX(n, 1U));
+        if (!end)
+                return -ENOMEM;
+        if (n == 0)
+                end[0] = 0;
+        else {
+                memcpy(end, key, n);
+                end[n - 1]++;
+        }
+        *ret = (ProtobufCBinaryData) { .len = MAX(n, 1U), .data = end };
+        return 0;
+}
+
+static char *memdup_suffix0(const void *p, size_t n) {
+        char *d = malloc(n + 1);
+
+        if (d) {
+                if (n > 0)
+                        memcpy(d, p, n);
+                d[n] = 0;
+        }
+        return d;
+}
+
+/* Copies the kvs of an answer into ret, up to ETCD_RANGE_KEEP_BYTES of keys and values. */
+static int range_take(const Etcdserverpb__RangeResponse *resp, EtcdRange *ret) {
+        size_t kept = 0;
+
+        *ret = (EtcdRange) {
+                .header = header_from_pb(resp->header),
+                .count = resp->count,
+                .more = resp->more,
+        };
+        ret->kvs = new0(EtcdKeyValue, resp->n_kvs);
+        if (!ret->kvs)
+                return -ENOMEM;
+        for (size_t i = 0; i < resp->n_kvs; i++) {
+                const Etcdserverpb__KeyValue *kv = resp->kvs[i];
+                EtcdKeyValue *to = ret->kvs + ret->n_kvs;
+
+                if (kv->key.len + kv->value.len > ETCD_RANGE_KEEP_BYTES - kept) {
+                        ret->truncated = true;
+                        break;
+                }
+                kept += kv->key.len + kv->value.len;
+                *to = (EtcdKeyValue) {
+                        .key = memdup_suffix0(kv->key.data, kv->key.len),
+                        .key_size = kv->key.len,
+                        .value = memdup_suffix0(kv->value.data, kv->value.len),
+                        .value_size = kv->value.len,
+                        .create_revision = kv->create_revision,
+                        .mod_revision = kv->mod_revision,
+                        .version = kv->version,
+                        .lease = kv->lease,
+                };
+                ret->n_kvs++;
+                if (!to->key || !to->value)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int range_call(EtcdClient *c, const EtcdRangeRequest *q, usec_t timeout, const atomic_bool *cancel,
+                      EtcdRange *ret, grpc_status_code *ret_status, char **ret_message) {
+        Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+        _cleanup_free_ uint8_t *end = NULL;
+        ProtobufCMessage *answer = NULL;
+        int r;
+
+        /* etcd refuses an empty key; "every key" is "\0" to "\0". */
+        if (q->prefix && isempty(q->key))
+                req.key = req.range_end = (ProtobufCBinaryData) { .len = 1, .data = (uint8_t *) "" };
+        else {
+                req.key = (ProtobufCBinaryData) { .len = strlen(q->key), .data = (uint8_t *) q->key };
+                if (q->prefix) {
+                        r = prefix_range_end(q->key, &req.range_end);
+                        if (r < 0)
+                                return r;
+                        end = req.range_end.data;
+                } else if (q->range_end)
+                        req.range_end = (ProtobufCBinaryData) { .len = strlen(q->range_end),
+                                                                .data = (uint8_t *) q->range_end };
+        }
+        req.limit = q->limit;
+        req.revision = q->revision;
+        req.serializable = q->serializable;
+        req.count_only = q->count_only;
+        req.keys_only = q->keys_only;
+
+        r = unary_call(c, &method_range, &req.base, timeout, cancel, &answer, ret_status, ret_message);
+        if (r == -ESTALE)
+                return set_message(ret_message, r, "etcd at %s no longer has revision %" PRIi64 ": required revision has been compacted",
+                                   c->url, q->revision);
+        if (r == -ERANGE)
+                return set_message(ret_message, r, "etcd at %s does not have revision %" PRIi64 " yet: required revision is a future revision",
+                                   c->url, q->revision);
+        if (r == -E2BIG)
+                return set_message(ret_message, r, "A Range request for a key of %zu bytes is larger than etcd takes",
+                                   strlen(q->key));
+        if (r < 0)
+                return r;
+        r = range_take((Etcdserverpb__RangeResponse *) answer, ret);
+        protobuf_c_message_free_unpacked(answer, NULL);
+        if (r < 0)
+                etcd_range_done(ret);
+        return r;
+}
+
+int etcd_client_range(EtcdClient *c, const EtcdRangeRequest *req, usec_t timeout, const atomic_bool *cancel,
+                      EtcdRange *ret, char **ret_message) {
+        return range_call(c, req, timeout, cancel, ret, /* ret_status= */ NULL, ret_message);
+}
+
+static int strv_copy_n(char * const *l, size_t n, char ***ret) {
+        _cleanup_(strv_freep) char **copy = new0(char *, n + 1);
+
+        if (!copy)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(copy[i] = strdup(l[i])))
+                        return -ENOMEM;
+        *ret = TAKE_PTR(copy);
+        return 0;
+}
+
+int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
+                            EtcdMemberList *ret, char **ret_message) {
+        Etcdserverpb__MemberListRequest req = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
+        Etcdserverpb__MemberListResponse *resp;
+        ProtobufCMessage *answer = NULL;
+        int r;
+
+        req.linearizable = linearizable;
+        r = unary_call(c, &method_member_list, &req.base, timeout, cancel, &answer, NULL, ret_message);
+        if (r < 0)
+                return r;
+        resp = (Etcdserverpb__MemberListResponse *) answer;
+
+        *ret = (EtcdMemberList) { .header = header_from_pb(resp->header) };
+        if (resp->n_members > ETCD_MEMBERS_MAX)
+                r = set_message(ret_message, -EBADMSG, "etcd at %s lists %zu members, more than the %u a cluster may have here",
+                                c->url, resp->n_members, ETCD_MEMBERS_MAX);
+        else if (!(ret->members = new0(EtcdMember, resp->n_members)))
+                r = -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < resp->n_members; i++) {
+                const Etcdserverpb__Member *m = resp->members[i];
+                EtcdMember *to = ret->members + ret->n_members++;
+
+                *to = (EtcdMember) { .id = m->id, .is_learner = m->islearner };
+                if (!(to->name = strdup(strempty(m->name))) ||
+                    strv_copy_n(m->peerurls, m->n_peerurls, &to->peer_urls) < 0 ||
+                    strv_copy_n(m->clienturls, m->n_clienturls, &to->client_urls) < 0)
+                        r = -ENOMEM;
+        }
+
+        protobuf_c_message_free_unpacked(answer, NULL);
+        if (r < 0)
+                etcd_member_list_done(ret);
+        return r;
+}
+
+int etcd_client_hash_kv(EtcdClient *c, int64_t revision, usec_t timeout, const atomic_bool *cancel,
+                        EtcdHashKV *ret, char **ret_message) {
+        Etcdserverpb__HashKVRequest req = ETCDSERVERPB__HASH_KVREQUEST__INIT;
+        Etcdserverpb__HashKVResponse *resp;
+        ProtobufCMessage *answer = NULL;
+        int r;
+
+        req.revision = revision;
+        r = unary_call(c, &method_hash_kv, &req.base, timeout, cancel, &answer, NULL, ret_message);
+        if (r < 0)
+                return r;
+        resp = (Etcdserverpb__HashKVResponse *) answer;
+        *ret = (EtcdHashKV) {
+                .header = header_from_pb(resp->header),
+                .hash = resp->hash,
+                .compact_revision = resp->compact_revision,
+                .hash_revision = resp->hash_revision,
+        };
+        protobuf_c_message_free_unpacked(answer, NULL);
+        return 0;
+}
+
+static usec_t time_left(usec_t deadline) {
+        usec_t n;
+
+        if (deadline == USEC_INFINITY)
+                return USEC_INFINITY;
+        n = now(CLOCK_MONOTONIC);
+        return deadline > n ? deadline - n : 0;
+}
+
+/* A step of the health check whose call failed: the call's message, with the check's own timeout
+ * when it ran out (each call only had what was left of it). */
+static int health_call_failed(EtcdClient *c, int r, const char *what, usec_t timeout, char **ret_message) {
+        if (r == -ETIMEDOUT)
+                return set_message(ret_message, r, "etcd at %s did not answer the health check's %s within %.1f s", c->url,
+                                   what, (double) timeout / USEC_PER_SEC);
+        return r;
+}
+
+int etcd_client_check_health(EtcdClient *c, const EtcdHealthExpect *expect, usec_t timeout,
+                             const atomic_bool *cancel, EtcdHealth *ret, char **ret_message) {
+        usec_t deadline = deadline_in(timeout);
+        _cleanup_(etcd_range_done) EtcdRange range = {};
+        grpc_status_code status;
+        int r;
+
+        *ret = (EtcdHealth) {};
+
+        /* 1. The member answers, is part of a cluster with a leader, and has no alarm raised.
+         * Status lists "etcdserver: no leader" among its errors too: the leader goes first. */
+        r = etcd_client_status(c, time_left(deadline), cancel, &ret->status, ret_message);
+        if (r < 0)
+                return health_call_failed(c, r, "Status call", timeout, ret_message);
+        ret->header = (EtcdHeader) {
+                .cluster_id = ret->status.cluster_id,
+                .member_id = ret->status.member_id,
+                .revision = ret->status.revision,
+                .raft_term = ret->status.raft_term,
+        };
+        if (ret->status.leader == 0)
+                return set_message(ret_message, -ENOTCONN,
+                                   "etcd at %s runs but has no leader: it cannot serve until its cluster elects one (do its other members run? do --initial-cluster and the data dir agree?)",
+                                   c->url);
+        if (ret->status.errors)
+                return set_message(ret_message, strstr(ret->status.errors, "NOSPACE") ? -ENOSPC : -EUCLEAN,
+                                   "etcd at %s has an alarm raised: %s (see etcdctl alarm list; NOSPACE wants --quota-backend-bytes raised or a compaction and defragmentation, then etcdctl alarm disarm; CORRUPT wants the data checked)",
+                                   c->url, ret->status.errors);
+
+        /* 2. A linearizable read: it only succeeds through raft, with a quorum. */
+        r = range_call(c, &(EtcdRangeRequest) { .key = HEALTH_KEY, .count_only = true }, time_left(deadline), cancel,
+                       &range, &status, ret_message);
+        if (r == -EKEYREJECTED && status == GRPC_STATUS_PERMISSION_DENIED)
+                /* Refused after it passed raft: etcd checks permissions last. etcdctl endpoint
+                 * health counts this as healthy too. The revision stays the one Status saw. */
+                ret->read_refused = true;
+        else if (r < 0)
+                return health_call_failed(c, r, "linearizable read", timeout, ret_message);
+        else
+                ret->header = range.header;
+
+        /* 3. The data etcd serves is the data the restore put there. */
+        if (expect->min_revision > 0 && ret->header.revision < expect->min_revision)
+                return set_message(ret_message, -ENODATA,
+                                   "etcd at %s serves revision %" PRIi64 ", expected at least %" PRIi64 ": the restored data is not what etcd runs",
+                                   c->url, ret->header.revision, expect->min_revision);
+
+        /* 4. Revisions before the restore are compacted, so that watchers relist. etcd checks
+         * permissions before it looks at the revision: with reads refused this cannot be seen,
+         * and the revision (3.) is what shows that the bumped data runs. */
+        if (expect->compacted_revision > 0 && !ret->read_refused) {
+                etcd_range_done(&range);
+                r = range_call(c,
+                               &(EtcdRangeRequest) { .key = HEALTH_KEY, .count_only = true, .revision = expect->compacted_revision },
+                               time_left(deadline), cancel, &range, &status, ret_message);
+                if (r == -ERANGE)
+                        return set_message(ret_message, -ENODATA,
+                                           "etcd at %s has not reached revision %" PRIi64 ", which the restore should have left compacted: the restored data is not what etcd runs",
+                                           c->url, expect->compacted_revision);
+                if (r >= 0)
+                        return set_message(ret_message, -EEXIST,
+                                           "etcd at %s still serves revision %" PRIi64 ", which the restore should have left compacted: watchers would not be told to relist",
+                                           c->url, expect->compacted_revision);
+                if (r != -ESTALE)
+                        return health_call_failed(c, r, "read at a compacted revision", timeout, ret_message);
+                /* The message of the expected failure is not ours to pass on. */
+                if (ret_message)
+                        *ret_message = mfree(*ret_message);
+        }
+        return 0;
 }
 
 /* Where the stream stands; the checks in stream_message() keep it to etcd's protocol. */

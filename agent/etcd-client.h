@@ -2,8 +2,9 @@
 #pragma once
 
 /*
- * The etcd client: the Maintenance/Status and Maintenance/Snapshot calls of etcd's v3 gRPC API
- * over the gRPC core C API, plain or with mutual TLS. Every call blocks, so only worker threads
+ * The etcd client: the Maintenance/Status, Maintenance/Snapshot, KV/Range, Cluster/MemberList and
+ * Maintenance/HashKV calls of etcd's v3 gRPC API over the gRPC core C API, plain or with mutual
+ * TLS, and the health check a restore waits for. Every call blocks, so only worker threads
  * make them; gRPC's completion queue has no fd the event loop could watch. Non-logging: failures
  * come back as negative errno plus a message that names the endpoint and what to check.
  */
@@ -80,3 +81,135 @@ typedef struct EtcdSnapshotOptions {
 
 int etcd_client_snapshot(EtcdClient *c, const EtcdSnapshotOptions *o, const EtcdSnapshotSink *sink,
                          char **ret_message);
+
+/* What etcd says of itself in every answer. */
+typedef struct EtcdHeader {
+        uint64_t cluster_id;
+        uint64_t member_id;
+        int64_t revision; /* the member's store revision when it answered */
+        uint64_t raft_term;
+} EtcdHeader;
+
+/* A read. key is a C string (the agent's keys are text); with prefix set, every key that starts
+ * with it (every key at all for ""), else with range_end set, [key, range_end); else key alone. */
+typedef struct EtcdRangeRequest {
+        const char *key;
+        const char *range_end;
+        bool prefix;
+        int64_t limit;     /* at most this many keys; 0: no limit */
+        int64_t revision;  /* the store as of this revision; 0: the newest */
+        bool serializable; /* answered by the member alone; else linearizable, through raft */
+        bool count_only;   /* only count the keys */
+        bool keys_only;    /* no values */
+} EtcdRangeRequest;
+
+typedef struct EtcdKeyValue {
+        char *key; /* NUL-terminated copies; key_size and value_size do not count the NUL */
+        size_t key_size;
+        char *value;
+        size_t value_size;
+        int64_t create_revision;
+        int64_t mod_revision;
+        int64_t version;
+        int64_t lease;
+} EtcdKeyValue;
+
+/* What a Range answered. An answer is at most 4 MiB (gRPC's default receive limit: a bigger one
+ * fails with -EPROTO, "Received message larger than max"; ask with a limit), and of it kvs keeps
+ * keys and values up to ETCD_RANGE_KEEP_BYTES in all: the rest is dropped and truncated set. */
+#define ETCD_RANGE_KEEP_BYTES (1024U * 1024U)
+
+typedef struct EtcdRange {
+        EtcdHeader header;
+        EtcdKeyValue *kvs;
+        size_t n_kvs;
+        int64_t count;  /* keys in the range, including those limit held back */
+        bool more;      /* limit held keys back */
+        bool truncated; /* etcd sent more than ETCD_RANGE_KEEP_BYTES: kvs holds the first keys only */
+} EtcdRange;
+
+void etcd_range_done(EtcdRange *r);
+
+/*
+ * KV/Range. Errors besides those every call has (-EHOSTUNREACH etcd cannot be reached or has no
+ * leader, -ETIMEDOUT, -ECANCELED, -EKEYREJECTED credentials or permissions refused, -EPROTO,
+ * -EBADMSG): -ESTALE when the revision has been compacted, -ERANGE when it is a future revision
+ * (etcd answers OUT_OF_RANGE for both, "etcdserver: mvcc: required revision has been compacted"
+ * and "... is a future revision"); -E2BIG for a request larger than etcd takes. *ret is set
+ * on success only; etcd_range_done() it.
+ */
+int etcd_client_range(EtcdClient *c, const EtcdRangeRequest *req, usec_t timeout, const atomic_bool *cancel,
+                      EtcdRange *ret, char **ret_message);
+
+typedef struct EtcdMember {
+        uint64_t id;
+        char *name;        /* "" for a member added but not started yet */
+        char **peer_urls;  /* NULL-terminated, never NULL */
+        char **client_urls;
+        bool is_learner;
+} EtcdMember;
+
+/* At most ETCD_MEMBERS_MAX members are kept (etcd recommends clusters of up to 7); more is
+ * -EBADMSG. Names and URLs are etcd's, as it sent them. */
+#define ETCD_MEMBERS_MAX 64U
+
+typedef struct EtcdMemberList {
+        EtcdHeader header; /* etcd leaves its revision 0 here */
+        EtcdMember *members;
+        size_t n_members;
+} EtcdMemberList;
+
+void etcd_member_list_done(EtcdMemberList *l);
+
+/* Cluster/MemberList. linearizable asks etcd 3.5+ to answer through raft; 3.4 always answers
+ * from the member's own view. *ret is set on success only; etcd_member_list_done() it. */
+int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
+                            EtcdMemberList *ret, char **ret_message);
+
+typedef struct EtcdHashKV {
+        EtcdHeader header;
+        uint32_t hash;            /* CRC-32C over the keys and values up to the revision */
+        int64_t compact_revision; /* the store's compaction when the hash began */
+        int64_t hash_revision;    /* the revision hashed (etcd 3.6+; 0 from older servers) */
+} EtcdHashKV;
+
+/* Maintenance/HashKV at revision (0: the newest): equal hashes at one revision mean equal data
+ * on two members. -ESTALE and -ERANGE as for Range; -EKEYREJECTED when etcd authentication is on
+ * and the client is not root. */
+int etcd_client_hash_kv(EtcdClient *c, int64_t revision, usec_t timeout, const atomic_bool *cancel,
+                        EtcdHashKV *ret, char **ret_message);
+
+/* What a restore expects of the etcd it just started. */
+typedef struct EtcdHealthExpect {
+        int64_t min_revision;       /* at least this (the backup's plus the bump); 0: not checked */
+        int64_t compacted_revision; /* a read here must answer "compacted"; 0: not checked */
+} EtcdHealthExpect;
+
+typedef struct EtcdHealth {
+        EtcdStatus status;  /* the Status answer */
+        EtcdHeader header;  /* of the linearizable read (header.revision from Status when etcd
+                             * authentication refused the read: it passed raft all the same) */
+        bool read_refused;  /* etcd authentication refused the read; counts as healthy, as for
+                             * etcdctl endpoint health */
+} EtcdHealth;
+
+void etcd_health_done(EtcdHealth *h);
+
+/*
+ * The health check after a restore, in order, with one timeout for all of it:
+ *   1. Status answers (its errors), the member knows a leader (-ENOTCONN otherwise) and has no
+ *      alarm raised (-ENOSPC for NOSPACE, -EUCLEAN for any other, CORRUPT included);
+ *   2. a linearizable Range of key "health" succeeds, as etcdctl endpoint health does (its
+ *      errors; permission denied counts as healthy);
+ *   3. the revision is at least expect->min_revision (-ENODATA: etcd runs on other data than
+ *      the restore put there);
+ *   4. a Range at expect->compacted_revision answers "compacted" (-EEXIST when that revision is
+ *      still readable, -ENODATA when etcd has not even reached it); not checked when etcd
+ *      authentication refuses the reads (read_refused), as etcd then never says.
+ * -EHOSTUNREACH, -ENOTCONN and -ETIMEDOUT are what a starting etcd gives before it serves; the
+ * others mean that waiting longer will not help. *ret is zeroed first and filled as far as the
+ * check got, failed or not: always pass it to etcd_health_done(). The message names the endpoint
+ * and what was expected.
+ */
+int etcd_client_check_health(EtcdClient *c, const EtcdHealthExpect *expect, usec_t timeout,
+                             const atomic_bool *cancel, EtcdHealth *ret, char **ret_message);

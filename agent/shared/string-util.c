@@ -127,22 +127,26 @@ int strv_split_whitespace(const char *s, char ***ret) {
         return 0;
 }
 
-char *strv_join(char * const *l, const char *sep) {
-        size_t n = 1, k = strlen(sep);
+char *strv_join_n(char * const *l, size_t n, const char *sep) {
+        size_t size = 1, k = strlen(sep);
         char *r, *p;
 
-        for (char * const *i = l; i && *i; i++)
-                n += strlen(*i) + k;
-        p = r = malloc(n);
+        for (size_t i = 0; i < n; i++)
+                size += strlen(l[i]) + k;
+        p = r = malloc(size);
         if (!r)
                 return NULL;
         *p = 0;
-        for (char * const *i = l; i && *i; i++) {
-                if (i != l)
+        for (size_t i = 0; i < n; i++) {
+                if (i > 0)
                         p = stpcpy(p, sep);
-                p = stpcpy(p, *i);
+                p = stpcpy(p, l[i]);
         }
         return r;
+}
+
+char *strv_join(char * const *l, const char *sep) {
+        return strv_join_n(l, strv_length(l), sep);
 }
 
 int safe_atou64(const char *s, uint64_t *ret) {

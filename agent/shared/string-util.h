@@ -26,6 +26,9 @@ int strv_extend(char ***l, const char *s);
 /* Split at whitespace (unit lists such as "kube-apiserver.service kube-scheduler.service"). */
 int strv_split_whitespace(const char *s, char ***ret);
 char *strv_join(char * const *l, const char *sep);
+/* The same for the first n strings of l, which need not be NULL-terminated (protobuf-c's
+ * repeated strings are not). */
+char *strv_join_n(char * const *l, size_t n, const char *sep);
 
 int safe_atou64(const char *s, uint64_t *ret);
 int safe_atoi64(const char *s, int64_t *ret);
