@@ -85,17 +85,6 @@ static BackupJob *backup_job_free(BackupJob *j) {
         return NULL;
 }
 
-/* Logs with the backup's journal fields, so that `journalctl BACKUP_ID=...` tells its story. */
-#define log_backup(b, level, error, message_id, ...)                                                    \
-        ({                                                                                               \
-                char _f1[64], _f2[96], _f3[64];                                                          \
-                char *_fields[] = { _f1, _f2, _f3, NULL };                                               \
-                snprintf(_f1, sizeof(_f1), "BACKUP_ID=%s", (b)->id);                                     \
-                snprintf(_f2, sizeof(_f2), "BACKUP_CONFIG=%s", (b)->meta.config);                        \
-                snprintf(_f3, sizeof(_f3), "MESSAGE_ID=%s", message_id);                                 \
-                log_fields_errno(level, error, _fields, __VA_ARGS__);                                    \
-        })
-
 /* ---- the job, on the worker thread -------------------------------------------------------- */
 
 static int job_begin(uint64_t db_size, void *userdata) {

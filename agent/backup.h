@@ -7,7 +7,10 @@
  * kept for a while so that its reason can be read.
  */
 
+#include <stdio.h>
+
 #include "backup-file.h"
+#include "log.h"
 #include "manager.h"
 #include "worker.h"
 
@@ -64,6 +67,22 @@ Backup *backup_free(Backup *b);
 int backup_remove(Backup *b, const char *why);
 
 Backup *manager_find_backup(Manager *m, const char *id);
+
+/* Logs with a backup's journal fields, so that `journalctl BACKUP_ID=...` tells its story; an
+ * empty id (not known yet) leaves out BACKUP_ID= and BACKUP_CONFIG=. */
+#define log_backup_id(id, config, level, error, message_id, ...)                                        \
+        ({                                                                                               \
+                char _f1[64], _f2[96], _f3[64];                                                          \
+                char *_fields[] = { _f3, _f1, _f2, NULL };                                               \
+                snprintf(_f1, sizeof(_f1), "BACKUP_ID=%s", id);                                          \
+                snprintf(_f2, sizeof(_f2), "BACKUP_CONFIG=%s", config);                                  \
+                snprintf(_f3, sizeof(_f3), "MESSAGE_ID=%s", message_id);                                 \
+                if (!*(id))                                                                              \
+                        _fields[1] = NULL;                                                               \
+                log_fields_errno(level, error, _fields, __VA_ARGS__);                                    \
+        })
+#define log_backup(b, level, error, message_id, ...)                                                    \
+        log_backup_id((b)->id, (b)->meta.config, level, error, message_id, __VA_ARGS__)
 
 /* The handlers behind Backup.Verify() and Backup.Delete(), also reached by id through the
  * Manager's VerifyBackup() and DeleteBackup(). */

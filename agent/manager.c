@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "backup-config.h"
+#include "backup-import.h"
 #include "backup.h"
 #include "errors.h"
 #include "fs-util.h"
@@ -140,6 +141,8 @@ Manager *manager_free(Manager *m) {
          * as they are: they fire, and bus activation brings the agent back. */
         polkit_registry_free(&m->polkit);
         calendar_registry_free(&m->calendar_queries);
+        /* Cancelled at the loop's exit already, unless the loop failed. */
+        m->import = backup_import_free(m->import);
         backup_configs_cancel_load(m);
         m->retention_defer = sd_event_source_disable_unref(m->retention_defer);
         m->timers = timers_free(m->timers);
@@ -163,14 +166,14 @@ Manager *manager_free(Manager *m) {
 }
 
 void manager_release_memory(Manager *m) {
-        /* What only backups and verifications use: gRPC (with abseil, upb, re2, c-ares, the
+        /* What only backups, verifications and imports use: gRPC (with abseil, upb, re2, c-ares, the
          * C++ runtime), OpenSSL, zstd. */
         static const char * const libraries[] = {
                 "libgrpc", "libgpr", "libabsl", "libupb", "libre2", "libcares", "libaddress_sorting",
                 "libstdc++", "libssl", "libcrypto", "libprotobuf-c", "libzstd", NULL,
         };
 
-        if (m->running || m->verifying)
+        if (m->running || m->verifying || m->import)
                 return;
         (void) memory_release(libraries);
 }
@@ -528,6 +531,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DeleteBackup", SD_BUS_ARGS("s", id), SD_BUS_NO_RESULT, method_delete_backup,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ImportBackup", SD_BUS_ARGS("h", fd, "a{sv}", options), SD_BUS_RESULT("o", backup),
+                                bus_manager_method_import_backup, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("AddConfig", SD_BUS_ARGS("s", name, "a{sv}", settings), SD_BUS_RESULT("o", config),
                                 method_add_config, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("SetConfig", SD_BUS_ARGS("s", name, "a{sv}", settings), SD_BUS_NO_RESULT,

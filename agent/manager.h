@@ -17,6 +17,7 @@
 #define DEFAULT_CONFIG "default"
 
 typedef struct Backup Backup;
+typedef struct BackupImport BackupImport;
 typedef struct BackupConfig BackupConfig;
 typedef struct ConfigLoad ConfigLoad;
 typedef struct Timers Timers;
@@ -51,6 +52,7 @@ typedef struct Manager {
         Backup *backups; /* completed ones on disk, the running one, the last few failed */
         Backup *running;
         Backup *verifying; /* the one verification the agent runs at a time */
+        BackupImport *import; /* the one import the agent runs at a time */
         ManagerState state;
 } Manager;
 
@@ -72,5 +74,5 @@ void manager_backup_finished(Manager *m, Backup *b);
 /* Re-derives State from what runs, and tells the bus and the service manager when it changed. */
 void manager_update_state(Manager *m);
 
-/* Once no backup or verification runs: gives back what only they use. */
+/* Once no backup, verification or import runs: gives back what only they use. */
 void manager_release_memory(Manager *m);

@@ -97,7 +97,7 @@ int error_bus(const char *what, const sd_bus_error *e, int r) {
                 hint = "Is etcd-backupd running? Try: systemctl status etcd-backupd";
         else if (sd_bus_error_has_name(e, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED))
                 hint = "Run as root, or without --no-ask-password to authenticate.";
-        else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_BACKUP))
+        else if (sd_bus_error_has_names(e, AGENT_ERROR_NO_SUCH_BACKUP, AGENT_ERROR_BACKUP_EXISTS))
                 hint = "See: etcd-backupctl list-backups";
         else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_CONFIG))
                 hint = "See: etcd-backupctl list-configs";

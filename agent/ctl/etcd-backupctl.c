@@ -34,6 +34,7 @@ static const Verb verbs[] = {
         { "list-backups", 1, 2, verb_list_backups },
         { "verify", 2, 2, verb_verify },
         { "delete-backup", 2, 2, verb_delete_backup },
+        { "import", 2, 2, verb_import },
         { "list-configs", 1, 1, verb_list_configs },
         { "add-config", 2, 2, verb_add_config },
         { "set-config", 2, 2, verb_set_config },

@@ -20,6 +20,7 @@ bool arg_scheduled = false;
 const char *arg_schedule = NULL;
 int64_t arg_keep = -1;
 int arg_enabled = -1;
+const char *arg_config = NULL;
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
@@ -32,6 +33,9 @@ static void help(void) {
                "  list-backups [CONFIG]  List completed backups, newest first\n"
                "  verify ID              Check a backup end to end\n"
                "  delete-backup ID       Delete a backup\n"
+               "  import FILE            Copy a backup file taken on another node into storage,\n"
+               "                         after verifying it, and print its id (FILE - reads it\n"
+               "                         from standard input)\n"
                "  list-configs           List the backup configurations\n"
                "  add-config NAME --schedule=S [--keep=N]\n"
                "                         Add a configuration (enabled)\n"
@@ -56,7 +60,9 @@ static void help(void) {
                "     --keep=N            add-config, set-config: backups to keep (without it: the\n"
                "                         schedule's default, hourly 24, daily 7, weekly 4,\n"
                "                         monthly 3, else 20)\n"
-               "     --enable --disable  add-config, set-config: whether its timer runs\n",
+               "     --enable --disable  add-config, set-config: whether its timer runs\n"
+               "     --config=NAME       import: file it under configuration NAME instead of the\n"
+               "                         one it was taken for\n",
                program_invocation_short_name);
 }
 
@@ -72,6 +78,7 @@ int parse_argv(int argc, char *argv[]) {
                 ARG_KEEP,
                 ARG_ENABLE,
                 ARG_DISABLE,
+                ARG_CONFIG,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -85,6 +92,7 @@ int parse_argv(int argc, char *argv[]) {
                 { "keep", required_argument, NULL, ARG_KEEP },
                 { "enable", no_argument, NULL, ARG_ENABLE },
                 { "disable", no_argument, NULL, ARG_DISABLE },
+                { "config", required_argument, NULL, ARG_CONFIG },
                 {},
         };
         unsigned keep;
@@ -137,6 +145,9 @@ int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_DISABLE:
                         arg_enabled = 0;
+                        break;
+                case ARG_CONFIG:
+                        arg_config = optarg;
                         break;
                 default:
                         return -EINVAL;

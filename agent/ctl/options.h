@@ -16,6 +16,7 @@ extern bool arg_scheduled;
 extern const char *arg_schedule;
 extern int64_t arg_keep; /* -1: not given */
 extern int arg_enabled;  /* -1: not given */
+extern const char *arg_config; /* import: file it under this configuration */
 
 /* 1: go on with the verb at argv[optind]; 0: done (--help, --version); negative: refused, said
  * why on stderr. */

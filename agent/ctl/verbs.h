@@ -5,8 +5,8 @@
  * The verbs, one file per kind of object, each listed in the verb table of etcd-backupctl.c.
  * A verb gets the bus, and argv with the verb itself at argv[0]; it returns 0 or a negative
  * errno after saying why on stderr. The restore verbs (restore, list-restores,
- * restore-status, import, stop-control-plane, rejoin) go in verb-restores.c, following a
- * Restore with wait.h as backup follows a Backup.
+ * restore-status, stop-control-plane, rejoin) go in verb-restores.c, following a Restore with
+ * wait.h as backup follows a Backup; import makes a Backup and is with the backup verbs.
  */
 
 #include <systemd/sd-bus.h>
@@ -21,6 +21,7 @@ int verb_backup(sd_bus *bus, int argc, char *argv[]);
 int verb_list_backups(sd_bus *bus, int argc, char *argv[]);
 int verb_verify(sd_bus *bus, int argc, char *argv[]);
 int verb_delete_backup(sd_bus *bus, int argc, char *argv[]);
+int verb_import(sd_bus *bus, int argc, char *argv[]);
 
 /* A Backup as a Waiter follows it. */
 extern const WaitKind backup_wait_kind;

@@ -4,8 +4,8 @@
  * verification) are named from their errno through the first map, first match winning; the
  * etcd client and the backup file code return an errno of their own for each kind of failure
  * (-EHOSTUNREACH etcd cannot be reached, -EKEYREJECTED it refused our credentials, -EPROTO it
- * answered nonsense, -EBADMSG a backup does not check out, -ENOEXEC a file agent.conf names
- * cannot be used). Refusals of a request are set by
+ * answered nonsense, -EBADMSG a backup does not check out, -EEXIST its id is taken, -ENOEXEC a
+ * file agent.conf names cannot be used). Refusals of a request are set by
  * name where they arise and only get an errno for clients: an ENOENT from open() is not a
  * missing configuration.
  */
@@ -28,6 +28,8 @@ static const sd_bus_error_map operation_errors[] = {
         SD_BUS_ERROR_MAP(AGENT_ERROR_NO_SPACE, ENOSPC),
         SD_BUS_ERROR_MAP(AGENT_ERROR_NO_SPACE, EDQUOT),
         SD_BUS_ERROR_MAP(AGENT_ERROR_BACKUP_CORRUPT, EBADMSG),
+        /* Two files claiming one backup id: an import of one that is here already. */
+        SD_BUS_ERROR_MAP(AGENT_ERROR_BACKUP_EXISTS, EEXIST),
         SD_BUS_ERROR_MAP(AGENT_ERROR_CANCELLED, ECANCELED),
         SD_BUS_ERROR_MAP(AGENT_ERROR_IO, EIO),
         SD_BUS_ERROR_MAP(AGENT_ERROR_BAD_AGENT_CONFIG, ENOEXEC),

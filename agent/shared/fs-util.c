@@ -15,7 +15,7 @@ int fsync_dir(int dir_fd) {
         return fsync(dir_fd) < 0 ? -errno : 0;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
+int write_all(int fd, const void *data, size_t size) {
         const char *p = data;
 
         while (size > 0) {

@@ -10,6 +10,8 @@
 /* Replace dir_fd/name by data atomically and durably. */
 int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode);
 int fsync_dir(int dir_fd);
+/* write() until all of data is written, through EINTR and short writes. */
+int write_all(int fd, const void *data, size_t size);
 /* Read a whole (small) file; -EFBIG past max bytes. The result is NUL-terminated. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 /* mkdir -p with mode (not masked by the umask) for the directories it creates. */
