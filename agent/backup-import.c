@@ -20,6 +20,7 @@
 
 #include "backup-import.h"
 #include "backup.h"
+#include "bus-util.h"
 #include "errors.h"
 #include "fs-util.h"
 #include "log.h"
@@ -378,37 +379,14 @@ static int backup_import_start(Manager *m, sd_bus_message *msg, int fd, const st
 
 /* ImportBackup's options: "Config" (s) only, for now. */
 static int read_import_options(sd_bus_message *msg, const char **ret_config, sd_bus_error *error) {
+        static const BusOption table[] = {
+                { "Config", 's', 0 },
+                {},
+        };
         const char *config = NULL;
         int r;
 
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                const char *key, *contents;
-
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                if (!streq(key, "Config"))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown option '%s': ImportBackup takes Config (s).", key);
-                r = sd_bus_message_peek_type(msg, NULL, &contents);
-                if (r < 0)
-                        return r;
-                if (!streq(contents, "s"))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Option Config is a configuration name (s), not of type '%s'.", contents);
-                r = sd_bus_message_read(msg, "v", "s", &config);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(msg);
+        r = bus_read_options(msg, table, &config, "option", NULL, error);
         if (r < 0)
                 return r;
         if (config && !config_name_is_valid(config))

@@ -18,6 +18,7 @@
 #include "backup-config.h"
 #include "backup-import.h"
 #include "backup.h"
+#include "bus-util.h"
 #include "errors.h"
 #include "fs-util.h"
 #include "log.h"
@@ -338,40 +339,29 @@ typedef struct ConfigSettings {
 } ConfigSettings;
 
 static int read_config_settings(sd_bus_message *msg, ConfigSettings *ret, sd_bus_error *error) {
-        ConfigSettings s = { .keep = -1, .enabled = -1 };
+        enum { SETTING_SCHEDULE, SETTING_KEEP, SETTING_ENABLED };
+        struct {
+                const char *schedule;
+                uint32_t keep;
+                int enabled;
+        } v = {};
+        static const BusOption table[] = {
+                [SETTING_SCHEDULE] = { "Schedule", 's', offsetof(typeof(v), schedule) },
+                [SETTING_KEEP] = { "Keep", 'u', offsetof(typeof(v), keep) },
+                [SETTING_ENABLED] = { "Enabled", 'b', offsetof(typeof(v), enabled) },
+                {},
+        };
+        uint64_t given;
         int r;
 
-        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        r = bus_read_options(msg, table, &v, "setting", &given, error);
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
-                const char *key;
-                uint32_t keep;
-
-                r = sd_bus_message_read(msg, "s", &key);
-                if (r < 0)
-                        return r;
-                if (streq(key, "Schedule"))
-                        r = sd_bus_message_read(msg, "v", "s", &s.schedule);
-                else if (streq(key, "Keep")) {
-                        r = sd_bus_message_read(msg, "v", "u", &keep);
-                        s.keep = keep;
-                } else if (streq(key, "Enabled"))
-                        r = sd_bus_message_read(msg, "v", "b", &s.enabled);
-                else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown setting '%s': expected Schedule, Keep or Enabled.", key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(msg);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(msg);
-        if (r < 0)
-                return r;
+        ConfigSettings s = {
+                .schedule = v.schedule,
+                .keep = given & (UINT64_C(1) << SETTING_KEEP) ? (int64_t) v.keep : -1,
+                .enabled = given & (UINT64_C(1) << SETTING_ENABLED) ? v.enabled : -1,
+        };
         /* Not given means the schedule's default; given, it is a number of backups. */
         if (s.keep == 0)
                 return sd_bus_error_setf(error, AGENT_ERROR_INVALID_RETENTION,
