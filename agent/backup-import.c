@@ -38,8 +38,8 @@
 /* How often a waiting worker looks at its cancel flag: the agent's shutdown waits for it. */
 #define IMPORT_POLL_MSEC 250
 
-#define MESSAGE_ID_BACKUP_IMPORTED "1b1b3a5a4a6f4f2c9e64d6a0c3e1f7b2"
-#define MESSAGE_ID_BACKUP_IMPORT_FAILED "c0f24e9d8b3a4c51a7d6e2f19b4a8c37"
+#define MESSAGE_ID_BACKUP_IMPORTED "7a1a934d3e7a45c8800ea5bc8d83d063"
+#define MESSAGE_ID_BACKUP_IMPORT_FAILED "17be992e5d3b4233b7812f1c6b851429"
 
 typedef enum ImportSource {
         SOURCE_FILE,   /* read with pread() from offset 0, whatever the caller's position */
