@@ -373,7 +373,7 @@ static int read_config_settings(sd_bus_message *msg, ConfigSettings *ret, sd_bus
 static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {};
         Manager *m = userdata;
-        ConfigSettings set;
+        ConfigSettings set = {};
         BackupConfig *c = NULL;
         const char *name;
         int r;
@@ -421,7 +421,7 @@ static int method_add_config(sd_bus_message *msg, void *userdata, sd_bus_error *
 static int method_set_config(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {};
         Manager *m = userdata;
-        ConfigSettings set;
+        ConfigSettings set = {};
         BackupConfig *c = NULL;
         int r;
 
