@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Backup configurations: their files, their loading, their bus objects. Loading reads all files
- * at once into a candidate set; raw calendars among them are put to systemd's parser
- * (calendar.h); when every verdict is in, the set is applied in one go: configurations added,
- * changed or removed, a broken file leaving its configuration as it was. Then the timers follow.
+ * at once into a candidate set; the calendars of all of them are put to systemd's parser in one
+ * check (calendar.h); when the verdicts are in, the set is applied in one go: configurations
+ * added, changed or removed, a broken file leaving its configuration as it was. Then the timers
+ * follow.
  */
 
 #include <dirent.h>
@@ -269,14 +270,13 @@ typedef struct LoadItem {
         char *name;
         BackupConfigSpec spec;
         char *error; /* why the file cannot be used; NULL if it can */
-        CalendarCheck *check;
 } LoadItem;
 
 struct ConfigLoad {
         Manager *manager;
         LoadItem *items;
         size_t n_items;
-        unsigned pending;
+        CalendarCheck *check; /* of the calendars of the items without error, in order */
         /* Configurations a method changed while this load ran: their files were read before
          * the change, so what is in memory is newer than what this load found. */
         char **touched;
@@ -290,8 +290,8 @@ static ConfigLoad *config_load_free(ConfigLoad *l) {
                 free(l->items[i].name);
                 free(l->items[i].error);
                 backup_config_spec_done(&l->items[i].spec);
-                calendar_check_free(l->items[i].check);
         }
+        calendar_check_free(l->check);
         free(l->items);
         strv_free(l->touched);
         free(l);
@@ -422,25 +422,25 @@ static void config_load_apply(ConfigLoad *l) {
         }
 }
 
-static void on_calendar_checked(CalendarCheck *check, int r, const char *message, void *userdata) {
+static void on_calendar_checked(CalendarCheck *check, void *userdata) {
         ConfigLoad *l = userdata;
+        size_t k = 0;
 
         for (size_t i = 0; i < l->n_items; i++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 LoadItem *it = &l->items[i];
+                int r;
 
-                if (it->check != check)
+                if (it->error)
                         continue;
-                it->check = calendar_check_free(it->check);
+                r = calendar_check_verdict(check, k++, it->spec.schedule, &error);
                 if (r < 0) {
-                        (void) set_message(&it->error, r, "systemd refuses the calendar \"%s\" (%s)", it->spec.schedule,
-                                           strna(message));
-                        log_config(it->name, LOG_ERR, r, "Backup configuration '%s' is broken: %s; what was in force stays.",
+                        (void) set_message(&it->error, r, "%s", error.message);
+                        log_config(it->name, LOG_ERR, r, "Backup configuration '%s' is broken: %s What was in force stays.",
                                    it->name, strna(it->error));
                 }
-                break;
         }
-        if (--l->pending == 0)
-                config_load_apply(l);
+        config_load_apply(l); /* frees l, and check with it */
 }
 
 /* Reads one file into an item; a broken one is reported here, with the reason kept. */
@@ -485,7 +485,9 @@ static int config_load_file(ConfigLoad *l, const char *name, LoadItem *it) {
 
 int backup_configs_load(Manager *m, backup_configs_loaded_t done) {
         _cleanup_(config_load_freep) ConfigLoad *l = NULL;
+        _cleanup_free_ char **exprs = NULL;
         struct dirent *de;
+        size_t n = 0;
         DIR *d;
         int r = 0;
 
@@ -529,27 +531,30 @@ int backup_configs_load(Manager *m, backup_configs_loaded_t done) {
         if (r < 0)
                 return r;
 
-        /* Raw calendars go to systemd's parser; the set applies once all verdicts are in. */
-        for (size_t i = 0; i < l->n_items; i++) {
+        /* Every calendar goes to systemd's parser, all in one check; the set applies once the
+         * verdicts are in. */
+        exprs = new0(char *, l->n_items + 1);
+        if (!exprs)
+                return log_oom();
+        for (size_t i = 0; i < l->n_items; i++)
+                if (!l->items[i].error)
+                        exprs[n++] = l->items[i].spec.parsed.calendar;
+        r = n > 0 ? calendar_check_start(m->event, exprs, n, on_calendar_checked, l, &l->check) : 0;
+        for (size_t i = 0; r < 0 && i < l->n_items; i++) {
                 LoadItem *it = &l->items[i];
 
-                if (it->error || it->spec.parsed.kind != SCHEDULE_CALENDAR)
+                if (it->error)
                         continue;
-                r = calendar_check_start(m->event, it->spec.parsed.calendar, on_calendar_checked, l, &it->check);
-                if (r < 0) {
-                        (void) set_message(&it->error, r, "cannot check its calendar: %s", strerror(-r));
-                        log_config(it->name, LOG_ERR, r, "Backup configuration '%s' is broken: %s; what was in force stays.",
-                                   it->name, strna(it->error));
-                        continue;
-                }
-                l->pending++;
+                (void) set_message(&it->error, r, "cannot check its calendar: %s", strerror(-r));
+                log_config(it->name, LOG_ERR, r, "Backup configuration '%s' is broken: %s; what was in force stays.",
+                           it->name, strna(it->error));
         }
 
         /* A load in progress is overtaken by this one: it would apply older files, and this one
          * read the directory after every change made while that one ran. */
         config_load_free(m->config_load);
         m->config_load = l;
-        if (TAKE_PTR(l)->pending == 0)
+        if (!TAKE_PTR(l)->check)
                 config_load_apply(m->config_load);
         return 0;
 }

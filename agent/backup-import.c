@@ -428,7 +428,7 @@ int bus_manager_method_import_backup(sd_bus_message *msg, void *userdata, sd_bus
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The descriptor is not open for reading.");
 
         const char *details[] = { config ? "config" : NULL, config, NULL };
-        r = polkit_check(msg, POLKIT_ACTION_IMPORT_BACKUP, details, &m->polkit, error);
+        r = polkit_check(msg, POLKIT_ACTION_IMPORT_BACKUP, details, m->checks, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 

@@ -555,7 +555,7 @@ int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *
                 return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s is still running; cancel it instead.", b->id);
 
         const char *details[] = { "backup", b->id, "config", b->meta.config, NULL };
-        r = polkit_check(msg, POLKIT_ACTION_DELETE_BACKUP, details, &m->polkit, error);
+        r = polkit_check(msg, POLKIT_ACTION_DELETE_BACKUP, details, m->checks, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -600,7 +600,7 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
                                          backup_state_to_string(b->state));
 
         const char *details[] = { "backup", b->id, "config", b->meta.config, NULL };
-        r = polkit_check(msg, POLKIT_ACTION_BACKUP, details, &b->manager->polkit, error);
+        r = polkit_check(msg, POLKIT_ACTION_BACKUP, details, b->manager->checks, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 

@@ -140,8 +140,7 @@ Manager *manager_free(Manager *m) {
 
         /* Close the bus first: the objects going away now are not news to anyone. Timers stay
          * as they are: they fire, and bus activation brings the agent back. */
-        polkit_registry_free(&m->polkit);
-        calendar_registry_free(&m->calendar_queries);
+        m->checks = async_checks_free(m->checks);
         /* Cancelled at the loop's exit already, unless the loop failed. */
         m->import = backup_import_free(m->import);
         backup_configs_cancel_load(m);
@@ -260,7 +259,7 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
                 return r;
 
         const char *details[] = { "config", c->name, NULL };
-        r = polkit_check(msg, POLKIT_ACTION_BACKUP, details, &m->polkit, error);
+        r = polkit_check(msg, POLKIT_ACTION_BACKUP, details, m->checks, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
 
@@ -316,18 +315,18 @@ static int method_get_config(sd_bus_message *msg, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(msg, "o", c->object_path);
 }
 
-/* The authorization and the calendar check of a configuration change: > 0 go ahead, 0 the
- * handler returns 1 and runs again later, < 0 refused. */
+/* The authorization and, for a new schedule, systemd's check of the calendar it becomes: > 0
+ * go ahead, 0 the handler returns 1 and runs again later, < 0 refused. */
 static int config_change_allowed(Manager *m, sd_bus_message *msg, const char *name, const BackupConfigSpec *spec,
                                  sd_bus_error *error) {
         const char *details[] = { "config", name, NULL };
         int r;
 
-        r = polkit_check(msg, POLKIT_ACTION_MANAGE_CONFIGS, details, &m->polkit, error);
+        r = polkit_check(msg, POLKIT_ACTION_MANAGE_CONFIGS, details, m->checks, error);
         if (r <= 0)
                 return r;
-        if (spec && spec->parsed.kind == SCHEDULE_CALENDAR)
-                return calendar_check_message(msg, spec->schedule, spec->parsed.calendar, &m->calendar_queries, error);
+        if (spec)
+                return calendar_check_message(msg, spec->schedule, spec->parsed.calendar, m->checks, error);
         return 1;
 }
 
@@ -555,6 +554,9 @@ static int manager_connect_bus(Manager *m) {
         r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        r = async_checks_new(m->bus, &m->checks);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up checks of method calls: %m");
         /* Lost the bus, lost our purpose: exit and let systemd restart us. */
         (void) sd_bus_set_exit_on_disconnect(m->bus, true);
         return 0;

@@ -21,7 +21,6 @@ typedef struct BackupImport BackupImport;
 typedef struct BackupConfig BackupConfig;
 typedef struct ConfigLoad ConfigLoad;
 typedef struct Timers Timers;
-typedef struct CalendarQuery CalendarQuery;
 
 typedef enum ManagerState {
         MANAGER_IDLE,
@@ -39,8 +38,7 @@ typedef struct Manager {
         char *config_dir; /* the backup configurations: configs/ beside agent.conf */
         char *state_dir;
         int storage_fd;
-        PolkitQuery *polkit;
-        CalendarQuery *calendar_queries;
+        AsyncChecks *checks; /* polkit's and systemd's verdicts on method calls being checked */
 
         BackupConfig *configs;
         ConfigLoad *config_load;

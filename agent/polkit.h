@@ -7,19 +7,16 @@
  *   r > 0   allowed (root always is; nobody is asked);
  *   r == 0  a query went out: return 1 and do nothing else. When polkit answers, the message is
  *           queued again and the handler runs anew, getting its answer from the same call;
- *   r < 0   refused or failed; error says which (AccessDenied, InteractiveAuthorizationRequired).
- * The action and its details must be the same on both runs. Pending queries live in a
- * registry (a PolkitQuery list head) owned by the Manager.
+ *   r < 0   refused or failed; error says which (AccessDenied, InteractiveAuthorizationRequired,
+ *           TooManyRequests when the caller has too many checks pending: async-check.h).
+ * Polkit is asked once per message and question: a handler that goes on to a second check
+ * (a calendar) and runs a third time gets the same answer again.
  */
 
-#include <stdbool.h>
 #include <systemd/sd-bus.h>
 
-typedef struct PolkitQuery PolkitQuery;
+#include "async-check.h"
 
 /* details: "key", "value", ..., NULL; shown by polkit agents and visible to rules. */
-int polkit_check(sd_bus_message *m, const char *action, const char * const *details, PolkitQuery **registry,
+int polkit_check(sd_bus_message *m, const char *action, const char * const *details, AsyncChecks *checks,
                  sd_bus_error *error);
-
-void polkit_registry_free(PolkitQuery **registry);
-bool polkit_registry_is_empty(PolkitQuery * const *registry);
