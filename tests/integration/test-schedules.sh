@@ -111,6 +111,15 @@ refused InvalidSchedule "@every 7m" AddConfig other "{'Schedule': <'@every 7m'>}
 refused InvalidSchedule "@every 5h" AddConfig other "{'Schedule': <'@every 5h'>}"
 refused InvalidSchedule "a nonsense schedule systemd's parser refuses" AddConfig other "{'Schedule': <'every tuesday-ish'>}"
 refused InvalidSchedule "cron with a 61st minute" AddConfig other "{'Schedule': <'61 * * * *'>}"
+# Every calendar goes to systemd, whatever form it came in, and must fire, at most once a minute.
+refused InvalidSchedule "a cron line that never fires (February 31st)" AddConfig other "{'Schedule': <'0 0 31 2 *'>}"
+refused InvalidSchedule "a date that has passed" AddConfig other "{'Schedule': <'2001-01-01 00:00'>}"
+refused InvalidSchedule "a calendar firing every second" AddConfig other "{'Schedule': <'*:*:*'>}"
+refused InvalidSchedule "a calendar firing twice a minute" AddConfig other "{'Schedule': <'*:*:0,30'>}"
+# 250 minutes: cron takes them, the calendar they become is more than systemd's parser takes.
+many=$(awk 'BEGIN { for (i = 0; i < 250; i++) printf "%s%d", i ? "," : "", i % 60 }')
+refused InvalidSchedule "a cron line whose calendar systemd refuses" AddConfig other "{'Schedule': <'$many 2 * * *'>}"
+refused InvalidSchedule "setting a schedule that never fires" SetConfig nightly "{'Schedule': <'0 0 30 2 *'>}"
 refused ConfigExists "adding a name that exists" AddConfig nightly "{'Schedule': <'daily'>}"
 refused InvalidSchedule "setting a broken schedule" SetConfig nightly "{'Schedule': <'Mon..Fry 01:30'>}"
 refused NoSuchConfig "changing a configuration that does not exist" SetConfig nosuch "{'Keep': <uint32 3>}"
@@ -118,6 +127,12 @@ refused DefaultConfig "removing the default configuration" RemoveConfig default
 out=$(ctl add-config other --schedule="@every 7m" 2>&1) && rc=0 || rc=$?
 ok "etcd-backupctl says what is wrong and shows an accepted form" \
     grep -q 'neither within an hour nor within a day.*e.g. "@every 20m"' <<<"$out"
+out=$(ctl add-config other --schedule="0 0 31 2 *" 2>&1) && rc=0 || rc=$?
+ok "  for one that never fires" grep -q 'it never fires (systemd finds no next time for "\*-02-31 00:00:00".*e.g. "0 0 28 2 \*"' <<<"$out"
+out=$(ctl add-config other --schedule="*:*:*" 2>&1) && rc=0 || rc=$?
+ok "  for one that fires every second" grep -q 'more often than once a minute.*e.g. "\*:0/5"' <<<"$out"
+out=$(ctl add-config other --schedule="$many 2 * * *" 2>&1) && rc=0 || rc=$?
+ok "  for one whose calendar systemd refuses" grep -q "systemd's calendar parser refuses the calendar it becomes" <<<"$out"
 is "$(call_error --as "$OUTSIDER" $AGENT_PATH $AGENT_MANAGER.AddConfig sneaky "{'Schedule': <'daily'>}")" \
     org.freedesktop.DBus.Error.InteractiveAuthorizationRequired "a user polkit does not allow cannot add configurations"
 is "$(snapshot)" "$before" "none of that changed the configurations, their files or the timers"
@@ -205,9 +220,12 @@ ok "  the other configurations' backups are untouched" test "$(backups_of defaul
 
 # ---- a timer that really fires ----------------------------------------------------------------------------
 
-ok "a configuration on a 10-second calendar" ctl add-config tick --schedule='*:*:0/10'
+# Once a minute is as often as a schedule may fire: at the second a few seconds from now.
+at_second() { printf '*:*:%02d' $(( ($(date +%s) + $1) % 60 )); }
+ok "a configuration on a calendar firing once a minute, soon" ctl add-config tick --schedule="$(at_second 8)"
 wait_until 40 bash -c "[ \"\$(etcd-backupctl --json list-backups tick | jq length)\" -ge 1 ]"
 ok "  gets a backup when its timer elapses" test "$(backups_of tick | wc -l)" -ge 1
+ctl set-config tick --schedule="$(at_second 8)"
 agent_stop
 n=$(backups_of tick 2>/dev/null | wc -l)
 wait_until 40 bash -c "systemctl --user is-active --quiet $AGENT_UNIT && [ \"\$(etcd-backupctl --json list-backups tick | jq length)\" -gt $n ]"
@@ -241,8 +259,24 @@ is "$(config_field handmade schedule)" "weekly at 04:00" "  and the last good co
 ok "  with its timer" systemctl --user is-active --quiet etcd-backup@handmade.timer
 printf '[Backup]\nSchedule=Mon..Fry *-*-* 01:30\n' >"$CONFIGS/handmade.conf"
 systemctl --user reload "$AGENT_UNIT"
-wait_until 10 grep -q "systemd refuses the calendar \"Mon..Fry" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
+wait_until 10 grep -q "Invalid schedule \"Mon..Fry \*-\*-\* 01:30\": systemd's calendar parser refuses it" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
 is "$(config_field handmade schedule)" "weekly at 04:00" "  so does a calendar systemd refuses"
+# A cron line whose calendar systemd refuses: reported at the load, and not passed on to the
+# timers, so that other changes still get their timers.
+printf '[Backup]\nSchedule=%s 2 * * *\n' "$many" >"$CONFIGS/handmade.conf"
+systemctl --user reload "$AGENT_UNIT"
+wait_until 10 grep -qF "Invalid schedule \"$many 2 * * *\": systemd's calendar parser refuses the calendar it becomes" \
+    "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
+ok "a hand-written cron line whose calendar systemd refuses is reported at the load" \
+    grep -qF "Invalid schedule \"$many 2 * * *\": systemd's calendar parser refuses" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
+is "$(config_field handmade schedule)" "weekly at 04:00" "  and the last good configuration stays in force"
+ok "  other changes still make their timers" ctl add-config after-broken --schedule=daily
+ok "  (that timer is active)" systemctl --user is-active --quiet etcd-backup@after-broken.timer
+ctl remove-config after-broken
+printf '[Backup]\nSchedule=*:*:*\n' >"$CONFIGS/handmade.conf"
+systemctl --user reload "$AGENT_UNIT"
+wait_until 10 grep -qF 'Invalid schedule "*:*:*": it fires more often than once a minute' "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
+is "$(config_field handmade schedule)" "weekly at 04:00" "  so does a hand-written calendar firing every second"
 rm "$CONFIGS/handmade.conf"
 systemctl --user reload "$AGENT_UNIT"
 wait_until 10 bash -c '! systemctl --user is-active --quiet etcd-backup@handmade.timer'
