@@ -12,6 +12,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-names.h"
+
 #define OUTCOMES_MAX 16
 
 static struct {
@@ -55,8 +57,8 @@ int main(int argc, char *argv[]) {
                 for (unsigned i = 0; i < calls; i++) {
                         sd_bus_message *m = NULL;
 
-                        if (sd_bus_message_new_method_call(bus, &m, "org.etcdbackup.Agent1", "/org/etcdbackup/Agent1",
-                                                           "org.etcdbackup.Agent1.Manager", "StartBackup") < 0 ||
+                        if (sd_bus_message_new_method_call(bus, &m, AGENT_BUS_NAME, AGENT_OBJECT_PATH,
+                                                           AGENT_MANAGER_INTERFACE, "StartBackup") < 0 ||
                             sd_bus_message_append(m, "s", argv[3]) < 0 ||
                             sd_bus_call_async(bus, NULL, m, on_reply, NULL, 120 * 1000000ULL) < 0)
                                 return 1;
