@@ -107,7 +107,7 @@ static int stream_append(SpawnStream *st, const char *p, size_t n) {
         return 0;
 }
 
-/* Reads what is there now: > 0 more may come, 0 end of file or up to max read, < 0 error. */
+/* Reads what is there now, up to max: > 0 more may come, 0 end of file, < 0 error. */
 static int stream_read(SpawnStream *st, size_t max) {
         char buf[16384];
 
