@@ -46,24 +46,24 @@ static const char *short_error_name(const char *name) {
         return startswith(strempty(name), AGENT_ERROR_PREFIX) ?: name;
 }
 
-/* The units as a list, in the order they are stopped or, reversed, started. */
-static char *join_units(char **units, bool reversed) {
+/* The units as a list (sep between them), in the order they are stopped or, reversed, started. */
+static char *join_units(char **units, const char *sep, bool reversed) {
         size_t n = strv_length(units), size = 1;
         char *s, *p;
 
         for (size_t i = 0; i < n; i++)
-                size += strlen(units[i]) + 2;
+                size += strlen(units[i]) + strlen(sep);
         s = p = malloc(size);
         if (!s)
                 return NULL;
         *p = 0;
         for (size_t i = 0; i < n; i++)
-                p = stpcpy(stpcpy(p, i > 0 ? ", " : ""), units[reversed ? n - 1 - i : i]);
+                p = stpcpy(stpcpy(p, i > 0 ? sep : ""), units[reversed ? n - 1 - i : i]);
         return s;
 }
 
 static void phase_line(const RestoreInfo *r, RestorePhase p, FILE *f) {
-        _cleanup_free_ char *units = join_units(r->units, /* reversed= */ p == RESTORE_STARTING_CONTROL_PLANE);
+        _cleanup_free_ char *units = join_units(r->units, ", ", /* reversed= */ p == RESTORE_STARTING_CONTROL_PLANE);
         const char *etcd = isempty(r->etcd_unit) ? "etcd" : r->etcd_unit;
 
         fprintf(f, "%-22s ", restore_phase_to_string(p));
@@ -107,7 +107,7 @@ static void phase_line(const RestoreInfo *r, RestorePhase p, FILE *f) {
                 fputs("etcd and the control plane run on the previous data again", f);
                 break;
         case RESTORE_FAILED:
-                fprintf(f, "%s: %s", rollback_failed(r) ? "rolling back failed too" : "nothing was stopped", strna(r->error));
+                fprintf(f, "%s: %s", rollback_failed(r) ? "the control plane may be down" : "nothing was stopped", strna(r->error));
                 break;
         default:
                 break;
@@ -194,15 +194,17 @@ void restore_print_status(const RestoreInfo *r, bool full, FILE *f) {
         else
                 row(f, "Downtime", "under way");
 
-        if (r->revision_bump > 0)
+        if (r->revision_bump > 0 && p == RESTORE_COMPLETED && !r->dry_run)
                 row(f, "Revision bump", "%" PRIu64 " (etcd serves revision %" PRIi64 " and later; older ones are compacted)",
                     r->revision_bump, r->revision + (int64_t) r->revision_bump);
+        else if (r->revision_bump > 0)
+                row(f, "Revision bump", "%" PRIu64, r->revision_bump);
         else if (p == RESTORE_COMPLETED || (p > RESTORE_STAGING && !nothing_stopped(r)))
                 row(f, "Revision bump", "none");
         row(f, "Previous data", "%s", isempty(r->previous_data) ? "-" : r->previous_data);
 
         if (full) {
-                _cleanup_free_ char *units = join_units(r->units, /* reversed= */ false);
+                _cleanup_free_ char *units = join_units(r->units, ", ", /* reversed= */ false);
 
                 row(f, "Data dir", "%s", isempty(r->data_dir) ? "-" : r->data_dir);
                 row(f, "Etcd unit", "%s", isempty(r->etcd_unit) ? "-" : r->etcd_unit);
@@ -237,8 +239,9 @@ void restore_print_hint(const RestoreInfo *r, FILE *f) {
                               "(and the kubelet on the other nodes), so that none of them goes on from what it\n"
                               "cached before the restore.\n", f);
                         if (!isempty(r->previous_data))
-                                fprintf(f, "The data etcd ran on before is kept in %s until the next restore;\n"
-                                           "once the cluster is checked, it can be removed: rm -rf %s\n",
+                                fprintf(f, "The data etcd ran on before is kept, until the next restore, in\n"
+                                           "  %s\n"
+                                           "Once the cluster is checked, it can be removed: rm -rf %s\n",
                                         r->previous_data, r->previous_data);
                 }
                 return;
@@ -250,7 +253,7 @@ void restore_print_hint(const RestoreInfo *r, FILE *f) {
                 return;
         case RESTORE_FAILED:
                 if (rollback_failed(r)) {
-                        _cleanup_free_ char *units = join_units(r->units, /* reversed= */ false);
+                        _cleanup_free_ char *units = join_units(r->units, " ", /* reversed= */ false);
                         fprintf(f, "ROLLING BACK FAILED: the control plane of this node may be down, and etcd stopped or\n"
                                    "running on either data directory. What happened, and where each member directory\n"
                                    "is, is in the journal:\n"

@@ -29,6 +29,19 @@ const WaitKind restore_wait_kind = {
         .stage_lines = restore_stage_lines,
 };
 
+/* The object path a Restore() or GetRestore() answered. */
+static int reply_path(sd_bus_message *reply, char **ret_path) {
+        const char *path;
+        int r;
+
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r >= 0)
+                r = free_and_strdup(ret_path, path);
+        if (r < 0)
+                fprintf(stderr, "Failed to read the agent's answer: %s\n", strerror(-r));
+        return r;
+}
+
 static int restore_call(sd_bus *bus, const char *backup, char **ret_path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -41,7 +54,6 @@ static int restore_call(sd_bus *bus, const char *backup, char **ret_path) {
                 { "InitialAdvertisePeerURLs", arg_initial_advertise_peer_urls },
                 { "InitialClusterToken", arg_initial_cluster_token },
         };
-        const char *path;
         int r;
 
         r = sd_bus_message_new_method_call(bus, &m, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "Restore");
@@ -68,30 +80,19 @@ static int restore_call(sd_bus *bus, const char *backup, char **ret_path) {
         r = sd_bus_call(bus, m, 0, &error, &reply);
         if (r < 0)
                 return error_bus("start the restore", &error, r);
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r >= 0)
-                r = free_and_strdup(ret_path, path);
-        if (r < 0)
-                fprintf(stderr, "Failed to read the agent's answer: %s\n", strerror(-r));
-        return r;
+        return reply_path(reply, ret_path);
 }
 
 static int restore_get_path(sd_bus *bus, const char *id, char **ret_path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *path;
         int r;
 
         r = sd_bus_call_method(bus, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "GetRestore", &error, &reply,
                                "s", id);
         if (r < 0)
                 return error_bus("find the restore", &error, r);
-        r = sd_bus_message_read(reply, "o", &path);
-        if (r >= 0)
-                r = free_and_strdup(ret_path, path);
-        if (r < 0)
-                fprintf(stderr, "Failed to read the agent's answer: %s\n", strerror(-r));
-        return r;
+        return reply_path(reply, ret_path);
 }
 
 static void print_restore_json(const RestoreInfo *info) {
@@ -120,7 +121,7 @@ static RestoreExit restore_follow(Waiter *w, const char *path, RestoreInfo *info
         r = waiter_follow(w, path, info, USEC_INFINITY);
         if (r < 0) {
                 if (r == -ECANCELED)
-                        fprintf(stderr, "\nStopped waiting: restore %s goes on in the agent (now %s).\n", strna(info->id),
+                        fprintf(stderr, "Stopped waiting: restore %s goes on in the agent (now %s).\n", strna(info->id),
                                 strna(info->phase));
                 else
                         fprintf(stderr, "Lost track of restore %s; it may go on in the agent. See: etcd-backupctl list-restores\n",

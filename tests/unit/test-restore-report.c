@@ -217,7 +217,7 @@ TEST(phase_lines_of_failures) {
         r = failing("failed", AGENT_ERROR_ROLLBACK_FAILED, "etcd did not become healthy; rolling back failed too: swap-back failed");
         CHECK_LINES(&r, RESTORE_STARTING_ETCD,
                     "rolling-back           putting the previous data back, because: etcd did not become healthy; rolling back failed too: swap-back failed\n"
-                    "failed                 rolling back failed too: etcd did not become healthy; rolling back failed too: swap-back failed\n");
+                    "failed                 the control plane may be down: etcd did not become healthy; rolling back failed too: swap-back failed\n");
 
         r = failing("failed", AGENT_ERROR_BACKUP_CORRUPT, "Backup is damaged: bad SHA-256");
         CHECK_LINES(&r, -1, HEADER "failed                 nothing was stopped: Backup is damaged: bad SHA-256\n");
@@ -351,7 +351,7 @@ TEST(hints) {
         s = hint_of(&r);
         CHECK(strstr(s, "ROLLING BACK FAILED: the control plane of this node may be down"));
         CHECK(strstr(s, "journalctl RESTORE_ID=" ID "\n"));
-        CHECK(strstr(s, "systemctl status etcd.service kube-apiserver.service, kube-scheduler.service\n"));
+        CHECK(strstr(s, "systemctl status etcd.service kube-apiserver.service kube-scheduler.service\n"));
         free(s);
 
         r = failing("failed", AGENT_ERROR_BACKUP_CORRUPT, "bad hash");
