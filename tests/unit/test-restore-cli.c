@@ -36,6 +36,7 @@ typedef enum Scenario {
         AGENT_EXITS,   /* the agent leaves the bus while stopping */
         RESUMED,       /* a new agent, which finished the restore before it took the name */
         LISTED,        /* three restores: one completed, one rolled back, one running */
+        _SCENARIO_MAX,
 } Scenario;
 
 typedef struct Step {
@@ -336,7 +337,7 @@ static const sd_bus_vtable fake_manager_vtable[] = {
 /* The fake agent, in a child: says on ready_fd when it has the name, runs until SIGTERM (or
  * its scenario makes it leave). */
 _noreturn_ static void fake_run(int scenario, int ready_fd) {
-        static const Step *const steps[] = {
+        static const Step *const steps[_SCENARIO_MAX] = {
                 [COMPLETES] = steps_completes, [ROLLS_BACK] = steps_rolls_back, [ROLLBACK_FAILS] = steps_rollback_fails,
                 [FAILS_EARLY] = steps_fails_early, [STAYS_STAGING] = steps_stays_staging, [AGENT_EXITS] = steps_agent_exits,
         };
