@@ -36,8 +36,15 @@ int map_properties(sd_bus_message *m, const PropertyMap *map, void *data) {
                         void *field = (uint8_t *) data + p->offset;
 
                         sig[0] = p->type;
-                        r = sd_bus_message_enter_container(m, 'v', sig);
-                        if (r >= 0 && (p->type == 's' || p->type == 'o')) {
+                        r = sd_bus_message_enter_container(m, 'v', p->type == 'a' ? "as" : sig);
+                        if (r >= 0 && p->type == 'a') {
+                                char **l = NULL;
+                                r = sd_bus_message_read_strv(m, &l);
+                                if (r >= 0) {
+                                        strv_free(*(char ***) field);
+                                        *(char ***) field = l;
+                                }
+                        } else if (r >= 0 && (p->type == 's' || p->type == 'o')) {
                                 const char *s;
                                 r = sd_bus_message_read_basic(m, p->type, &s);
                                 if (r >= 0)
@@ -66,6 +73,9 @@ void free_properties(const PropertyMap *map, void *data) {
                 if (p->type == 's' || p->type == 'o') {
                         char **field = (char **) ((uint8_t *) data + p->offset);
                         *field = mfree(*field);
+                } else if (p->type == 'a') {
+                        char ***field = (char ***) ((uint8_t *) data + p->offset);
+                        *field = strv_free(*field);
                 }
 }
 
@@ -101,6 +111,10 @@ int error_bus(const char *what, const sd_bus_error *e, int r) {
                 hint = "See: etcd-backupctl list-backups";
         else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_CONFIG))
                 hint = "See: etcd-backupctl list-configs";
+        else if (sd_bus_error_has_name(e, AGENT_ERROR_NO_SUCH_RESTORE))
+                hint = "See: etcd-backupctl list-restores";
+        else if (sd_bus_error_has_name(e, AGENT_ERROR_BUSY))
+                hint = "See: etcd-backupctl status";
 
         fprintf(stderr, "Failed to %s: %s\n", what, e && e->message ? e->message : strerror(-r));
         if (hint)

@@ -10,8 +10,9 @@
 #include <stddef.h>
 #include <systemd/sd-bus.h>
 
-/* One property: its name, its D-Bus type ('s' and 'o' become a char * the struct owns, 'b' a
- * bool, the numbers their C types) and where it goes in the struct. Ends with {}. */
+/* One property: its name, its D-Bus type ('s' and 'o' become a char * the struct owns, 'a' an
+ * "as" as a NULL-terminated char ** it owns, 'b' a bool, the numbers their C types) and where
+ * it goes in the struct. Ends with {}. */
 typedef struct PropertyMap {
         const char *name;
         char type;
@@ -21,7 +22,7 @@ typedef struct PropertyMap {
 /* Reads an a{sv} (GetAll's reply, PropertiesChanged's changes) into data, for the names the map
  * knows; others are skipped. */
 int map_properties(sd_bus_message *m, const PropertyMap *map, void *data);
-/* Frees the strings map_properties() filled in, and leaves NULL. */
+/* Frees the strings and arrays map_properties() filled in, and leaves NULL. */
 void free_properties(const PropertyMap *map, void *data);
 /* The string field of data for a property, or NULL if the map has none of type 's'. */
 char **property_string_field(const PropertyMap *map, void *data, const char *name);

@@ -2,12 +2,14 @@
 /*
  * etcd-backupctl: the command line client of etcd-backupd, in the manner of systemctl. Every
  * verb talks to org.etcdbackup.Agent1 on the system bus, prints a table (or, with --json, one
- * JSON document) and exits 0 on success, 1 with a message on stderr otherwise. Verbs that wait
- * follow the agent's signals and, on a terminal, show progress.
+ * JSON document) and exits 0 on success, 1 with a message on stderr otherwise (restore and
+ * cancel-restore: a status that says how the restore ended). Verbs that wait follow the agent's
+ * signals and, on a terminal, show progress.
  *
  * This file has the verb table and main(). Beside it: options.c (every option, --help),
  * verb-*.c (the verbs, one file per kind of object; verbs.h lists them), objects.c (the agent's
- * objects as property maps), output.c (their JSON and table forms), wait.c (following an
+ * objects as property maps), output.c (their JSON and table forms), restore-report.c (what a
+ * restore looks like to a person, and its exit status), wait.c (following an
  * operation until it ends, waiting for the Manager), bus.c (property reading, error messages),
  * polkit-agent.c (pkttyagent for password prompts).
  */
@@ -39,6 +41,10 @@ static const Verb verbs[] = {
         { "add-config", 2, 2, verb_add_config },
         { "set-config", 2, 2, verb_set_config },
         { "remove-config", 2, 2, verb_remove_config },
+        { "restore", 2, 2, verb_restore },
+        { "cancel-restore", 2, 2, verb_cancel_restore },
+        { "list-restores", 1, 1, verb_list_restores },
+        { "restore-status", 2, 2, verb_restore_status },
 };
 
 int main(int argc, char *argv[]) {
@@ -82,5 +88,5 @@ int main(int argc, char *argv[]) {
         agent = arg_ask_password ? polkit_agent_open() : 0;
         r = verb->dispatch(bus, n, args);
         polkit_agent_close(agent);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r < 0 ? EXIT_FAILURE : r;
 }

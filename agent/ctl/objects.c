@@ -13,6 +13,7 @@ const PropertyMap manager_map[] = {
         { "StorageDirectory", 's', offsetof(ManagerInfo, storage) },
         { "Endpoint", 's', offsetof(ManagerInfo, endpoint) },
         { "RunningBackup", 'o', offsetof(ManagerInfo, running_backup) },
+        { "RunningRestore", 'o', offsetof(ManagerInfo, running_restore) },
         {},
 };
 
@@ -68,19 +69,57 @@ void config_info_done(ConfigInfo *c) {
         *c = (ConfigInfo) {};
 }
 
+const PropertyMap restore_map[] = {
+        { "Id", 's', offsetof(RestoreInfo, id) },
+        { "Kind", 's', offsetof(RestoreInfo, kind) },
+        { "Backup", 's', offsetof(RestoreInfo, backup) },
+        { "Phase", 's', offsetof(RestoreInfo, phase) },
+        { "Progress", 'u', offsetof(RestoreInfo, progress) },
+        { "Error", 's', offsetof(RestoreInfo, error) },
+        { "ErrorName", 's', offsetof(RestoreInfo, error_name) },
+        { "Started", 't', offsetof(RestoreInfo, started) },
+        { "Finished", 't', offsetof(RestoreInfo, finished) },
+        { "DowntimeUSec", 't', offsetof(RestoreInfo, downtime_usec) },
+        { "PreviousData", 's', offsetof(RestoreInfo, previous_data) },
+        { "Revision", 'x', offsetof(RestoreInfo, revision) },
+        { "RevisionBump", 't', offsetof(RestoreInfo, revision_bump) },
+        { "DryRun", 'b', offsetof(RestoreInfo, dry_run) },
+        { "DataDir", 's', offsetof(RestoreInfo, data_dir) },
+        { "EtcdUnit", 's', offsetof(RestoreInfo, etcd_unit) },
+        { "Units", 'a', offsetof(RestoreInfo, units) },
+        { "Name", 's', offsetof(RestoreInfo, name) },
+        { "InitialCluster", 's', offsetof(RestoreInfo, initial_cluster) },
+        { "Resumed", 'b', offsetof(RestoreInfo, resumed) },
+        {},
+};
+
+void restore_info_done(RestoreInfo *r) {
+        free(r->path);
+        free_properties(restore_map, r);
+        *r = (RestoreInfo) {};
+}
+
 void objects_done(Objects *o) {
         for (size_t i = 0; i < o->n_backups; i++)
                 backup_info_done(&o->backups[i]);
         for (size_t i = 0; i < o->n_configs; i++)
                 config_info_done(&o->configs[i]);
+        for (size_t i = 0; i < o->n_restores; i++)
+                restore_info_done(&o->restores[i]);
         free(o->backups);
         free(o->configs);
+        free(o->restores);
         *o = (Objects) {};
 }
 
 static int cmp_newest_first(const void *a, const void *b) {
         const BackupInfo *x = a, *y = b;
         return x->created < y->created ? 1 : x->created > y->created ? -1 : 0;
+}
+
+static int cmp_restores_newest_first(const void *a, const void *b) {
+        const RestoreInfo *x = a, *y = b;
+        return x->started < y->started ? 1 : x->started > y->started ? -1 : 0;
 }
 
 /* Appends one zero-filled element to an array and returns it; NULL (array untouched) if out of
@@ -124,6 +163,9 @@ int get_objects(sd_bus *bus, Objects *ret) {
                         } else if (r >= 0 && streq(interface, CONFIG_INTERFACE)) {
                                 ConfigInfo *c = grow(&o.configs, &o.n_configs, sizeof(ConfigInfo));
                                 r = c && (c->path = strdup(path)) ? map_properties(reply, config_map, c) : -ENOMEM;
+                        } else if (r >= 0 && streq(interface, RESTORE_INTERFACE)) {
+                                RestoreInfo *x = grow(&o.restores, &o.n_restores, sizeof(RestoreInfo));
+                                r = x && (x->path = strdup(path)) ? map_properties(reply, restore_map, x) : -ENOMEM;
                         } else if (r >= 0)
                                 r = sd_bus_message_skip(reply, "a{sv}");
                         if (r >= 0)
@@ -143,6 +185,8 @@ int get_objects(sd_bus *bus, Objects *ret) {
         /* qsort()'s array may not be NULL, even for no elements. */
         if (o.n_backups > 1)
                 qsort(o.backups, o.n_backups, sizeof(BackupInfo), cmp_newest_first);
+        if (o.n_restores > 1)
+                qsort(o.restores, o.n_restores, sizeof(RestoreInfo), cmp_restores_newest_first);
         *ret = o;
         return 0;
 }

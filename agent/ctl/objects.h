@@ -3,8 +3,8 @@
 
 /*
  * The agent's objects as the CLI reads them: one struct and property map per interface (the
- * Manager, a Backup, a Config), and all objects at once from the ObjectManager. A new kind of
- * object (a Restore) gets its struct, map and _done() here and its branch in get_objects().
+ * Manager, a Backup, a Config, a Restore), and all objects at once from the ObjectManager. A new
+ * kind of object gets its struct, map and _done() here and its branch in get_objects().
  */
 
 #include <stdbool.h>
@@ -19,6 +19,7 @@ typedef struct ManagerInfo {
         char *storage;
         char *endpoint;
         char *running_backup;
+        char *running_restore;
 } ManagerInfo;
 
 extern const PropertyMap manager_map[];
@@ -66,13 +67,43 @@ typedef struct ConfigInfo {
 extern const PropertyMap config_map[];
 void config_info_done(ConfigInfo *c);
 
-/* Everything the agent has, from one GetManagedObjects call: backups newest first,
- * configurations in the agent's order. */
+/* A restore, a stop of the control plane or a rejoin (Kind). */
+typedef struct RestoreInfo {
+        char *path;
+        char *id;
+        char *kind;
+        char *backup;
+        char *phase;
+        char *error;
+        char *error_name;
+        char *previous_data;
+        char *data_dir;
+        char *etcd_unit;
+        char **units;
+        char *name;
+        char *initial_cluster;
+        uint64_t started;
+        uint64_t finished;
+        uint64_t downtime_usec;
+        uint64_t revision_bump;
+        int64_t revision;
+        uint32_t progress;
+        bool dry_run;
+        bool resumed;
+} RestoreInfo;
+
+extern const PropertyMap restore_map[];
+void restore_info_done(RestoreInfo *r);
+
+/* Everything the agent has, from one GetManagedObjects call: backups and restores newest
+ * first, configurations in the agent's order. */
 typedef struct Objects {
         BackupInfo *backups;
         size_t n_backups;
         ConfigInfo *configs;
         size_t n_configs;
+        RestoreInfo *restores;
+        size_t n_restores;
 } Objects;
 
 int get_objects(sd_bus *bus, Objects *ret);

@@ -21,10 +21,18 @@ const char *arg_schedule = NULL;
 int64_t arg_keep = -1;
 int arg_enabled = -1;
 const char *arg_config = NULL;
+bool arg_dry_run = false;
+const char *arg_name = NULL;
+const char *arg_initial_cluster = NULL;
+const char *arg_initial_advertise_peer_urls = NULL;
+const char *arg_initial_cluster_token = NULL;
+uint64_t arg_revision_bump = 0;
+bool arg_revision_bump_set = false;
+int64_t arg_start_timeout = -1;
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
-               "Take, list and check etcd backups, and schedule them, through etcd-backupd.\n\n"
+               "Take, list, check and restore etcd backups, and schedule them, through etcd-backupd.\n\n"
                "Commands:\n"
                "  status                 Show the agent's state and each configuration's last\n"
                "                         result and next run\n"
@@ -41,7 +49,12 @@ static void help(void) {
                "                         Add a configuration (enabled)\n"
                "  set-config NAME [--schedule=S] [--keep=N] [--enable|--disable]\n"
                "                         Change a configuration\n"
-               "  remove-config NAME     Remove a configuration (its backups stay)\n\n"
+               "  remove-config NAME     Remove a configuration (its backups stay)\n"
+               "  restore ID             Restore etcd and the control plane to a backup, showing\n"
+               "                         each phase; exit status 0 only if it completed\n"
+               "  cancel-restore ID      Cancel a restore before it stops the control plane\n"
+               "  list-restores          List restores, newest first\n"
+               "  restore-status ID      Show a restore\n\n"
                "Schedules: hourly, daily, weekly, monthly (optionally \"daily at 02:30\",\n"
                "\"hourly at :15\"); \"@every 20m\", \"@every 6h from 02:00\"; cron's five fields\n"
                "(\"0 2 * * *\"); or a systemd calendar (\"Mon..Fri *-*-* 01:30\").\n\n"
@@ -52,7 +65,8 @@ static void help(void) {
                "                         Print one JSON document instead of tables\n"
                "     --no-legend         Print tables without header and footer\n"
                "     --no-ask-password   Do not ask for a password to authorize an action\n"
-               "     --no-wait           backup: return once the backup has started\n"
+               "     --no-wait           backup, restore, cancel-restore: return once it has\n"
+               "                         started (or was asked for)\n"
                "     --scheduled         backup: as a timer does it: join a running backup of the\n"
                "                         same configuration, wait for one of another or for a\n"
                "                         busy agent (a restore), at most 1 hour\n"
@@ -62,7 +76,16 @@ static void help(void) {
                "                         monthly 3, else 20)\n"
                "     --enable --disable  add-config, set-config: whether its timer runs\n"
                "     --config=NAME       import: file it under configuration NAME instead of the\n"
-               "                         one it was taken for\n",
+               "                         one it was taken for\n"
+               "     --dry-run           restore: verify and stage only; nothing is stopped\n"
+               "     --name=NAME --initial-cluster=NAME=URL,... --initial-advertise-peer-urls=URL,...\n"
+               "     --initial-cluster-token=TOKEN\n"
+               "                         restore: the restored member's membership (default:\n"
+               "                         [Etcd] in agent.conf)\n"
+               "     --revision-bump=N   restore: raise the revision by N and mark older ones\n"
+               "                         compacted (default 1000000000; 0: no bump)\n"
+               "     --start-timeout=SEC restore: how long etcd, then each control-plane unit, may\n"
+               "                         take to be healthy (default: sized to the database)\n",
                program_invocation_short_name);
 }
 
@@ -79,6 +102,13 @@ int parse_argv(int argc, char *argv[]) {
                 ARG_ENABLE,
                 ARG_DISABLE,
                 ARG_CONFIG,
+                ARG_DRY_RUN,
+                ARG_NAME,
+                ARG_INITIAL_CLUSTER,
+                ARG_INITIAL_ADVERTISE_PEER_URLS,
+                ARG_INITIAL_CLUSTER_TOKEN,
+                ARG_REVISION_BUMP,
+                ARG_START_TIMEOUT,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -93,9 +123,16 @@ int parse_argv(int argc, char *argv[]) {
                 { "enable", no_argument, NULL, ARG_ENABLE },
                 { "disable", no_argument, NULL, ARG_DISABLE },
                 { "config", required_argument, NULL, ARG_CONFIG },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "name", required_argument, NULL, ARG_NAME },
+                { "initial-cluster", required_argument, NULL, ARG_INITIAL_CLUSTER },
+                { "initial-advertise-peer-urls", required_argument, NULL, ARG_INITIAL_ADVERTISE_PEER_URLS },
+                { "initial-cluster-token", required_argument, NULL, ARG_INITIAL_CLUSTER_TOKEN },
+                { "revision-bump", required_argument, NULL, ARG_REVISION_BUMP },
+                { "start-timeout", required_argument, NULL, ARG_START_TIMEOUT },
                 {},
         };
-        unsigned keep;
+        unsigned keep, sec;
         int c;
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
@@ -148,6 +185,36 @@ int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_CONFIG:
                         arg_config = optarg;
+                        break;
+                case ARG_DRY_RUN:
+                        arg_dry_run = true;
+                        break;
+                case ARG_NAME:
+                        arg_name = optarg;
+                        break;
+                case ARG_INITIAL_CLUSTER:
+                        arg_initial_cluster = optarg;
+                        break;
+                case ARG_INITIAL_ADVERTISE_PEER_URLS:
+                        arg_initial_advertise_peer_urls = optarg;
+                        break;
+                case ARG_INITIAL_CLUSTER_TOKEN:
+                        arg_initial_cluster_token = optarg;
+                        break;
+                case ARG_REVISION_BUMP:
+                        if (safe_atou64(optarg, &arg_revision_bump) < 0) {
+                                fprintf(stderr, "Invalid --revision-bump=%s: expected a number of revisions (0: no bump).\n",
+                                        optarg);
+                                return -EINVAL;
+                        }
+                        arg_revision_bump_set = true;
+                        break;
+                case ARG_START_TIMEOUT:
+                        if (safe_atou(optarg, &sec) < 0 || sec == 0) {
+                                fprintf(stderr, "Invalid --start-timeout=%s: expected a number of seconds, at least 1.\n", optarg);
+                                return -EINVAL;
+                        }
+                        arg_start_timeout = sec;
                         break;
                 default:
                         return -EINVAL;

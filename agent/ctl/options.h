@@ -17,6 +17,15 @@ extern const char *arg_schedule;
 extern int64_t arg_keep; /* -1: not given */
 extern int arg_enabled;  /* -1: not given */
 extern const char *arg_config; /* import: file it under this configuration */
+/* restore: the Restore() options given (NULL, -1: not given). */
+extern bool arg_dry_run;
+extern const char *arg_name;
+extern const char *arg_initial_cluster;
+extern const char *arg_initial_advertise_peer_urls;
+extern const char *arg_initial_cluster_token;
+extern uint64_t arg_revision_bump;
+extern bool arg_revision_bump_set;
+extern int64_t arg_start_timeout;
 
 /* 1: go on with the verb at argv[optind]; 0: done (--help, --version); negative: refused, said
  * why on stderr. */

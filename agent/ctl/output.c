@@ -83,6 +83,56 @@ void json_config(JsonWriter *w, const ConfigInfo *c) {
         json_end_object(w);
 }
 
+void json_restore(JsonWriter *w, const RestoreInfo *r) {
+        char t[FORMAT_TIMESTAMP_MAX];
+
+        json_begin_object(w);
+        json_key(w, "id");
+        json_string(w, r->id);
+        json_key(w, "kind");
+        json_string(w, r->kind);
+        json_key(w, "backup");
+        json_string(w, isempty(r->backup) ? NULL : r->backup);
+        json_key(w, "phase");
+        json_string(w, r->phase);
+        json_key(w, "progress");
+        json_uint(w, r->progress);
+        json_key(w, "error");
+        json_string(w, isempty(r->error) ? NULL : r->error);
+        json_key(w, "error_name");
+        json_string(w, isempty(r->error_name) ? NULL : r->error_name);
+        json_key(w, "started");
+        json_string(w, format_time(t, sizeof(t), r->started));
+        json_key(w, "finished");
+        json_string(w, format_time(t, sizeof(t), r->finished));
+        json_key(w, "downtime_usec");
+        json_uint(w, r->downtime_usec);
+        json_key(w, "revision");
+        json_int(w, r->revision);
+        json_key(w, "revision_bump");
+        json_uint(w, r->revision_bump);
+        json_key(w, "previous_data");
+        json_string(w, isempty(r->previous_data) ? NULL : r->previous_data);
+        json_key(w, "dry_run");
+        json_bool(w, r->dry_run);
+        json_key(w, "data_dir");
+        json_string(w, isempty(r->data_dir) ? NULL : r->data_dir);
+        json_key(w, "etcd_unit");
+        json_string(w, isempty(r->etcd_unit) ? NULL : r->etcd_unit);
+        json_key(w, "units");
+        json_begin_array(w);
+        STRV_FOREACH(u, r->units)
+                json_string(w, *u);
+        json_end_array(w);
+        json_key(w, "name");
+        json_string(w, isempty(r->name) ? NULL : r->name);
+        json_key(w, "initial_cluster");
+        json_string(w, isempty(r->initial_cluster) ? NULL : r->initial_cluster);
+        json_key(w, "resumed");
+        json_bool(w, r->resumed);
+        json_end_object(w);
+}
+
 int print_configs(const Objects *o, bool full) {
         _cleanup_(table_freep) Table *t = NULL;
         int r;

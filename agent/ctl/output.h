@@ -19,6 +19,7 @@ const char *format_time(char *buf, size_t l, usec_t t);
 
 void json_backup(JsonWriter *w, const BackupInfo *b);
 void json_config(JsonWriter *w, const ConfigInfo *c);
+void json_restore(JsonWriter *w, const RestoreInfo *r);
 /* Prints {"<key>": <id>, "<flag>": true} for --json; the verbs that change things say nothing
  * otherwise, as systemctl's. */
 void json_done(const char *key, const char *id, const char *flag);

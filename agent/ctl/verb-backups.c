@@ -100,8 +100,8 @@ int backup_start(Waiter *w, const char *config, const BusyBackoff *busy, char **
 
                 if (streq_ptr(mi.running_backup, "/")) {
                         /* Busy with no backup to follow: a restore, or a backup that ended
-                         * meanwhile. Ask again when the Manager changes, or after the backoff
-                         * in case no change comes (an agent that restarted says nothing). */
+                         * meanwhile. Ask again when the Manager changes (or the agent
+                         * restarts), or after the backoff in case no change comes. */
                         if (!told)
                                 fprintf(stderr, "The agent is busy (%s); the backup of '%s' waits for it, at most %s.\n",
                                         strna(mi.state), config, bound);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* status: the agent's state, a running backup, and each configuration's last result and next run. */
+/* status: the agent's state, a running backup or restore, the last restore's outcome, and each
+ * configuration's last result and next run. */
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,12 +9,14 @@
 #include "macro.h"
 #include "options.h"
 #include "output.h"
+#include "restore-report.h"
 #include "verbs.h"
 
 int verb_status(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(manager_info_done) ManagerInfo s = {};
         _cleanup_(objects_done) Objects o = {};
         const BackupInfo *running = NULL;
+        const RestoreInfo *restoring = NULL, *last_restore = NULL;
         size_t completed = 0, failed = 0;
         int r;
 
@@ -29,6 +32,14 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                 failed += streq_ptr(b->state, "failed");
                 if (streq_ptr(b->state, "running"))
                         running = b;
+        }
+        /* The Manager says which restore runs; the newest that ended is the last one. */
+        for (size_t i = 0; i < o.n_restores; i++) {
+                const RestoreInfo *x = &o.restores[i];
+                if (streq_ptr(x->path, s.running_restore))
+                        restoring = x;
+                else if (!last_restore && restore_phase_is_final(restore_info_phase(x)))
+                        last_restore = x;
         }
 
         if (arg_json != JSON_OFF) {
@@ -52,6 +63,16 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                         json_backup(&w, running);
                 else
                         json_null(&w);
+                json_key(&w, "running_restore");
+                if (restoring)
+                        json_restore(&w, restoring);
+                else
+                        json_null(&w);
+                json_key(&w, "last_restore");
+                if (last_restore)
+                        json_restore(&w, last_restore);
+                else
+                        json_null(&w);
                 json_key(&w, "configs");
                 json_begin_array(&w);
                 for (size_t i = 0; i < o.n_configs; i++)
@@ -71,6 +92,16 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
         printf(")\n");
         if (running)
                 printf("     Running: backup %s of '%s', %" PRIu32 "%%\n", running->id, running->config, running->progress);
+        if (restoring)
+                printf("     Restore: %s of backup %s, running: %s, %" PRIu32 "%%\n", strna(restoring->id),
+                       strna(restoring->backup), strna(restoring->phase), restoring->progress);
+        if (last_restore) {
+                char t[FORMAT_TIMESTAMP_MAX];
+                printf("Last restore: %s of backup %s: %s%s at %s%s%s\n", strna(last_restore->id), strna(last_restore->backup),
+                       strna(last_restore->phase), last_restore->dry_run ? " (dry run)" : "",
+                       format_time(t, sizeof(t), last_restore->finished) ?: "-", isempty(last_restore->error) ? "" : ": ",
+                       strempty(last_restore->error));
+        }
         putchar('\n');
         return print_configs(&o, /* full= */ false);
 }

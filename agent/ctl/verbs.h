@@ -3,10 +3,12 @@
 
 /*
  * The verbs, one file per kind of object, each listed in the verb table of etcd-backupctl.c.
- * A verb gets the bus, and argv with the verb itself at argv[0]; it returns 0 or a negative
- * errno after saying why on stderr. The restore verbs (restore, list-restores,
- * restore-status, stop-control-plane, rejoin) go in verb-restores.c, following a Restore with
- * wait.h as backup follows a Backup; import makes a Backup and is with the backup verbs.
+ * A verb gets the bus, and argv with the verb itself at argv[0]; it returns 0, a negative
+ * errno after saying why on stderr (exit status 1), or a positive exit status of its own (the
+ * restore verbs: RestoreExit). The restore verbs (restore, cancel-restore, list-restores,
+ * restore-status; later stop-control-plane and rejoin) are in verb-restores.c, following a
+ * Restore with wait.h as backup follows a Backup; import makes a Backup and is with the backup
+ * verbs.
  */
 
 #include <systemd/sd-bus.h>
@@ -46,6 +48,15 @@ extern const BusyBackoff scheduled_busy_backoff;
  * other Busy is waited out as busy says; -ETIME once busy->bound has passed, -ECANCELED on
  * Ctrl-C. Without busy, Busy is an error like any other. w was set up with backup_wait_kind. */
 int backup_start(Waiter *w, const char *config, const BusyBackoff *busy, char **ret_path);
+
+/* verb-restores.c */
+int verb_restore(sd_bus *bus, int argc, char *argv[]);
+int verb_cancel_restore(sd_bus *bus, int argc, char *argv[]);
+int verb_list_restores(sd_bus *bus, int argc, char *argv[]);
+int verb_restore_status(sd_bus *bus, int argc, char *argv[]);
+
+/* A Restore as a Waiter follows it: a line per phase, the progress on a terminal. */
+extern const WaitKind restore_wait_kind;
 
 /* verb-configs.c */
 int verb_list_configs(sd_bus *bus, int argc, char *argv[]);

@@ -25,12 +25,28 @@ static void clear_progress(Waiter *w) {
         w->drawn = false;
 }
 
+/* The lines of the steps reached since the last change, above the progress line. */
+static void show_stages(Waiter *w) {
+        int stage;
+
+        if (!w->stages || !w->kind->stage || !w->kind->stage_lines)
+                return;
+        stage = w->kind->stage(w->info);
+        if (stage <= w->stage_shown)
+                return;
+        clear_progress(w);
+        w->kind->stage_lines(w->info, w->stage_shown, w->stages);
+        fflush(w->stages);
+        w->stage_shown = stage;
+}
+
 /* After each change: the end of the wait, or the progress line redrawn. */
 static void check_done(Waiter *w) {
         char line[256];
 
         if (w->done)
                 return;
+        show_stages(w);
         if (w->kind->is_done(w->info)) {
                 w->done = true;
                 return;
@@ -69,6 +85,34 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         return 0;
 }
 
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Waiter *w = userdata;
+        const char *name, *old_owner, *new_owner;
+        int r;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, AGENT_BUS_NAME))
+                return 0;
+        if (isempty(new_owner)) {
+                if (w->info && !w->done) {
+                        clear_progress(w);
+                        fprintf(stderr, "The agent stopped; waiting for it to start again.\n");
+                }
+                return 0;
+        }
+
+        /* A new agent, which says nothing about what changed while there was none: it may have
+         * finished what it resumed before it took the name, or forgotten what it interrupted. */
+        w->manager_changed = true;
+        if (!w->info || w->done)
+                return 0;
+        r = get_properties(w->bus, w->path, w->kind->interface, w->kind->map, w->info);
+        if (r < 0)
+                w->lost = r;
+        else
+                check_done(w);
+        return 0;
+}
+
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Waiter *w = userdata;
 
@@ -95,21 +139,31 @@ int waiter_init(Waiter *w, sd_bus *bus, const WaitKind *kind, bool tty) {
         if (r < 0)
                 return r;
 
-        return sd_bus_match_signal(bus, &w->finished_slot, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE,
-                                   kind->finished_signal, on_finished, w);
+        r = sd_bus_match_signal(bus, &w->finished_slot, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE,
+                                kind->finished_signal, on_finished, w);
+        if (r < 0)
+                return r;
+        /* The agent's signals come from the name; a restarted agent's, while it finishes a
+         * restore before it takes the name, reach no one: its arrival is the news. */
+        return sd_bus_add_match(bus, &w->owner_slot,
+                                "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" AGENT_BUS_NAME "'",
+                                on_owner_changed, w);
 }
 
 void waiter_done(Waiter *w) {
         w->finished_slot = sd_bus_slot_unref(w->finished_slot);
         w->manager_slot = sd_bus_slot_unref(w->manager_slot);
+        w->owner_slot = sd_bus_slot_unref(w->owner_slot);
         if (w->event)
                 (void) sd_bus_detach_event(w->bus);
         w->event = sd_event_unref(w->event);
 }
 
-/* Runs the loop until *flag is set, Ctrl-C, or the deadline source (if any) fired. */
+/* Runs the loop until *flag is set, Ctrl-C, the deadline source (if any) fired, or the
+ * operation followed was lost. */
 static int run_until(Waiter *w, const bool *flag) {
-        while (!*flag && !w->detached && !w->timed_out) {
+        while (!*flag && !w->detached && !w->timed_out && w->lost >= 0) {
                 int r = sd_event_run(w->event, UINT64_MAX);
                 if (r < 0)
                         return r;
@@ -133,6 +187,8 @@ int waiter_follow(Waiter *w, const char *path, void *info, usec_t deadline) {
 
         w->path = path;
         w->info = info;
+        w->stage_shown = -1;
+        w->lost = 0;
         w->done = false;
         r = add_deadline(w, deadline, &timer);
         if (r >= 0)
@@ -149,7 +205,7 @@ int waiter_follow(Waiter *w, const char *path, void *info, usec_t deadline) {
         w->info = NULL;
         if (r < 0)
                 return r;
-        return w->done ? 0 : w->detached ? -ECANCELED : -ETIME;
+        return w->done ? 0 : w->lost < 0 ? w->lost : w->detached ? -ECANCELED : -ETIME;
 }
 
 static int on_manager_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {

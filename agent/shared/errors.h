@@ -35,6 +35,15 @@
 #define AGENT_ERROR_CANCELLED AGENT_ERROR("Cancelled")
 #define AGENT_ERROR_BAD_AGENT_CONFIG AGENT_ERROR("BadAgentConfig")
 #define AGENT_ERROR_IO AGENT_ERROR("IOError")
+/* Restores (the Restore object's ErrorName, and refusals of Restore() and Cancel()). */
+#define AGENT_ERROR_RESTORE_TOOL AGENT_ERROR("RestoreToolFailed")
+#define AGENT_ERROR_RESTORE_HELPER AGENT_ERROR("RestoreHelperFailed")
+#define AGENT_ERROR_UNIT_FAILED AGENT_ERROR("UnitFailed")
+#define AGENT_ERROR_ETCD_UNHEALTHY AGENT_ERROR("EtcdUnhealthy")
+#define AGENT_ERROR_ROLLBACK_FAILED AGENT_ERROR("RollbackFailed")
+#define AGENT_ERROR_INTERRUPTED AGENT_ERROR("Interrupted")
+#define AGENT_ERROR_NOT_CANCELLABLE AGENT_ERROR("NotCancellable")
+#define AGENT_ERROR_NO_SUCH_RESTORE AGENT_ERROR("NoSuchRestore")
 #define AGENT_ERROR_FAILED AGENT_ERROR("Failed")
 
 /* Registers the table with sd-bus; call once before the first bus call. */

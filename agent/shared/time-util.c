@@ -28,6 +28,13 @@ char *format_timestamp_compact(char *buf, size_t l, usec_t t) {
         return utc(t, &tm) && strftime(buf, l, "%Y%m%dT%H%M%SZ", &tm) > 0 ? buf : NULL;
 }
 
+char *format_seconds(char *buf, size_t l, usec_t t) {
+        uint64_t tenths = t / (USEC_PER_SEC / 10) + (t % (USEC_PER_SEC / 10) >= USEC_PER_SEC / 20);
+
+        snprintf(buf, l, "%" PRIu64 ".%" PRIu64 " s", tenths / 10, tenths % 10);
+        return buf;
+}
+
 char *format_bytes(char *buf, size_t l, uint64_t bytes) {
         static const char suffixes[] = "KMGTPE";
         double v = (double) bytes;

@@ -11,6 +11,7 @@
 
 #define FORMAT_TIMESTAMP_MAX 32
 #define FORMAT_BYTES_MAX 16
+#define FORMAT_SECONDS_MAX 32
 
 usec_t now(clockid_t clock);
 
@@ -18,5 +19,7 @@ usec_t now(clockid_t clock);
 char *format_timestamp_rfc3339(char *buf, size_t l, usec_t t);
 /* The compact UTC form used in backup file names: "20261125T100000Z". */
 char *format_timestamp_compact(char *buf, size_t l, usec_t t);
+/* A duration in seconds to the tenth, rounded: "12.3 s" (a restore's downtime). */
+char *format_seconds(char *buf, size_t l, usec_t t);
 /* Sizes as systemd prints them: 1023B, 4.0K, 12.3M, 1.2G (base 1024). */
 char *format_bytes(char *buf, size_t l, uint64_t bytes);

@@ -13,15 +13,14 @@
  * seconds of RestoreFinished (the Manager's PropertiesChanged, not the backoff, starts it).
  */
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "bus-names.h"
 #include "errors.h"
 #include "objects.h"
+#include "private-bus.h"
 #include "tap.h"
 #include "time-util.h"
 #include "verbs.h"
@@ -53,8 +52,6 @@ typedef struct Fake {
         bool busy;
         FakeBackup other, ours;
 } Fake;
-
-static char bus_address[256];
 
 static void fake_finish(Fake *f, FakeBackup *b) {
         b->state = "completed";
@@ -130,25 +127,8 @@ static const sd_bus_vtable fake_backup_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-static int bus_connect(sd_bus **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        int r;
-
-        r = sd_bus_new(&bus);
-        if (r >= 0)
-                r = sd_bus_set_address(bus, bus_address);
-        if (r >= 0)
-                r = sd_bus_set_bus_client(bus, true);
-        if (r >= 0)
-                r = sd_bus_start(bus);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(bus);
-        return 0;
-}
-
 /* The fake agent, in a child: says on ready_fd when it has the name, runs until SIGTERM. */
-_noreturn_ static void fake_run(Scenario scenario, int ready_fd) {
+_noreturn_ static void fake_run(int scenario, int ready_fd) {
         Fake f = {
                 .scenario = scenario,
                 .state = scenario == OTHER_CONFIG || scenario == SAME_CONFIG ? "backing-up" : "restoring",
@@ -175,32 +155,6 @@ _noreturn_ static void fake_run(Scenario scenario, int ready_fd) {
         _exit(EXIT_SUCCESS);
 }
 
-static pid_t fake_start(Scenario scenario) {
-        int p[2];
-        char c;
-        pid_t pid;
-
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid = fork();
-        if (pid == 0)
-                fake_run(scenario, p[1]);
-        safe_close(p[1]);
-        if (pid < 0 || read(p[0], &c, 1) != 1) {
-                safe_close(p[0]);
-                return -EIO;
-        }
-        safe_close(p[0]);
-        return pid;
-}
-
-static void child_stop(pid_t pid) {
-        if (pid <= 0)
-                return;
-        (void) kill(pid, SIGTERM);
-        (void) waitpid(pid, NULL, 0);
-}
-
 typedef struct Run {
         int r;
         char *path;
@@ -218,7 +172,7 @@ static void run(Scenario scenario, const BusyBackoff *busy, Run *ret) {
         usec_t start;
 
         *ret = (Run) { .r = -EIO };
-        fake = fake_start(scenario);
+        fake = fake_start(fake_run, scenario);
         CHECK(fake > 0);
         CHECK(bus_connect(&bus) >= 0);
         if (fake <= 0 || !bus) {
@@ -309,34 +263,6 @@ TEST(busy_is_an_error_unless_scheduled) {
         CHECK_EQ(r.r, -EBUSY);
         CHECK_EQ(r.calls, 1);
         run_done(&r);
-}
-
-/* A private bus: dbus-daemon --session prints its address once it listens. */
-static pid_t bus_start(void) {
-        int p[2];
-        ssize_t n;
-        pid_t pid;
-
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return -errno;
-        pid = fork();
-        if (pid == 0) {
-                char arg[32];
-                int out = dup(p[1]); /* without O_CLOEXEC */
-                snprintf(arg, sizeof(arg), "--print-address=%i", out);
-                execlp("dbus-daemon", "dbus-daemon", "--session", "--nofork", "--nopidfile", arg, NULL);
-                _exit(EXIT_FAILURE);
-        }
-        safe_close(p[1]);
-        n = pid > 0 ? read(p[0], bus_address, sizeof(bus_address) - 1) : -1;
-        safe_close(p[0]);
-        if (n <= 0) {
-                child_stop(pid);
-                return -EIO;
-        }
-        bus_address[n] = 0;
-        bus_address[strcspn(bus_address, "\n")] = 0;
-        return pid;
 }
 
 int main(void) {
