@@ -66,21 +66,16 @@ static int parse_unit(const char *value, void *data) {
 }
 
 static int parse_unit_list(const char *value, void *data) {
-        char ***list = data;
         _cleanup_strv_free_ char **l = NULL;
         int r;
 
         r = strv_split_whitespace(value, &l);
         if (r < 0)
                 return r;
-        for (char **u = l; *u; u++) {
+        for (char **u = l; *u; u++)
                 if (!unit_name_is_valid(*u))
                         return -EINVAL;
-                r = strv_extend(list, *u);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        return strv_extend_strv(data, l);
 }
 
 static int parse_scope(const char *value, void *data) {
@@ -135,6 +130,12 @@ static int on_assignment(const char *section, const char *key, const char *value
                 return 0;
         }
 
+        /* Values end up in properties, messages and unit names: text, and nothing that could
+         * break a line or a terminal. */
+        if (!utf8_is_printable(value))
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: Invalid %s= in [%s]: not UTF-8 text, or holds control characters.",
+                                       ctx->filename, line, key, section);
+
         data = (uint8_t *) ctx->config + config_items[i].offset;
         if (config_items[i].parse == parse_unit_list) {
                 ctx->units_assigned = true;
@@ -185,21 +186,17 @@ static int fill_defaults(AgentConfig *c, bool units_assigned) {
 
         if (!c->initial_cluster) {
                 /* etcd's own default: this member alone, at each of its peer URLs. */
-                _cleanup_strv_free_ char **members = NULL;
-                char *s;
+                size_t size = 0;
+                FILE *f = open_memstream(&c->initial_cluster, &size);
 
+                if (!f)
+                        return -ENOMEM;
                 for (const char *p = c->initial_advertise_peer_urls; *p;) {
                         size_t n = strcspn(p, ",");
-                        if (asprintf(&s, "%s=%.*s", c->etcd_name, (int) n, p) < 0)
-                                return -ENOMEM;
-                        r = strv_extend(&members, s);
-                        free(s);
-                        if (r < 0)
-                                return r;
+                        fprintf(f, "%s%s=%.*s", p > c->initial_advertise_peer_urls ? "," : "", c->etcd_name, (int) n, p);
                         p += n + (p[n] == ',');
                 }
-                c->initial_cluster = strv_join(members, ",");
-                if (!c->initial_cluster)
+                if (fclose(f) != 0)
                         return -ENOMEM;
         }
 
@@ -224,19 +221,43 @@ void agent_config_done(AgentConfig *c) {
         c->storage_directory = mfree(c->storage_directory);
 }
 
+/* Reads one file: a missing one is fine unless required, and so (with a warning) is anything
+ * but a regular file in its place, which could not be read without blocking. */
 static int load_file(ParseContext *ctx, const char *path, bool required) {
         unsigned line = 0;
         int r;
 
         ctx->filename = path;
-        r = conf_parse_file(path, on_assignment, ctx, &line);
+        r = conf_parse_file(path, CONF_FILE_MAX, on_assignment, ctx, &line);
         if (r == -ENOENT && !required)
                 return 0;
+        if (r == -EBADFD && !required) {
+                log_warning("%s is not a regular file, ignoring.", path);
+                return 0;
+        }
+        if (r == -EBADFD)
+                return log_error_errno(r, "Cannot read %s: not a regular file.", path);
+        if (r == -EFBIG)
+                return log_error_errno(r, "Cannot read %s: larger than %u KiB, which no agent configuration is.", path,
+                                       CONF_FILE_MAX / 1024);
         if (r == -EBADMSG)
                 return log_error_errno(r, "%s:%u: Syntax error: expected [Section] or Key=Value.", path, line);
         if (r < 0 && line == 0)
                 return log_error_errno(r, "Cannot read %s: %m", path);
         return r; /* an invalid value, already logged */
+}
+
+/* Defaults for what no file set, and the checks across keys. */
+static int config_finish(ParseContext *ctx) {
+        AgentConfig *c = ctx->config;
+        int r;
+
+        r = fill_defaults(c, ctx->units_assigned);
+        if (r < 0)
+                return log_oom();
+        if (!!c->etcd.cert_file != !!c->etcd.key_file)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "[Etcd] CertFile= and KeyFile= must be given together.");
+        return 0;
 }
 
 int agent_config_load(const char *path, AgentConfig *ret) {
@@ -260,26 +281,39 @@ int agent_config_load(const char *path, AgentConfig *ret) {
                 log_error_errno(r, "Cannot read %s: %m", dropin_dir);
                 goto fail;
         }
+        /* Listed, but one may have gone since: no longer there, no longer a drop-in. */
         for (char **d = dropins; *d; d++) {
-                r = load_file(&ctx, *d, /* required= */ true);
+                r = load_file(&ctx, *d, /* required= */ false);
                 if (r < 0)
                         goto fail;
         }
 
-        r = fill_defaults(&c, ctx.units_assigned);
-        if (r < 0) {
-                log_oom();
+        r = config_finish(&ctx);
+        if (r < 0)
                 goto fail;
-        }
-        if (!!c.etcd.cert_file != !!c.etcd.key_file) {
-                r = log_error_errno(SYNTHETIC_ERRNO(EINVAL), "[Etcd] CertFile= and KeyFile= must be given together.");
-                goto fail;
-        }
-
         *ret = c;
         return 0;
 
 fail:
         agent_config_done(&c);
         return r;
+}
+
+int agent_config_load_string(const char *text, AgentConfig *ret) {
+        AgentConfig c = {};
+        ParseContext ctx = { .config = &c, .filename = "(string)" };
+        unsigned line = 0;
+        int r;
+
+        r = conf_parse_string(text, on_assignment, &ctx, &line);
+        if (r == -EBADMSG)
+                log_error_errno(r, "%s:%u: Syntax error: expected [Section] or Key=Value.", ctx.filename, line);
+        if (r >= 0)
+                r = config_finish(&ctx);
+        if (r < 0) {
+                agent_config_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
 }

@@ -38,6 +38,10 @@ typedef struct AgentConfig {
 
 /* Reads the files and fills in defaults. Logs what is wrong (file and line) and fails on any
  * invalid value: a backup agent that silently falls back to a default endpoint or directory is
- * worse than one that does not start. Unknown keys are warned about and ignored. */
+ * worse than one that does not start. Unknown keys are warned about and ignored, and so are a
+ * FIFO, a directory or a device where a drop-in or the default agent.conf would be. Each file
+ * may hold CONF_FILE_MAX (64 KiB); values must be printable UTF-8. */
 int agent_config_load(const char *path, AgentConfig *ret);
+/* The same for one file's text, without drop-ins (the fuzzer's entry point). */
+int agent_config_load_string(const char *text, AgentConfig *ret);
 void agent_config_done(AgentConfig *c);

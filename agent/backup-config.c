@@ -29,6 +29,10 @@
 
 #define CONFIG_FILE_SUFFIX ".conf"
 #define RESULTS_FILE "last-backups"
+/* A few lines per configuration, written by the agent itself. */
+#define RESULTS_FILE_MAX (4U * 1024U * 1024U)
+/* Why a file cannot be used, as LoadError shows it: a path and a sentence. */
+#define LOAD_ERROR_MAX 1024U
 
 void backup_config_spec_done(BackupConfigSpec *s) {
         s->schedule = mfree(s->schedule);
@@ -37,7 +41,7 @@ void backup_config_spec_done(BackupConfigSpec *s) {
 
 int backup_config_spec_init(BackupConfigSpec *s, const char *schedule, unsigned keep, bool enabled,
                             sd_bus_error *error) {
-        _cleanup_free_ char *message = NULL;
+        _cleanup_free_ char *message = NULL, *copy = NULL;
         BackupConfigSpec n = { .keep = keep, .enabled = enabled };
         int r;
 
@@ -52,7 +56,10 @@ int backup_config_spec_init(BackupConfigSpec *s, const char *schedule, unsigned 
                                          "Cannot keep %u backups: at most %u (without Keep, the schedule's default: %u).",
                                          keep, KEEP_MAX, n.parsed.default_keep);
         }
-        n.schedule = strdup(schedule);
+        /* Kept as the file will give it back: without the whitespace around it, which the
+         * parser of the file drops. */
+        copy = strdup(schedule);
+        n.schedule = copy ? strdup(strstrip(copy)) : NULL;
         if (!n.schedule) {
                 schedule_done(&n.parsed);
                 return -ENOMEM;
@@ -184,21 +191,14 @@ static int config_file_path(Manager *m, const char *name, char **ret) {
 }
 
 int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spec, sd_bus_error *error) {
-        _cleanup_free_ char *text = NULL, *file = NULL, *keep = NULL;
+        _cleanup_free_ char *text = NULL, *file = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        if (spec->keep > 0 && asprintf(&keep, "Keep=%u\n", spec->keep) < 0)
+        r = backup_config_format(name, spec, &text);
+        if (r < 0)
                 return log_oom();
-        if (asprintf(&text,
-                     "# Backup configuration \"%s\", written by etcd-backupd (etcd-backupctl set-config %s ...).\n"
-                     "# Edits by hand take effect on \"systemctl reload etcd-backupd\".\n"
-                     "[Backup]\n"
-                     "Schedule=%s\n"
-                     "%s"
-                     "Enabled=%s\n",
-                     name, name, spec->schedule, strempty(keep), spec->enabled ? "yes" : "no") < 0 ||
-            asprintf(&file, "%s" CONFIG_FILE_SUFFIX, name) < 0)
+        if (asprintf(&file, "%s" CONFIG_FILE_SUFFIX, name) < 0)
                 return log_oom();
 
         /* Modes as systemd's own configuration has them, whatever the agent's umask: these
@@ -228,40 +228,98 @@ int backup_config_remove_file(Manager *m, const char *name, sd_bus_error *error)
         return 0;
 }
 
+int backup_config_format(const char *name, const BackupConfigSpec *spec, char **ret) {
+        _cleanup_free_ char *keep = NULL;
+
+        if (spec->keep > 0 && asprintf(&keep, "Keep=%u\n", spec->keep) < 0)
+                return -ENOMEM;
+        if (asprintf(ret,
+                     "# Backup configuration \"%s\", written by etcd-backupd (etcd-backupctl set-config %s ...).\n"
+                     "# Edits by hand take effect on \"systemctl reload etcd-backupd\".\n"
+                     "[Backup]\n"
+                     "Schedule=%s\n"
+                     "%s"
+                     "Enabled=%s\n",
+                     name, name, spec->schedule, strempty(keep), spec->enabled ? "yes" : "no") < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 typedef struct FileValues {
-        const char *path;
         char *schedule;
         unsigned keep;
         bool enabled;
-        bool bad;
+        char **warnings;
+        size_t n_warnings;
+        char **message;
 } FileValues;
+
+static int file_warning(FileValues *v, unsigned line, const char *format, ...) _printf_(3, 4);
+
+static int file_warning(FileValues *v, unsigned line, const char *format, ...) {
+        _cleanup_free_ char *text = NULL, *w = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&text, format, ap);
+        va_end(ap);
+        if (r < 0 || asprintf(&w, "%u: %s", line, text) < 0)
+                return -ENOMEM;
+        return strv_extend_counted(&v->warnings, &v->n_warnings, w);
+}
 
 static int on_config_assignment(const char *section, const char *key, const char *value, unsigned line,
                                 void *userdata) {
         FileValues *v = userdata;
         int r;
 
-        if (!streq(section, "Backup")) {
-                log_warning("%s:%u: Unknown section [%s], ignoring.", v->path, line, section);
-                return 0;
-        }
+        if (!streq(section, "Backup"))
+                return file_warning(v, line, "Unknown section [%s], ignoring.", section);
         if (streq(key, "Schedule"))
                 return free_and_strdup(&v->schedule, value);
         if (streq(key, "Keep")) {
                 if (safe_atou(value, &v->keep) < 0 || v->keep == 0)
-                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "%s:%u: Invalid Keep=%s, expected a number of backups from 1.",
-                                               v->path, line, value);
+                        return set_message(v->message, -EINVAL, "Invalid Keep=%s, expected a number of backups from 1.", value);
                 return 0;
         }
         if (streq(key, "Enabled")) {
                 r = parse_boolean(value);
                 if (r < 0)
-                        return log_error_errno(r, "%s:%u: Invalid Enabled=%s, expected yes or no.", v->path, line, value);
+                        return set_message(v->message, r, "Invalid Enabled=%s, expected yes or no.", value);
                 v->enabled = r;
                 return 0;
         }
-        log_warning("%s:%u: Unknown key %s= in [Backup], ignoring.", v->path, line, key);
-        return 0;
+        return file_warning(v, line, "Unknown key %s= in [Backup], ignoring.", key);
+}
+
+int backup_config_parse(const char *text, BackupConfigSpec *ret, unsigned *ret_line, char **ret_message,
+                        char ***ret_warnings) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        FileValues v = { .enabled = true, .message = ret_message };
+        unsigned line = 0;
+        int r;
+
+        r = conf_parse_string(text, on_config_assignment, &v, &line);
+        if (r == -EBADMSG)
+                r = set_message(ret_message, r, "Syntax error: expected [Backup] and Key=Value lines.");
+        else if (r >= 0 && !v.schedule) {
+                line = 0;
+                r = set_message(ret_message, -EINVAL, "No Schedule= in [Backup].");
+        } else if (r >= 0) {
+                line = 0;
+                r = backup_config_spec_init(ret, v.schedule, v.keep, v.enabled, &error);
+                /* The errno of a named error depends on the map being registered: not here. */
+                if (r < 0 && r != -ENOMEM)
+                        r = set_message(ret_message, -EINVAL, "%s", error.message);
+        }
+        free(v.schedule);
+        if (ret_line)
+                *ret_line = line;
+        if (ret_warnings)
+                *ret_warnings = TAKE_PTR(v.warnings);
+        strv_free(v.warnings);
+        return r;
 }
 
 /* ---- loading ----------------------------------------------------------------------------------- */
@@ -445,34 +503,43 @@ static void on_calendar_checked(CalendarCheck *check, void *userdata) {
 
 /* Reads one file into an item; a broken one is reported here, with the reason kept. */
 static int config_load_file(ConfigLoad *l, const char *name, LoadItem *it) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *path = NULL;
-        FileValues v = { .enabled = true };
+        _cleanup_free_ char *path = NULL, *text = NULL, *message = NULL;
+        _cleanup_strv_free_ char **warnings = NULL;
         unsigned line = 0;
         int r;
 
         *it = (LoadItem) { .name = strdup(name) };
         if (!it->name || config_file_path(l->manager, name, &path) < 0)
                 return log_oom();
-        v.path = path;
 
-        r = conf_parse_file(path, on_config_assignment, &v, &line);
-        if (r == -EBADMSG)
-                r = set_message(&it->error, r, "%s:%u: syntax error: expected [Backup] and Key=Value lines", path, line);
-        else if (r < 0 && line == 0)
-                r = set_message(&it->error, r, "cannot read %s: %s", path, strerror(-r));
+        r = conf_read_file(path, CONF_FILE_MAX, &text);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r == -EBADFD)
+                r = set_message(&message, r, "%s is not a regular file", path);
+        else if (r == -EFBIG)
+                r = set_message(&message, r, "%s is larger than %u KiB, which no configuration is", path, CONF_FILE_MAX / 1024);
+        else if (r == -EBADMSG)
+                r = set_message(&message, r, "%s holds a NUL byte", path);
         else if (r < 0)
-                r = set_message(&it->error, r, "%s:%u: invalid value (see the message before)", path, line);
-        else if (!v.schedule)
-                r = set_message(&it->error, -EINVAL, "%s: no Schedule= in [Backup]", path);
+                r = set_message(&message, r, "cannot read %s: %s", path, strerror(-r));
         else {
-                r = backup_config_spec_init(&it->spec, v.schedule, v.keep, v.enabled, &error);
+                _cleanup_free_ char *why = NULL;
+
+                r = backup_config_parse(text, &it->spec, &line, &why, &warnings);
                 if (r == -ENOMEM)
                         return log_oom();
-                if (r < 0)
-                        r = set_message(&it->error, r, "%s: %s", path, error.message);
+                for (char **w = warnings; w && *w; w++)
+                        log_config(name, LOG_WARNING, 0, "%s:%s", path, *w);
+                if (r < 0 && line > 0)
+                        r = set_message(&message, r, "%s:%u: %s", path, line, strna(why));
+                else if (r < 0)
+                        r = set_message(&message, r, "%s: %s", path, strna(why));
         }
-        free(v.schedule);
+        /* The reason becomes the LoadError property, and may quote the file, which is anyone's
+         * bytes: made into text sd-bus sends. */
+        if (r < 0 && message)
+                it->error = utf8_sanitize(message, LOAD_ERROR_MAX);
 
         if (r < 0) {
                 if (!it->error)
@@ -630,8 +697,10 @@ void backup_configs_load_results(Manager *m) {
                 log_oom();
                 return;
         }
-        r = conf_parse_file(path, on_result_assignment, m, NULL);
-        if (r < 0 && r != -ENOENT)
+        r = conf_parse_file(path, RESULTS_FILE_MAX, on_result_assignment, m, NULL);
+        if (r == -EBADFD)
+                log_warning("%s is not a regular file, ignoring.", path);
+        else if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Failed to read %s, ignoring: %m", path);
 
         /* A completed backup on disk newer than what was recorded (or nothing recorded). */

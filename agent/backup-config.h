@@ -74,6 +74,14 @@ void backup_config_set_load_error(BackupConfig *c, const char *error);
 int backup_config_save(Manager *m, const char *name, const BackupConfigSpec *spec, sd_bus_error *error);
 int backup_config_remove_file(Manager *m, const char *name, sd_bus_error *error);
 
+/* A configuration file's text, and back: pure, so that what is saved can be checked to read
+ * back as what was accepted. The parse returns -EINVAL (or -EBADMSG for the syntax) with a
+ * message, and the line it concerns in *ret_line (0: the file as a whole); warnings ("LINE:
+ * Unknown key ...") go to *ret_warnings. Files may hold CONF_FILE_MAX (64 KiB). */
+int backup_config_format(const char *name, const BackupConfigSpec *spec, char **ret);
+int backup_config_parse(const char *text, BackupConfigSpec *ret, unsigned *ret_line, char **ret_message,
+                        char ***ret_warnings);
+
 /* Reads every configuration file and brings the configurations in line with them, once systemd
  * has checked the calendars among them. A broken file is reported (log, LoadError) and the
  * configuration it describes stays as it was, timer included. Then the timers follow, and done

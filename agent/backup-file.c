@@ -60,7 +60,7 @@ static void sha256_final(EVP_MD_CTX *c, uint8_t ret[static SHA256_DIGEST_SIZE]) 
 typedef enum FieldType {
         FIELD_ID,
         FIELD_CONFIG,
-        FIELD_TEXT, /* a sized char array of printable characters */
+        FIELD_TEXT, /* a sized char array of printable UTF-8 (utf8_is_printable()) */
         FIELD_U64,
         FIELD_X64, /* etcd's ids, in the hex etcdctl prints */
         FIELD_I64,
@@ -95,13 +95,6 @@ static const struct {
         F("AGENT_VERSION", FIELD_TEXT, agent_version, false),
 #undef F
 };
-
-static bool text_is_printable(const char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
-                        return false;
-        return true;
-}
 
 /* The metadata is not covered by any other hash: its last line is a SHA-256 of the text above
  * it, so that a flipped bit in a revision or an id is caught, not believed. */
@@ -147,8 +140,9 @@ int backup_meta_format(const BackupMeta *m, char *buf, size_t size) {
                 case FIELD_ID:
                 case FIELD_CONFIG:
                 case FIELD_TEXT:
-                        /* A newline in a value would forge another key. */
-                        if (!text_is_printable(p))
+                        /* A newline in a value would forge another key; what the reader
+                         * would refuse is not written either. */
+                        if (!utf8_is_printable(p))
                                 return -EINVAL;
                         k = snprintf(buf + n, size - n, "%s=%s\n", meta_fields[i - 1].key, (const char *) p);
                         break;
@@ -192,7 +186,8 @@ static int parse_field(size_t i, const char *value, BackupMeta *m) {
                 strcpy(p, value);
                 return 0;
         case FIELD_TEXT:
-                if (strlen(value) >= meta_fields[i].size)
+                /* Shown as a property, listed as JSON: refused as the writer refuses it. */
+                if (strlen(value) >= meta_fields[i].size || !utf8_is_printable(value))
                         return -EINVAL;
                 strcpy(p, value);
                 return 0;
@@ -343,33 +338,65 @@ int backup_file_read_meta(int fd, BackupMeta *ret, char **ret_message) {
         return read_meta_frame(fd, ret, &frame_size, ret_message);
 }
 
+/* ---- the snapshot's own checks ------------------------------------------------------------ */
+
+int snapshot_check_init(SnapshotCheck *c, uint64_t db_size) {
+        *c = (SnapshotCheck) { .db_size = db_size, .sha = sha256_new() };
+        return c->sha ? 0 : -ENOMEM;
+}
+
+void snapshot_check_done(SnapshotCheck *c) {
+        EVP_MD_CTX_free(c->sha);
+        c->sha = NULL;
+}
+
+int snapshot_check_feed(SnapshotCheck *c, const void *data, size_t n, char **ret_message) {
+        const uint8_t *p = data;
+
+        if (n > c->db_size + SHA256_DIGEST_SIZE - c->received)
+                return set_message(ret_message, -EBADMSG, "Snapshot is longer than the %" PRIu64 " bytes announced",
+                                   c->db_size + SHA256_DIGEST_SIZE);
+        if (c->received < sizeof(c->head))
+                memcpy(c->head + c->received, p, (size_t) MIN((uint64_t) n, sizeof(c->head) - c->received));
+        /* The database is hashed, the digest after it kept. */
+        if (c->received < c->db_size)
+                (void) EVP_DigestUpdate(c->sha, p, (size_t) MIN((uint64_t) n, c->db_size - c->received));
+        for (uint64_t pos = MAX(c->received, c->db_size); pos < c->received + n; pos++)
+                c->trailer[pos - c->db_size] = p[pos - c->received];
+        c->received += n;
+        return 0;
+}
+
+int snapshot_check_finish(SnapshotCheck *c, uint8_t ret_sha256[static SHA256_DIGEST_SIZE], char **ret_message) {
+        char a[2 * SHA256_DIGEST_SIZE + 1], b[2 * SHA256_DIGEST_SIZE + 1];
+
+        if (c->received != c->db_size + SHA256_DIGEST_SIZE)
+                return set_message(ret_message, -EBADMSG, "Snapshot is %" PRIu64 " bytes, %" PRIu64 " were announced",
+                                   c->received, c->db_size + SHA256_DIGEST_SIZE);
+        sha256_final(c->sha, ret_sha256);
+        if (memcmp(ret_sha256, c->trailer, SHA256_DIGEST_SIZE) != 0)
+                return set_message(ret_message, -EBADMSG, "Snapshot does not match its SHA-256 trailer (trailer %s, computed %s)",
+                                   hexmem(c->trailer, SHA256_DIGEST_SIZE, a), hexmem(ret_sha256, SHA256_DIGEST_SIZE, b));
+        /* Whatever else it is, etcd could not restore it. */
+        if (c->db_size < sizeof(c->head) || read_le32(c->head + 16) != BOLT_MAGIC || read_le32(c->head + 20) != BOLT_VERSION)
+                return set_message(ret_message, -EBADMSG, "Snapshot is not a bbolt database (etcd's format)");
+        return 0;
+}
+
 /* ---- reader ------------------------------------------------------------------------------ */
 
 typedef struct Extract {
-        const BackupMeta *meta;
         int out_fd;
-        EVP_MD_CTX *db_sha;
-        uint64_t produced;
-        uint8_t head[24]; /* the start of the bbolt file, for its magic */
-        uint8_t trailer[SHA256_DIGEST_SIZE];
+        SnapshotCheck check;
 } Extract;
 
 /* Feeds decompressed snapshot bytes through the checks and, if asked, into out_fd. */
 static int extract_consume(Extract *x, const uint8_t *p, size_t n, char **ret_message) {
-        uint64_t db_size = x->meta->snapshot_size - SHA256_DIGEST_SIZE;
         int r;
 
-        if (n > x->meta->snapshot_size - x->produced)
-                return set_message(ret_message, -EBADMSG, "Backup holds more than the %" PRIu64 " snapshot bytes its metadata announces",
-                                   x->meta->snapshot_size);
-        if (x->produced < sizeof(x->head))
-                memcpy(x->head + x->produced, p, (size_t) MIN((uint64_t) n, sizeof(x->head) - x->produced));
-        for (uint64_t pos = MAX(x->produced, db_size); pos < x->produced + n; pos++)
-                x->trailer[pos - db_size] = p[pos - x->produced];
-        if (x->produced < db_size)
-                (void) EVP_DigestUpdate(x->db_sha, p, (size_t) MIN((uint64_t) n, db_size - x->produced));
-        x->produced += n;
-
+        r = snapshot_check_feed(&x->check, p, n, ret_message);
+        if (r < 0)
+                return r;
         if (x->out_fd >= 0) {
                 r = write_full(x->out_fd, p, n);
                 if (r < 0)
@@ -382,9 +409,9 @@ int backup_file_extract(int fd, int out_fd, BackupProgress *progress, const atom
                         char **ret_message) {
         _cleanup_free_ uint8_t *in_buf = NULL, *out_buf = NULL;
         ZSTD_DCtx *dctx = NULL;
-        EVP_MD_CTX *file_sha = NULL, *db_sha = NULL;
+        EVP_MD_CTX *file_sha = NULL;
         BackupMeta m;
-        Extract x = { .meta = &m, .out_fd = out_fd };
+        Extract x = { .out_fd = out_fd };
         uint8_t digest[SHA256_DIGEST_SIZE];
         uint64_t compressed = 0;
         uint32_t frame_size = 0;
@@ -404,8 +431,7 @@ int backup_file_extract(int fd, int out_fd, BackupProgress *progress, const atom
         out_buf = malloc(IO_BUFFER_SIZE);
         dctx = ZSTD_createDCtx();
         file_sha = sha256_new();
-        db_sha = x.db_sha = sha256_new();
-        if (!in_buf || !out_buf || !dctx || !file_sha || !db_sha) {
+        if (!in_buf || !out_buf || !dctx || !file_sha || snapshot_check_init(&x.check, m.snapshot_size - SHA256_DIGEST_SIZE) < 0) {
                 r = -ENOMEM;
                 goto finish;
         }
@@ -470,21 +496,11 @@ int backup_file_extract(int fd, int out_fd, BackupProgress *progress, const atom
                                 hexmem(digest, sizeof(digest), a), hexmem(m.compressed_sha256, sizeof(digest), b));
         else if (last != 0)
                 r = set_message(ret_message, r, "Compressed snapshot ends in the middle of its zstd frame");
-        else if (x.produced != m.snapshot_size)
-                r = set_message(ret_message, r, "Snapshot is %" PRIu64 " bytes, the metadata says %" PRIu64,
-                                x.produced, m.snapshot_size);
         else {
-                sha256_final(db_sha, digest);
-                if (memcmp(digest, x.trailer, sizeof(digest)) != 0)
-                        r = set_message(ret_message, r, "Snapshot does not match its own SHA-256 trailer (%s, computed %s)",
-                                        hexmem(x.trailer, sizeof(digest), a), hexmem(digest, sizeof(digest), b));
-                else if (memcmp(digest, m.snapshot_sha256, sizeof(digest)) != 0)
-                        r = set_message(ret_message, r, "Snapshot SHA-256 is %s, the metadata says %s",
+                r = snapshot_check_finish(&x.check, digest, ret_message);
+                if (r >= 0 && memcmp(digest, m.snapshot_sha256, sizeof(digest)) != 0)
+                        r = set_message(ret_message, -EBADMSG, "Snapshot SHA-256 is %s, the metadata says %s",
                                         hexmem(digest, sizeof(digest), a), hexmem(m.snapshot_sha256, sizeof(digest), b));
-                else if (read_le32(x.head + 16) != BOLT_MAGIC || read_le32(x.head + 20) != BOLT_VERSION)
-                        r = set_message(ret_message, r, "Snapshot is not a bbolt database (etcd's format)");
-                else
-                        r = 0;
         }
         if (r >= 0 && ret_meta)
                 *ret_meta = m;
@@ -492,7 +508,7 @@ int backup_file_extract(int fd, int out_fd, BackupProgress *progress, const atom
 finish:
         ZSTD_freeDCtx(dctx);
         EVP_MD_CTX_free(file_sha);
-        EVP_MD_CTX_free(db_sha);
+        snapshot_check_done(&x.check);
         return r;
 }
 
@@ -510,9 +526,7 @@ struct BackupWriter {
         uint64_t db_size;
 
         /* Stream side */
-        EVP_MD_CTX *db_sha;
-        uint64_t received; /* stream bytes hashed */
-        uint8_t trailer[SHA256_DIGEST_SIZE];
+        SnapshotCheck check;
 
         /* Compressor side */
         EVP_MD_CTX *file_sha;
@@ -648,7 +662,7 @@ BackupWriter *backup_writer_free(BackupWriter *w) {
         }
         safe_close(w->dir_fd);
         ZSTD_freeCCtx(w->cctx);
-        EVP_MD_CTX_free(w->db_sha);
+        snapshot_check_done(&w->check);
         EVP_MD_CTX_free(w->file_sha);
         free(w->out_buf);
         free(w->ring);
@@ -691,9 +705,8 @@ int backup_writer_new(int dir_fd, const BackupMeta *meta, const atomic_bool *can
         w->ring = malloc(RING_SIZE);
         w->out_buf = malloc(IO_BUFFER_SIZE);
         w->cctx = ZSTD_createCCtx();
-        w->db_sha = sha256_new();
         w->file_sha = sha256_new();
-        if (!w->ring || !w->out_buf || !w->cctx || !w->db_sha || !w->file_sha)
+        if (!w->ring || !w->out_buf || !w->cctx || !w->file_sha)
                 return -ENOMEM;
         /* Level 3 with a 1 MiB match table instead of its 512 KiB: as fast, and no larger than
          * `zstd -3` (which splits its input into jobs for a worker thread) on etcd databases,
@@ -731,6 +744,8 @@ int backup_writer_begin(BackupWriter *w, uint64_t db_size) {
         /* Known before the first byte is compressed, so zstd records it in the frame header, as
          * `zstd` does for a file, and `zstd -l` shows it. */
         w->db_size = db_size;
+        if (snapshot_check_init(&w->check, db_size) < 0)
+                return -ENOMEM;
         if (ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(w->cctx, db_size + SHA256_DIGEST_SIZE)))
                 return set_message(&w->error_message, -EIO, "zstd refused the snapshot size");
         return 0;
@@ -740,22 +755,11 @@ int backup_writer_write(BackupWriter *w, const void *p, size_t size, char **ret_
         const uint8_t *s = p;
         int r = 0;
 
-        /* The snapshot is the database followed by its SHA-256: hash the one, keep the other.
-         * Done here, as the stream arrives, on the thread that otherwise mostly waits for etcd;
-         * the compressor thread has enough to do. */
-        for (size_t i = 0; i < size;) {
-                uint64_t pos = w->received + i;
-                if (pos < w->db_size) {
-                        size_t k = (size_t) MIN((uint64_t) (size - i), w->db_size - pos);
-                        (void) EVP_DigestUpdate(w->db_sha, s + i, k);
-                        i += k;
-                } else {
-                        if (pos - w->db_size >= SHA256_DIGEST_SIZE)
-                                return set_message(ret_message, -EBADMSG, "Snapshot stream is longer than announced");
-                        w->trailer[pos - w->db_size] = s[i++];
-                }
-        }
-        w->received += size;
+        /* Checked here, as the stream arrives, on the thread that otherwise mostly waits for
+         * etcd; the compressor thread has enough to do. */
+        r = snapshot_check_feed(&w->check, p, size, ret_message);
+        if (r < 0)
+                return r;
 
         pthread_mutex_lock(&w->lock);
         while (size > 0) {
@@ -799,20 +803,16 @@ uint64_t backup_writer_bytes_done(BackupWriter *w) {
 
 int backup_writer_finish(BackupWriter *w, BackupMeta *ret_meta, char **ret_file, char **ret_message) {
         char frame[BACKUP_META_FRAME_SIZE - 8] = {};
-        char a[2 * SHA256_DIGEST_SIZE + 1], b[2 * SHA256_DIGEST_SIZE + 1];
         int r;
 
         writer_stop(w, /* abort= */ false);
         if (w->error < 0)
                 return set_message(ret_message, w->error, "%s", strna(w->error_message));
 
-        sha256_final(w->db_sha, w->meta.snapshot_sha256);
-        /* The check etcdctl leaves to restore time, done while the data is still in hand. */
-        if (memcmp(w->meta.snapshot_sha256, w->trailer, SHA256_DIGEST_SIZE) != 0)
-                return set_message(ret_message, -EBADMSG,
-                                   "Snapshot from etcd does not match its SHA-256 trailer (etcd sent %s, computed %s)",
-                                   hexmem(w->trailer, SHA256_DIGEST_SIZE, a),
-                                   hexmem(w->meta.snapshot_sha256, SHA256_DIGEST_SIZE, b));
+        /* The checks etcdctl leaves to restore time, done while the data is still in hand. */
+        r = snapshot_check_finish(&w->check, w->meta.snapshot_sha256, ret_message);
+        if (r < 0)
+                return r;
         sha256_final(w->file_sha, w->meta.compressed_sha256);
         w->meta.snapshot_size = w->consumed;
         w->meta.compressed_size = w->written;

@@ -81,6 +81,26 @@ typedef struct BackupProgress {
 int backup_file_extract(int fd, int out_fd, BackupProgress *progress, const atomic_bool *cancel, BackupMeta *ret_meta,
                         char **ret_message);
 
+/*
+ * What a snapshot must be, checked as it streams by (from etcd into the writer, out of a backup
+ * in the reader): exactly the announced database size and then 32 bytes, the SHA-256 of the
+ * database, which must begin with bbolt's meta page. feed() fails (-EBADMSG, with a message)
+ * as soon as the stream is longer than announced, finish() when it is shorter, its trailer
+ * does not match, or it is not bbolt; on success finish() gives the database's SHA-256.
+ */
+typedef struct SnapshotCheck {
+        uint64_t db_size;  /* announced, without the trailer */
+        uint64_t received; /* so far, the trailer included */
+        struct evp_md_ctx_st *sha; /* OpenSSL's EVP_MD_CTX */
+        uint8_t head[24];  /* bbolt's page header, magic and version */
+        uint8_t trailer[SHA256_DIGEST_SIZE];
+} SnapshotCheck;
+
+int snapshot_check_init(SnapshotCheck *c, uint64_t db_size);
+int snapshot_check_feed(SnapshotCheck *c, const void *p, size_t n, char **ret_message);
+int snapshot_check_finish(SnapshotCheck *c, uint8_t ret_sha256[static SHA256_DIGEST_SIZE], char **ret_message);
+void snapshot_check_done(SnapshotCheck *c);
+
 typedef struct BackupWriter BackupWriter;
 
 /* Creates dir_fd/NAME.db.zst.partial (mode 0600: a snapshot holds every secret of the cluster)

@@ -402,11 +402,16 @@ int backup_load(Manager *m, const char *file, Backup **ret) {
         Backup *b;
         int r;
 
-        fd = openat(m->storage_fd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* The name becomes the File property: text, or the file is none of ours. */
+        if (!utf8_is_printable(file))
+                return log_warning_errno(SYNTHETIC_ERRNO(EBADMSG), "A file name in %s is not UTF-8 text, ignoring it.",
+                                         m->config.storage_directory);
+        /* Never blocking: a FIFO named like a backup would keep the agent from starting. */
+        fd = open_regular_file_at(m->storage_fd, file, O_NOFOLLOW);
+        if (fd == -EBADFD)
+                return log_warning_errno(fd, "%s is not a regular file, ignoring.", file);
         if (fd < 0 || fstat(fd, &st) < 0)
-                return log_warning_errno(errno, "Cannot open backup %s, ignoring: %m", file);
-        if (!S_ISREG(st.st_mode))
-                return log_warning_errno(SYNTHETIC_ERRNO(EBADMSG), "%s is not a regular file, ignoring.", file);
+                return log_warning_errno(fd < 0 ? fd : -errno, "Cannot open backup %s, ignoring: %m", file);
         r = backup_file_read_meta(fd, &meta, &message);
         if (r < 0)
                 return log_warning_errno(r, "%s is not a usable backup, ignoring: %s", file, strna(message));
@@ -442,9 +447,13 @@ static int backup_verify_run(Worker *w, void *userdata) {
         int r;
 
         /* b->file and the storage fd stay put while this runs: Delete refuses meanwhile. */
-        fd = openat(b->manager->storage_fd, b->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        /* Not necessarily what was loaded: a FIFO put in its place must not hang the thread,
+         * which SIGTERM joins. */
+        fd = open_regular_file_at(b->manager->storage_fd, b->file, O_NOFOLLOW);
+        if (fd == -EBADFD)
+                return set_message(&b->verify_message, -EBADMSG, "%s is no longer a regular file", b->file);
         if (fd < 0)
-                return set_message(&b->verify_message, -errno, "Cannot open %s: %m", b->file);
+                return set_message(&b->verify_message, fd, "Cannot open %s: %s", b->file, strerror(-fd));
         r = backup_file_extract(fd, -1, &b->verify_progress, worker_cancel_flag(w), &meta, &b->verify_message);
         if (r >= 0 && !streq(meta.id, b->id))
                 return set_message(&b->verify_message, -EBADMSG, "%s now holds backup %s, not %s", b->file, meta.id, b->id);

@@ -16,6 +16,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -50,6 +51,8 @@ static const Method method_hash_kv = { "/etcdserverpb.Maintenance/HashKV", "Hash
 #define REQUEST_MAX (1536U * 1024U)
 /* The key etcdctl endpoint health reads. */
 #define HEALTH_KEY "health"
+/* Text from the peer, once made safe for a property: enough for any real error message. */
+#define PEER_TEXT_MAX 1024U
 
 struct EtcdClient {
         grpc_channel *channel;
@@ -92,9 +95,9 @@ void etcd_health_done(EtcdHealth *h) {
 }
 
 int etcd_endpoint_parse_url(const char *url, char **ret_target, bool *ret_tls) {
-        const char *rest;
+        const char *rest, *host, *port = NULL;
+        size_t n, host_len;
         bool tls;
-        size_t n;
         char *t;
 
         if ((rest = startswith(url, "https://")))
@@ -104,21 +107,53 @@ int etcd_endpoint_parse_url(const char *url, char **ret_target, bool *ret_tls) {
         else
                 return -EINVAL;
 
-        /* etcd's client URLs are bare authorities; a trailing slash is harmless, a path is not. */
-        n = strcspn(rest, "/?#");
-        if (n == 0 || (rest[n] && !streq(rest + n, "/")))
-                return -EINVAL;
-        if (strcspn(rest, " \t@") < n)
+        /* etcd's client URLs are bare authorities, HOST or HOST:PORT; a trailing slash is
+         * harmless, a path, a query, user info or a second URL are not. */
+        n = strcspn(rest, "/");
+        if (rest[n] && !streq(rest + n, "/"))
                 return -EINVAL;
 
-        /* No port: etcd's default client port. An IPv6 literal's colons sit inside brackets. */
-        const char *last_colon = memrchr(rest, ':', n), *bracket = memrchr(rest, ']', n);
-        bool has_port = last_colon && (!bracket || last_colon > bracket);
-        if (has_port && (size_t) (last_colon - rest) == n - 1)
-                return -EINVAL;
-        if (asprintf(&t, "%.*s%s", (int) n, rest, has_port ? "" : ":2379") < 0)
+        host = rest;
+        if (host[0] == '[') {
+                /* An IPv6 literal, in brackets so that its colons are not taken for a port. */
+                const char *close = memchr(host, ']', n);
+                char literal[INET6_ADDRSTRLEN];
+                struct in6_addr a;
+
+                if (!close || (size_t) (close - host - 1) >= sizeof(literal))
+                        return -EINVAL;
+                memcpy(literal, host + 1, (size_t) (close - host - 1));
+                literal[close - host - 1] = 0;
+                if (inet_pton(AF_INET6, literal, &a) != 1)
+                        return -EINVAL;
+                host_len = (size_t) (close - host) + 1;
+        } else {
+                /* A host name or an IPv4 address: letters, digits, dots, dashes, underscores. */
+                host_len = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+                if (host_len == 0 || host_len > 253 || host[0] == '.' || host[0] == '-' || memmem(host, host_len, "..", 2))
+                        return -EINVAL;
+        }
+        if (host_len < n) {
+                unsigned v = 0;
+
+                port = host + host_len;
+                if (*port++ != ':')
+                        return -EINVAL;
+                /* 1-65535, in decimal. */
+                if (n - host_len - 1 < 1 || n - host_len - 1 > 5)
+                        return -EINVAL;
+                for (const char *d = port; d < rest + n; d++) {
+                        if (*d < '0' || *d > '9')
+                                return -EINVAL;
+                        v = v * 10 + (unsigned) (*d - '0');
+                }
+                if (v < 1 || v > 65535)
+                        return -EINVAL;
+        }
+
+        /* No port: etcd's default client port. */
+        if (asprintf(&t, "%.*s%s", (int) n, rest, port ? "" : ":2379") < 0)
                 return -ENOMEM;
-
         *ret_target = t;
         *ret_tls = tls;
         return 0;
@@ -127,7 +162,11 @@ int etcd_endpoint_parse_url(const char *url, char **ret_target, bool *ret_tls) {
 static int read_pem(const char *what, const char *path, char **ret, char **ret_message) {
         int r;
 
+        /* Opened without blocking: a FIFO in its place would hold the backup forever, deaf to
+         * Cancel, as the worker would wait inside open(). */
         r = read_full_file(path, PEM_FILE_MAX, ret, NULL);
+        if (r == -EBADFD)
+                return set_message(ret_message, r, "Cannot read %s=%s: not a regular file", what, path);
         if (r < 0)
                 return set_message(ret_message, r, "Cannot read %s=%s: %s", what, path, strerror(-r));
         return 0;
@@ -221,7 +260,7 @@ static gpr_timespec deadline_after(usec_t timeout) {
  * got going (progress says how far) gets no hint about reaching etcd: it did reach it. */
 static int status_to_error(EtcdClient *c, const char *what, grpc_status_code status, grpc_slice details,
                            const char *error_string, const char *progress, char **ret_message) {
-        _cleanup_free_ char *d = grpc_slice_to_c_string(details);
+        _cleanup_free_ char *d = grpc_slice_to_c_string(details), *why = NULL;
         const char *hint = "";
         int r;
 
@@ -269,8 +308,12 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
                 r = -EPROTO;
         }
 
-        /* error_string is gRPC's debugging dump; only worth showing when there is nothing else. */
-        const char *why = !isempty(d) ? d : strna(error_string);
+        /* error_string is gRPC's debugging dump; only worth showing when there is nothing else.
+         * Either may hold whatever the peer sent (anything may listen at the endpoint), and
+         * the message becomes a property: made valid UTF-8 without control characters. */
+        why = utf8_sanitize(!isempty(d) ? d : strna(error_string), PEER_TEXT_MAX);
+        if (!why)
+                return -ENOMEM;
         if (progress)
                 return set_message(ret_message, r, "etcd at %s broke off the %s stream after %s: %s", c->url, what, progress,
                                    why);
@@ -568,7 +611,8 @@ int etcd_client_status(EtcdClient *c, usec_t timeout, const atomic_bool *cancel,
                         if (strchr("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+-_~", resp->version[i]))
                                 ret->version[j++] = resp->version[i];
                 if (resp->n_errors > 0) {
-                        ret->errors = strv_join_n(resp->errors, resp->n_errors, "; ");
+                        _cleanup_free_ char *errors = strv_join_n(resp->errors, resp->n_errors, "; ");
+                        ret->errors = errors ? utf8_sanitize(errors, PEER_TEXT_MAX) : NULL;
                         if (!ret->errors)
                                 r = -ENOMEM;
                 }

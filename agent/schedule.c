@@ -84,7 +84,9 @@ int parse_timespan_sec(const char *s, uint64_t *ret) {
                  * (systemd's "M" is a month, not a minute, and none of ours). */
                 if (l > 0 && i >= ELEMENTSOF(units))
                         return -EINVAL;
-                total += n * (l > 0 ? units[i].sec : 1);
+                /* Terms add up: a sum that wraps around would be some other, short span. */
+                if (__builtin_mul_overflow(n, l > 0 ? units[i].sec : 1, &n) || __builtin_add_overflow(total, n, &total))
+                        return -ERANGE;
                 p += l;
                 any = true;
         }
@@ -238,10 +240,11 @@ static int cron_item(const CronField *f, const char *s, CronItem *ret) {
 }
 
 /* One cron field, minute to month, in systemd's syntax: "*", "05", "01..05", "00/15", "01..20/5",
- * comma-separated. */
-static int cron_field_to_calendar(const CronField *f, char *field, char **ret) {
+ * comma-separated; and the set of values it matches, as bits. */
+static int cron_field_to_calendar(const CronField *f, char *field, char **ret, uint64_t *ret_values) {
         _cleanup_free_ char *out = NULL;
         char *item, *save = NULL;
+        uint64_t values = 0;
         size_t len = 0;
 
         for (item = strtok_r(field, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
@@ -250,6 +253,8 @@ static int cron_field_to_calendar(const CronField *f, char *field, char **ret) {
 
                 if (cron_item(f, item, &it) < 0)
                         return -EINVAL;
+                for (unsigned v = it.from; v <= it.to; v += it.step ?: 1)
+                        values |= UINT64_C(1) << v;
                 if (it.star && it.step == 0)
                         snprintf(piece, sizeof(piece), "*");
                 else if (it.star)
@@ -270,6 +275,7 @@ static int cron_field_to_calendar(const CronField *f, char *field, char **ret) {
         if (!out)
                 return -EINVAL;
         *ret = TAKE_PTR(out);
+        *ret_values = values;
         return 0;
 }
 
@@ -308,13 +314,22 @@ static int cron_dow_to_calendar(char *field, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* Every day of a month, as bits of the day-of-month field's values. */
+#define CRON_EVERY_DAY_OF_MONTH (((UINT64_C(1) << 32) - 1) & ~UINT64_C(1))
+
 static int parse_cron(const char *text, char **fields, Schedule *s, char **ret_message) {
         char *cal[4] = {};
         _cleanup_free_ char *dow = NULL;
+        /* cron's own rule (a field is "restricted" unless it begins with '*'): when both day
+         * fields are restricted, a day matching either runs the job; otherwise both must
+         * match, as in a calendar. So "0 0 15 * 0-7" runs daily, and every other day of the
+         * month written with a leading star, on a Monday only. */
+        bool either = fields[2][0] != '*' && fields[4][0] != '*';
+        uint64_t values[4];
         int r = 0;
 
         for (size_t i = 0; i < 4 && r >= 0; i++) {
-                r = cron_field_to_calendar(&cron_fields[i], fields[i], &cal[i]);
+                r = cron_field_to_calendar(&cron_fields[i], fields[i], &cal[i], &values[i]);
                 if (r == -EINVAL)
                         r = set_message(ret_message, r, "Invalid schedule \"%s\": bad %s field in cron syntax; expected e.g. \"30 1 * * 1-5\" (minute hour day-of-month month day-of-week).",
                                  text, cron_fields[i].name);
@@ -325,11 +340,20 @@ static int parse_cron(const char *text, char **fields, Schedule *s, char **ret_m
                         r = set_message(ret_message, r, "Invalid schedule \"%s\": bad day of week field in cron syntax; expected e.g. \"30 1 * * 1-5\" or \"0 3 * * sun\".",
                                  text);
         }
-        /* cron runs a job when EITHER day field matches if both are restricted; a calendar
-         * needs both to match. No single calendar says "the 1st, or any Monday". */
-        if (r >= 0 && !streq(cal[2], "*") && !isempty(dow))
-                r = set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": cron's rule for a restricted day of month AND day of week (either one matches) has no calendar equivalent; restrict one of them, or give a systemd calendar such as \"*-*-01 02:00\".",
-                         text);
+        if (r >= 0 && either) {
+                /* Either one matching is every day when one of them matches every day; any
+                 * other union of days of the month and weekdays no single calendar says. */
+                if (values[2] == CRON_EVERY_DAY_OF_MONTH || isempty(dow)) {
+                        dow = mfree(dow);
+                        free(cal[2]);
+                        cal[2] = strdup("*");
+                        dow = strdup("");
+                        if (!cal[2] || !dow)
+                                r = -ENOMEM;
+                } else
+                        r = set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": cron's rule for a restricted day of month AND day of week (either one matches) has no calendar equivalent; restrict one of them, or give a systemd calendar such as \"*-*-01 02:00\".",
+                                        text);
+        }
         if (r >= 0) {
                 s->kind = SCHEDULE_CRON;
                 s->default_keep = SCHEDULE_DEFAULT_KEEP;
@@ -400,9 +424,9 @@ static int parse_cron_form(const char *text, const char *t, Schedule *s, char **
                 return -ENOMEM;
         /* Five fields of digits, names and * / , - only: cron. A calendar never looks like that:
          * its times have colons, its dates three parts joined by dashes. */
-        if (strspn(t, "0123456789*/,- \tabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(t))
+        if (strspn(t, "0123456789*/,- abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(t))
                 return 0;
-        for (char *f = strtok_r(copy, " \t", &save); f; f = strtok_r(NULL, " \t", &save))
+        for (char *f = strtok_r(copy, " ", &save); f; f = strtok_r(NULL, " ", &save))
                 if (n < ELEMENTSOF(fields))
                         fields[n++] = f;
         if (n != 5)
@@ -425,8 +449,23 @@ static int parse_calendar_form(const char *text, const char *t, Schedule *s, cha
 int schedule_parse(const char *text, Schedule *ret, char **ret_message) {
         _cleanup_(schedule_done) Schedule s = {};
         _cleanup_free_ char *copy = NULL;
+        size_t n = strlen(text);
         char *t;
         int r;
+
+        if (n > SCHEDULE_MAX)
+                return set_message(ret_message, -EINVAL, "Invalid schedule of %zu characters: a schedule has at most %u.", n,
+                                   SCHEDULE_MAX);
+        /* Looked at before the spaces around it are dropped: a schedule is one line of a
+         * configuration file, and a leading newline would not read back. The calendar ends up
+         * on a line of a unit file too: a backslash would continue it, a % be taken for a unit
+         * specifier. */
+        for (const char *p = text; *p; p++) {
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return set_message(ret_message, -EINVAL, "Invalid schedule: it contains a control character (a newline, a tab, ...); a schedule is one line of text, e.g. \"daily at 02:30\".");
+                if (strchr("\\%\"'", *p))
+                        return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": it contains characters no schedule has.", text);
+        }
 
         copy = strdup(text);
         if (!copy)
@@ -434,11 +473,6 @@ int schedule_parse(const char *text, Schedule *ret, char **ret_message) {
         t = strstrip(copy);
         if (!*t)
                 return set_message(ret_message, -EINVAL, "Empty schedule: expected e.g. \"daily\", \"@every 20m\" or \"0 2 * * *\".");
-        /* The calendar ends up on a line of a unit file: a newline would add settings, a
-         * backslash continue the line, a % be taken for a unit specifier. */
-        for (const char *p = t; *p; p++)
-                if ((unsigned char) *p < 0x20 || strchr("\\%\"'", *p))
-                        return set_message(ret_message, -EINVAL, "Invalid schedule \"%s\": it contains characters no schedule has.", text);
 
         r = parse_preset_form(text, t, &s, ret_message);
         if (r == 0)

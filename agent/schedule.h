@@ -39,9 +39,14 @@ typedef struct Schedule {
 } Schedule;
 
 #define SCHEDULE_DEFAULT_KEEP 20U
+/* The longest schedule taken, in bytes: far beyond any real one, and short enough for a line of
+ * a unit file and an argument of systemd-analyze. */
+#define SCHEDULE_MAX 1024U
 
 /* -EINVAL for a schedule that is none of the above, with *ret_message saying why. For
- * SCHEDULE_CALENDAR only the characters are checked here. */
+ * SCHEDULE_CALENDAR only the characters are checked here. A schedule is one line of printable
+ * ASCII of at most SCHEDULE_MAX bytes: control characters (a newline, a tab) are refused, spaces
+ * around it ignored (callers keep it without them: that is what its file gives back). */
 int schedule_parse(const char *text, Schedule *ret, char **ret_message);
 void schedule_done(Schedule *s);
 

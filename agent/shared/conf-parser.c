@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The INI syntax of systemd's *.conf files, tokenized for a per-assignment callback. */
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +10,6 @@
 #include "fs-util.h"
 #include "macro.h"
 #include "string-util.h"
-
-/* Big enough for any sane configuration; a file past it is surely not one. */
-#define CONF_FILE_MAX (4U * 1024U * 1024U)
 
 static int parse_line(char *l, char **section, conf_assignment_t cb, void *userdata, unsigned line) {
         char *e, *key, *value;
@@ -48,45 +46,67 @@ static int parse_line(char *l, char **section, conf_assignment_t cb, void *userd
         return cb(*section, key, value, line, userdata);
 }
 
+/* Appends n bytes of s to the logical line in *buf, doubling its allocation as needed: a long
+ * run of continuation lines costs as much as reading it, not its square. */
+static int line_append(char **buf, size_t *size, size_t *alloc, const char *s, size_t n) {
+        if (*size + n + 1 > *alloc) {
+                size_t a = MAX(*alloc * 2, *size + n + 1);
+                char *t = realloc(*buf, a);
+                if (!t)
+                        return -ENOMEM;
+                *buf = t;
+                *alloc = a;
+        }
+        memcpy(*buf + *size, s, n);
+        *size += n;
+        (*buf)[*size] = 0;
+        return 0;
+}
+
 int conf_parse_string(const char *text, conf_assignment_t cb, void *userdata, unsigned *ret_line) {
-        _cleanup_free_ char *section = NULL, *continued = NULL;
+        _cleanup_free_ char *section = NULL, *buf = NULL;
+        size_t size = 0, alloc = 0;
+        bool continued = false;
         const char *p = text;
         unsigned line = 0, first_line = 0;
+        int r;
 
         while (*p) {
+                const char *l = p, *s, *e;
                 size_t n = strcspn(p, "\n");
-                _cleanup_free_ char *l = strndup(p, n);
-                size_t k;
-                int r;
 
-                if (!l)
-                        return -ENOMEM;
                 p += n + (p[n] == '\n');
                 line++;
 
-                /* Inside a continuation, comment lines are skipped as systemd does. */
-                if (continued && strchr("#;", *strstrip(l)))
-                        continue;
+                /* The line without surrounding whitespace is [s, e). */
+                for (s = l; s < l + n && isspace((unsigned char) *s); s++)
+                        ;
+                for (e = l + n; e > s && isspace((unsigned char) e[-1]); e--)
+                        ;
 
                 if (continued) {
-                        char *j;
-                        if (asprintf(&j, "%s %s", continued, strstrip(l)) < 0)
-                                return -ENOMEM;
-                        free(continued);
-                        continued = j;
+                        /* Inside a continuation, comment (and empty) lines are skipped, as systemd
+                         * does; the others join the line after a space, without their own. */
+                        if (s == e || strchr("#;", *s))
+                                continue;
+                        r = line_append(&buf, &size, &alloc, " ", 1);
+                        if (r >= 0)
+                                r = line_append(&buf, &size, &alloc, s, (size_t) (e - s));
                 } else {
-                        continued = TAKE_PTR(l);
+                        size = 0;
                         first_line = line;
+                        r = line_append(&buf, &size, &alloc, l, n);
                 }
+                if (r < 0)
+                        return r;
 
-                k = strlen(continued);
-                if (k > 0 && continued[k - 1] == '\\') {
-                        continued[k - 1] = 0;
+                continued = size > 0 && buf[size - 1] == '\\';
+                if (continued) {
+                        buf[--size] = 0;
                         continue;
                 }
 
-                r = parse_line(continued, &section, cb, userdata, first_line);
-                continued = mfree(continued);
+                r = parse_line(buf, &section, cb, userdata, first_line);
                 if (r < 0) {
                         if (ret_line)
                                 *ret_line = first_line;
@@ -95,7 +115,7 @@ int conf_parse_string(const char *text, conf_assignment_t cb, void *userdata, un
         }
 
         if (continued) {
-                int r = parse_line(continued, &section, cb, userdata, first_line);
+                r = parse_line(buf, &section, cb, userdata, first_line);
                 if (r < 0) {
                         if (ret_line)
                                 *ret_line = first_line;
@@ -105,20 +125,30 @@ int conf_parse_string(const char *text, conf_assignment_t cb, void *userdata, un
         return 0;
 }
 
-int conf_parse_file(const char *path, conf_assignment_t cb, void *userdata, unsigned *ret_line) {
+int conf_read_file(const char *path, size_t max, char **ret) {
         _cleanup_free_ char *text = NULL;
         size_t size;
         int r;
 
-        r = read_full_file(path, CONF_FILE_MAX, &text, &size);
+        r = read_full_file(path, max, &text, &size);
         if (r < 0)
                 return r;
         /* A NUL inside the file would silently cut it short. */
-        if (strlen(text) != size) {
-                if (ret_line)
-                        *ret_line = 0;
+        if (strlen(text) != size)
                 return -EBADMSG;
-        }
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+int conf_parse_file(const char *path, size_t max, conf_assignment_t cb, void *userdata, unsigned *ret_line) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (ret_line)
+                *ret_line = 0;
+        r = conf_read_file(path, max, &text);
+        if (r < 0)
+                return r;
         return conf_parse_string(text, cb, userdata, ret_line);
 }
 
@@ -130,6 +160,7 @@ int conf_list_dropins(const char *dir, char ***ret) {
         _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
         DIR *d;
         struct dirent *de;
+        size_t n = 0;
         int r = 0;
 
         if (!l)
@@ -150,14 +181,14 @@ int conf_list_dropins(const char *dir, char ***ret) {
                         r = -ENOMEM;
                         break;
                 }
-                r = strv_extend(&l, p);
+                r = strv_extend_counted(&l, &n, p);
                 if (r < 0)
                         break;
         }
         closedir(d);
         if (r < 0)
                 return r;
-        qsort(l, strv_length(l), sizeof(char *), cmp_str);
+        qsort(l, n, sizeof(char *), cmp_str);
         *ret = TAKE_PTR(l);
         return 0;
 }

@@ -61,14 +61,33 @@ int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t 
         return fsync_dir(dir_fd);
 }
 
+int open_regular_file_at(int dir_fd, const char *path, int flags) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        /* O_NONBLOCK: opening a FIFO waits for a writer, a device may wait for a carrier. Neither
+         * is a file anyone meant the agent to read, and the open itself must not block. */
+        fd = openat(dir_fd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | flags);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        /* Regular files ignore it, but a read on one over FUSE might not: plain reads from here. */
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, alloc = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open_regular_file_at(AT_FDCWD, path, 0);
         if (fd < 0)
-                return -errno;
+                return fd;
         for (;;) {
                 ssize_t k;
 

@@ -12,7 +12,12 @@ int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t 
 int fsync_dir(int dir_fd);
 /* write() until all of data is written, through EINTR and short writes. */
 int write_all(int fd, const void *data, size_t size);
-/* Read a whole (small) file; -EFBIG past max bytes. The result is NUL-terminated. */
+/* Opens, for reading, a file the agent did not create (flags may add O_NOFOLLOW): never blocks
+ * (a FIFO or a device in its place is opened O_NONBLOCK, then refused) and returns the fd, or
+ * -EBADFD for anything but a regular file (a directory, a FIFO, a socket, a device). */
+int open_regular_file_at(int dir_fd, const char *path, int flags);
+/* Read a whole (small) regular file, opened as above; -EFBIG past max bytes. The result is
+ * NUL-terminated. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 /* mkdir -p with mode (not masked by the umask) for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);

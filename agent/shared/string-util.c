@@ -102,26 +102,67 @@ int strv_extend(char ***l, const char *s) {
         return 0;
 }
 
+int strv_extend_counted(char ***l, size_t *n, const char *s) {
+        _cleanup_free_ char *c = strdup(s);
+        size_t slots = 1;
+
+        if (!c)
+                return -ENOMEM;
+        /* The allocation is kept at the power of two at or above n + 1 slots, so it grows only
+         * when n + 2 passes one: a list of n costs n copies in all, not n squared. */
+        while (slots < *n + 1)
+                slots *= 2;
+        if (*n + 2 > slots) {
+                char **t = reallocarray(*l, slots * 2, sizeof(char *));
+                if (!t)
+                        return -ENOMEM;
+                *l = t;
+        }
+        (*l)[(*n)++] = TAKE_PTR(c);
+        (*l)[*n] = NULL;
+        return 0;
+}
+
+int strv_extend_strv(char ***l, char * const *add) {
+        size_t n = strv_length(*l), k = strv_length(add);
+        char **t;
+
+        t = reallocarray(*l, n + k + 1, sizeof(char *));
+        if (!t)
+                return -ENOMEM;
+        *l = t;
+        for (size_t i = 0; i < k; i++) {
+                t[n + i] = strdup(add[i]);
+                if (!t[n + i]) {
+                        t[n + i] = NULL;
+                        return -ENOMEM;
+                }
+        }
+        t[n + k] = NULL;
+        return 0;
+}
+
 int strv_split_whitespace(const char *s, char ***ret) {
         _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
         const char *p = s;
+        size_t n = 0;
 
         if (!l)
                 return -ENOMEM;
         for (;;) {
-                size_t n;
+                size_t k;
                 _cleanup_free_ char *w = NULL;
 
                 p += strspn(p, " \t\n");
                 if (!*p)
                         break;
-                n = strcspn(p, " \t\n");
-                w = strndup(p, n);
+                k = strcspn(p, " \t\n");
+                w = strndup(p, k);
                 if (!w)
                         return -ENOMEM;
-                if (strv_extend(&l, w) < 0)
+                if (strv_extend_counted(&l, &n, w) < 0)
                         return -ENOMEM;
-                p += n;
+                p += k;
         }
         *ret = TAKE_PTR(l);
         return 0;
@@ -224,4 +265,95 @@ int parse_boolean(const char *s) {
                         return 0;
         }
         return -EINVAL;
+}
+
+/* The code point at s and its length in bytes, or 0 for a byte that starts no valid sequence.
+ * Valid as sd-bus has it (D-Bus strings must be): the shortest form, no UTF-16 surrogates,
+ * nothing past U+10FFFF, and none of Unicode's noncharacters (U+FDD0..U+FDEF, U+xFFFE and
+ * U+xFFFF), which sd-bus refuses too. A NUL ends every sequence, so s is never read past it. */
+static size_t utf8_decode(const char *s, uint32_t *ret) {
+        const uint8_t *b = (const uint8_t *) s;
+        size_t n;
+        uint32_t c;
+
+        if (b[0] < 0x80) {
+                *ret = b[0];
+                return 1;
+        }
+        if (b[0] < 0xc2) /* a continuation byte, or the start of an overlong form */
+                return 0;
+        if (b[0] < 0xe0)
+                n = 2, c = b[0] & 0x1f;
+        else if (b[0] < 0xf0)
+                n = 3, c = b[0] & 0x0f;
+        else if (b[0] < 0xf5)
+                n = 4, c = b[0] & 0x07;
+        else
+                return 0;
+        for (size_t i = 1; i < n; i++) {
+                if ((b[i] & 0xc0) != 0x80)
+                        return 0;
+                c = c << 6 | (b[i] & 0x3f);
+        }
+        if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ||
+            (c >= 0xfdd0 && c <= 0xfdef) || (c & 0xfffe) == 0xfffe)
+                return 0;
+        *ret = c;
+        return n;
+}
+
+static bool unichar_is_control(uint32_t c) {
+        return c < 0x20 || (c >= 0x7f && c < 0xa0);
+}
+
+bool utf8_is_valid(const char *s) {
+        uint32_t c;
+
+        for (size_t n; *s; s += n) {
+                n = utf8_decode(s, &c);
+                if (n == 0)
+                        return false;
+        }
+        return true;
+}
+
+bool utf8_is_printable(const char *s) {
+        uint32_t c;
+
+        for (size_t n; *s; s += n) {
+                n = utf8_decode(s, &c);
+                if (n == 0 || unichar_is_control(c))
+                        return false;
+        }
+        return true;
+}
+
+char *utf8_sanitize(const char *s, size_t max) {
+        char *buf, *p;
+        uint32_t c;
+
+        /* At most 4 bytes out for each byte in: a control character's escape. */
+        p = buf = malloc(strlen(s) * 4 + 1);
+        if (!buf)
+                return NULL;
+        for (size_t n; *s; s += n) {
+                n = utf8_decode(s, &c);
+                if (n == 0) {
+                        n = 1;
+                        p = stpcpy(p, "\xef\xbf\xbd"); /* U+FFFD */
+                } else if (unichar_is_control(c))
+                        p += sprintf(p, "\\x%02x", (unsigned) c);
+                else
+                        p = mempcpy(p, s, n);
+        }
+        *p = 0;
+
+        if ((size_t) (p - buf) > max) {
+                /* Back to a character boundary with room for the mark. */
+                p = buf + (max > 3 ? max - 3 : 0);
+                while (p > buf && ((uint8_t) *p & 0xc0) == 0x80)
+                        p--;
+                strcpy(p, max >= 3 ? "..." : "");
+        }
+        return buf;
 }

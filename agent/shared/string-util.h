@@ -23,6 +23,11 @@ size_t strv_length(char * const *l);
 bool strv_contains(char * const *l, const char *s);
 /* Append a copy of s to a NULL-terminated array, reallocating it. */
 int strv_extend(char ***l, const char *s);
+/* As strv_extend() for a list built in a loop, *n counting its entries: amortized constant
+ * time. The list must be empty (NULL or just the terminator) or built by this function. */
+int strv_extend_counted(char ***l, size_t *n, const char *s);
+/* Appends copies of every string of add, in one allocation. */
+int strv_extend_strv(char ***l, char * const *add);
 /* Split at whitespace (unit lists such as "kube-apiserver.service kube-scheduler.service"). */
 int strv_split_whitespace(const char *s, char ***ret);
 char *strv_join(char * const *l, const char *sep);
@@ -40,3 +45,15 @@ _printf_(3, 0) int set_messagev(char **ret, int r, const char *format, va_list a
 
 /* yes/no, true/false, on/off, 1/0 as systemd's files take them: 1, 0 or -EINVAL. */
 int parse_boolean(const char *s);
+
+/* UTF-8 as D-Bus takes it (sd-bus refuses to send a string property that is not): the shortest
+ * forms, no surrogates, nothing past U+10FFFF, no noncharacters. */
+bool utf8_is_valid(const char *s);
+/* Valid UTF-8 without control characters (C0, DEL, C1): text that is safe in a property, a
+ * log line, a JSON document and on a terminal as it is. */
+bool utf8_is_printable(const char *s);
+/* A copy of text from outside (a peer's error message) that utf8_is_printable() accepts:
+ * each byte of an invalid sequence becomes U+FFFD, each control character a \xNN escape, and
+ * the result is cut at a character boundary to at most max bytes, ending in "..." when cut.
+ * NULL when out of memory. */
+char *utf8_sanitize(const char *s, size_t max);
