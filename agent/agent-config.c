@@ -94,7 +94,7 @@ static const struct {
         size_t offset;
         const char *expected; /* for the error message */
 } config_items[] = {
-        { "Etcd", "Endpoint", parse_endpoint, offsetof(AgentConfig, etcd.url), "an http:// or https:// URL" },
+        { "Etcd", "Endpoint", parse_endpoint, offsetof(AgentConfig, etcd.url), "http://HOST[:PORT] or https://HOST[:PORT]" },
         { "Etcd", "TrustedCAFile", parse_absolute_path, offsetof(AgentConfig, etcd.trusted_ca_file), "an absolute path" },
         { "Etcd", "CertFile", parse_absolute_path, offsetof(AgentConfig, etcd.cert_file), "an absolute path" },
         { "Etcd", "KeyFile", parse_absolute_path, offsetof(AgentConfig, etcd.key_file), "an absolute path" },

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* agent.conf: defaults, keys, drop-in order, resets and refusals. */
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent-config.h"
+#include "conf-parser.h"
 #include "string-util.h"
 #include "tap.h"
 
@@ -137,6 +140,17 @@ TEST(invalid_values_refused) {
                 "[Etcd]\nCertFile=/etc/x.crt\n",
                 "Endpoint=http://10.0.0.1:2379\n",
                 "[Etcd]\nthis is not an assignment\n",
+                /* One authority, HOST[:PORT], and nothing else. */
+                "[Etcd]\nEndpoint=http://[::1\n",
+                "[Etcd]\nEndpoint=http://:2379\n",
+                "[Etcd]\nEndpoint=http://host:abc\n",
+                "[Etcd]\nEndpoint=http://host:99999\n",
+                "[Etcd]\nEndpoint=http://10.0.0.1:2379,http://10.0.0.2:2379\n",
+                "[Etcd]\nEndpoint=http://10.0.0.1:2379,10.0.0.2:2379\n",
+                /* Values are text: they become properties and unit names. */
+                "[Etcd]\nName=cp\x1b[2J1\n",
+                "[Etcd]\nName=cp\t1\n",
+                "[Storage]\nDirectory=/srv/\xff\xfe\n",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -150,6 +164,72 @@ TEST(invalid_values_refused) {
                         agent_config_done(&c);
                 }
         }
+}
+
+static double seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+TEST(units_linear) {
+        /* A 3 MB Units= list took a minute when each unit was appended to a list counted anew. */
+        size_t units = 150000;
+        char *text = malloc(units * 24 + 64), *p = text;
+        AgentConfig c;
+        double t;
+
+        p += sprintf(p, "[ControlPlane]\nUnits=");
+        for (size_t i = 0; i < units; i++)
+                p += sprintf(p, "u%012zu.service ", i);
+        sprintf(p, "\n");
+        t = seconds();
+        CHECK_EQ(agent_config_load_string(text, &c), 0);
+        CHECK(seconds() - t < 1.0);
+        CHECK_EQ(strv_length(c.control_plane_units), units);
+        agent_config_done(&c);
+        free(text);
+}
+
+TEST(file_limit) {
+        AgentConfig c;
+        char *text = malloc(CONF_FILE_MAX + 64);
+
+        reset();
+        snprintf(text, CONF_FILE_MAX + 64, "[Etcd]\nName=%0*d\n", (int) CONF_FILE_MAX, 0);
+        write_file("agent.conf", text);
+        CHECK(agent_config_load(path, &c) < 0);
+        free(text);
+}
+
+static void on_alarm(int sig) {
+        static const char m[] = "not ok - reading a FIFO blocked\n";
+        (void) !write(STDOUT_FILENO, m, sizeof(m) - 1);
+        _exit(1);
+}
+
+TEST(fifos) {
+        AgentConfig c;
+        char p[512];
+
+        /* A FIFO among the drop-ins is ignored, not waited on; the others apply. */
+        reset();
+        write_file("agent.conf", "[Etcd]\nEndpoint=http://10.0.0.1:2379\n");
+        write_file("agent.conf.d/10-a.conf", "[Etcd]\nEndpoint=http://10.0.0.2:2379\n");
+        snprintf(p, sizeof(p), "%s/agent.conf.d/20-fifo.conf", dir);
+        CHECK(mkfifo(p, 0600) == 0);
+        signal(SIGALRM, on_alarm);
+        alarm(5);
+        CHECK_EQ(agent_config_load(path, &c), 0);
+        CHECK_STREQ(c.etcd.url, "http://10.0.0.2:2379");
+        agent_config_done(&c);
+
+        /* agent.conf itself, given with --config, is refused. */
+        snprintf(p, sizeof(p), "%s/agent.conf", dir);
+        unlink(p);
+        CHECK(mkfifo(p, 0600) == 0);
+        CHECK(agent_config_load(path, &c) < 0);
+        alarm(0);
 }
 
 TEST(explicit_path_must_exist) {
@@ -173,6 +253,9 @@ int main(void) {
         RUN(dropins_in_order_and_resets);
         RUN(unknown_keys_ignored);
         RUN(invalid_values_refused);
+        RUN(units_linear);
+        RUN(file_limit);
+        RUN(fifos);
         RUN(explicit_path_must_exist);
         r = tap_finish();
 

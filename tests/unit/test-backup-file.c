@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../fuzz/forge-backup.h"
 #include "backup-file.h"
 #include "string-util.h"
 #include "tap.h"
@@ -144,6 +145,15 @@ TEST(meta_refused) {
                 { "SNAPSHOT_SHA256=00", "SNAPSHOT_SHA256=0g" },
                 { "CONFIG=daily-2", "CONFIG=daily-2\nCONFIG=daily-3" },
                 { "CONFIG=daily-2", "no equals sign" },
+                /* Text the writer would not write, which would reach properties and JSON. */
+                { "NODE=cp-1.example.com", "NODE=cp-1\x1b[2J" },
+                { "NODE=cp-1.example.com", "NODE=cp-1\r" },
+                { "NODE=cp-1.example.com", "NODE=cp-1\t2" },
+                { "NODE=cp-1.example.com", "NODE=cp-\xc2\x9b" "31m" },
+                { "NODE=cp-1.example.com", "NODE=cp-\xff\xfe" },
+                { "NODE=cp-1.example.com", "NODE=cp-\xc0\xaf" },
+                { "ETCD_VERSION=3.4.23", "ETCD_VERSION=3.4.23\x7f" },
+                { "AGENT_VERSION=0.1.0", "AGENT_VERSION=\xed\xa0\x80" },
         };
         for (size_t i = 0; i < ELEMENTSOF(edits); i++) {
                 char *at;
@@ -166,6 +176,11 @@ TEST(meta_no_forged_keys) {
 
         strcpy(m.node, "evil\nCONFIG=other");
         CHECK_EQ(backup_meta_format(&m, buf, sizeof(buf)), -EINVAL);
+        /* Nor is anything written that the reader refuses. */
+        strcpy(m.node, "cp-\xff");
+        CHECK_EQ(backup_meta_format(&m, buf, sizeof(buf)), -EINVAL);
+        strcpy(m.node, "caf\xc3\xa9");
+        CHECK(backup_meta_format(&m, buf, sizeof(buf)) > 0);
         m = sample_meta();
         CHECK_EQ(backup_meta_format(&m, buf, 64), -ENOBUFS);
 }
@@ -399,20 +414,65 @@ TEST(reader_detects_damage) {
         CHECK_EQ(damaged(BACKUP_META_FRAME_SIZE - 10, 0x01, -1), -EBADMSG);   /* the padding */
 }
 
+TEST(writer_refuses_not_bbolt) {
+        size_t size = 64 * 1024;
+        uint8_t *db = make_db(size);
+
+        /* What verification would call corrupt is not saved as a backup in the first place. */
+        db[16] = 0;
+        clean_dir();
+        CHECK_EQ(write_backup(db, size, true, size + SHA256_DIGEST_SIZE, NULL, NULL), -EBADMSG);
+        CHECK_EQ(count_files(), 0);
+        free(db);
+}
+
 TEST(reader_checks_bbolt_header) {
         size_t size = 64 * 1024;
         uint8_t *db = make_db(size);
-        char *file = NULL, *message = NULL;
+        char *message = NULL;
         int fd;
 
+        /* Made by hand: the writer refuses such a snapshot. */
+        fd = openat(dir_fd, "forged.db.zst", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        CHECK_EQ(forge_backup_of(fd, db, size, NULL), 0);
+        CHECK_EQ(backup_file_extract(fd, -1, NULL, NULL, NULL, &message), 0);
+        close(fd);
+
         db[16] = 0; /* no bbolt magic: whatever this is, etcd cannot restore it */
-        clean_dir();
-        CHECK_EQ(write_backup(db, size, true, size + SHA256_DIGEST_SIZE, NULL, &file), 0);
-        fd = openat(dir_fd, file, O_RDONLY | O_CLOEXEC);
+        fd = openat(dir_fd, "forged.db.zst", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        CHECK_EQ(forge_backup_of(fd, db, size, NULL), 0);
         CHECK_EQ(backup_file_extract(fd, -1, NULL, NULL, NULL, &message), -EBADMSG);
         CHECK(message && strstr(message, "bbolt"));
         close(fd);
-        free(file);
+        free(message);
+        free(db);
+}
+
+TEST(snapshot_check) {
+        size_t size = 4096;
+        uint8_t *db = make_db(size), digest[SHA256_DIGEST_SIZE], sum[SHA256_DIGEST_SIZE];
+        char *message = NULL;
+        SnapshotCheck c;
+
+        SHA256(db, size, sum);
+        CHECK_EQ(snapshot_check_init(&c, size), 0);
+        CHECK_EQ(snapshot_check_feed(&c, db, 100, &message), 0);
+        CHECK_EQ(snapshot_check_feed(&c, db + 100, size - 100, &message), 0);
+        CHECK_EQ(snapshot_check_feed(&c, sum, 10, &message), 0);
+        /* Short by 22 bytes. */
+        CHECK_EQ(snapshot_check_finish(&c, digest, &message), -EBADMSG);
+        CHECK(message && strstr(message, "were announced"));
+        CHECK_EQ(snapshot_check_feed(&c, sum + 10, 22, &message), 0);
+        CHECK_EQ(snapshot_check_finish(&c, digest, &message), 0);
+        CHECK(memcmp(digest, sum, sizeof(sum)) == 0);
+        snapshot_check_done(&c);
+
+        /* One byte more than announced is refused as it arrives. */
+        CHECK_EQ(snapshot_check_init(&c, size), 0);
+        CHECK_EQ(snapshot_check_feed(&c, db, size, &message), 0);
+        CHECK_EQ(snapshot_check_feed(&c, db, SHA256_DIGEST_SIZE + 1, &message), -EBADMSG);
+        CHECK(strstr(message, "longer than"));
+        snapshot_check_done(&c);
         free(message);
         free(db);
 }
@@ -436,7 +496,9 @@ int main(void) {
         RUN(writer_abandoned_leaves_nothing);
         RUN(writer_cancel_unblocks);
         RUN(reader_detects_damage);
+        RUN(writer_refuses_not_bbolt);
         RUN(reader_checks_bbolt_header);
+        RUN(snapshot_check);
         r = tap_finish();
 
         clean_dir();

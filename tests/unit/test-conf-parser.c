@@ -2,7 +2,12 @@
 /* The INI tokenizer: sections, assignments, comments, continuations and syntax errors; and the
  * booleans its values take. */
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "conf-parser.h"
 #include "macro.h"
@@ -95,6 +100,79 @@ TEST(callback_error_stops) {
         CHECK_EQ(line, 3);
 }
 
+static int count_value(const char *section, const char *key, const char *value, unsigned line, void *userdata) {
+        *(size_t *) userdata += strlen(value);
+        return 0;
+}
+
+static double seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+TEST(continuation_linear) {
+        /* 480 KB of continuation lines took 20 s when each one copied the line so far. */
+        size_t lines = 120000, value = 0;
+        char *text = malloc(lines * 4 + 64), *p = text;
+        double t;
+
+        p += sprintf(p, "[ControlPlane]\nUnits=a \\\n");
+        for (size_t i = 0; i < lines; i++)
+                p += sprintf(p, "b \\\n");
+        sprintf(p, "c\n");
+        t = seconds();
+        CHECK_EQ(conf_parse_string(text, count_value, &value, NULL), 0);
+        CHECK(seconds() - t < 1.0);
+        /* "a  b  b ... b  c": each line joined after a space, and the space before its
+         * backslash kept. */
+        CHECK_EQ(value, 1 + lines * 3 + 3);
+        free(text);
+}
+
+static char dir[] = "/tmp/test-conf-parser-XXXXXX";
+
+static void on_alarm(int sig) {
+        static const char m[] = "not ok - reading a FIFO blocked\n";
+        (void) !write(STDOUT_FILENO, m, sizeof(m) - 1);
+        _exit(1);
+}
+
+TEST(files) {
+        char path[300];
+        unsigned line = 1;
+        size_t value = 0;
+        FILE *f;
+
+        /* Larger than the limit: refused unread. */
+        snprintf(path, sizeof(path), "%s/big.conf", dir);
+        f = fopen(path, "we");
+        fputs("[A]\nB=", f);
+        for (unsigned i = 0; i < CONF_FILE_MAX; i++)
+                fputc('x', f);
+        fclose(f);
+        CHECK_EQ(conf_parse_file(path, CONF_FILE_MAX, count_value, &value, &line), -EFBIG);
+        CHECK_EQ(line, 0);
+        CHECK_EQ(conf_parse_file(path, 2 * CONF_FILE_MAX, count_value, &value, &line), 0);
+        CHECK_EQ(value, CONF_FILE_MAX);
+
+        /* A FIFO: refused, not waited on. */
+        snprintf(path, sizeof(path), "%s/fifo.conf", dir);
+        CHECK(mkfifo(path, 0600) == 0);
+        signal(SIGALRM, on_alarm);
+        alarm(5);
+        CHECK_EQ(conf_parse_file(path, CONF_FILE_MAX, count_value, &value, &line), -EBADFD);
+        alarm(0);
+
+        /* A NUL would cut it short. */
+        snprintf(path, sizeof(path), "%s/nul.conf", dir);
+        f = fopen(path, "we");
+        fwrite("[A]\nB=1\0\nC=2\n", 1, 15, f);
+        fclose(f);
+        CHECK_EQ(conf_parse_file(path, CONF_FILE_MAX, count_value, &value, &line), -EBADMSG);
+        CHECK_EQ(line, 0);
+}
+
 TEST(booleans) {
         CHECK_EQ(parse_boolean("yes"), 1);
         CHECK_EQ(parse_boolean("True"), 1);
@@ -110,11 +188,21 @@ TEST(booleans) {
 }
 
 int main(void) {
+        char cmd[300];
+        int r;
+
+        if (!mkdtemp(dir))
+                return 1;
         RUN(assignments);
         RUN(continuation);
         RUN(no_trailing_newline);
         RUN(syntax_errors);
         RUN(callback_error_stops);
+        RUN(continuation_linear);
+        RUN(files);
         RUN(booleans);
-        return tap_finish();
+        r = tap_finish();
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        (void) !system(cmd);
+        return r;
 }

@@ -36,6 +36,9 @@ TEST(accepted) {
         check_url("http://etcd.example.com:12379", "etcd.example.com:12379", false);
         check_url("https://[::1]:2379", "[::1]:2379", true);
         check_url("https://[fd00::5]", "[fd00::5]:2379", true);
+        check_url("https://[::ffff:10.0.0.1]:2379", "[::ffff:10.0.0.1]:2379", true);
+        check_url("http://etcd_1.local:1", "etcd_1.local:1", false);
+        check_url("http://10.0.0.1:65535/", "10.0.0.1:65535", false);
 }
 
 TEST(refused) {
@@ -47,6 +50,25 @@ TEST(refused) {
         check_refused("http://10.0.0.1:");
         check_refused("http://user@10.0.0.1:2379");
         check_refused("http://10.0.0.1:2379?x=1");
+        /* What the agent once took, and then could not dial. */
+        check_refused("http://[::1");
+        check_refused("http://[::1:2379");
+        check_refused("http://[not-an-address]:2379");
+        check_refused("http://:2379");
+        check_refused("http://host:abc");
+        check_refused("http://host:2379x");
+        check_refused("http://host:99999");
+        check_refused("http://host:65536");
+        check_refused("http://host:0");
+        check_refused("http://host:-1");
+        check_refused("http://host::2379");
+        check_refused("http://10.0.0.1:2379,http://10.0.0.2:2379");
+        check_refused("http://10.0.0.1:2379,10.0.0.2:2379");
+        check_refused("http://10.0.0.1:2379 http://10.0.0.2:2379");
+        check_refused("http://.example.com");
+        check_refused("http://-host");
+        check_refused("http://a..b");
+        check_refused("http://ho%73t");
 }
 
 int main(void) {

@@ -5,10 +5,14 @@
  * next five elapses for our expression as for a reference written independently by hand.
  */
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "backup-config.h"
+#include "conf-parser.h"
 #include "schedule.h"
+#include "string-util.h"
 #include "tap.h"
 
 static const struct {
@@ -55,6 +59,17 @@ static const struct {
         { "Mon..Fri *-*-* 01:30", "Mon..Fri *-*-* 01:30", 20, SCHEDULE_CALENDAR, "Mon,Tue,Wed,Thu,Fri 01:30:00" },
         { "*-*-1,15 04:00", "*-*-1,15 04:00", 20, SCHEDULE_CALENDAR, "*-*-01,15 04:00:00" },
         { "  daily  ", "daily", 7, SCHEDULE_PRESET, "00:00" },
+        /* cron's day rule goes by the leading '*': both day fields restricted, either one
+         * matching runs the job, so a field that matches every day makes it daily... */
+        { "0 0 15 * 0-7", "*-*-* 00:00:00", 20, SCHEDULE_CRON, "daily" },
+        { "0 0 15 * 0-6", "*-*-* 00:00:00", 20, SCHEDULE_CRON, "daily" },
+        { "0 0 1-31 * 1", "*-*-* 00:00:00", 20, SCHEDULE_CRON, "daily" },
+        { "30 6 1-31 * mon-fri", "*-*-* 06:30:00", 20, SCHEDULE_CRON, "06:30" },
+        /* ...and with a '*' in front of either, both must match, as in a calendar. */
+        { "0 0 */2 * 1", "Mon *-*-01/2 00:00:00", 20, SCHEDULE_CRON,
+          "Mon *-*-1,3,5,7,9,11,13,15,17,19,21,23,25,27,29,31 00:00" },
+        { "0 0 1 * */3", "Wed,Sat..Sun *-*-01 00:00:00", 20, SCHEDULE_CRON, "Sun,Wed,Sat *-*-1 00:00" },
+        { "0 0 */10 * 6", "Sat *-*-01/10 00:00:00", 20, SCHEDULE_CRON, "Sat *-*-1,11,21,31 00:00" },
 };
 
 static const struct {
@@ -87,6 +102,8 @@ static const struct {
         { "5-1 * * * *", "bad minute field" },
         { "*/0 * * * *", "bad minute field" },
         { "0 2 1 * 1", "AND day of week" },
+        { "0 0 1-30 * 1-5", "AND day of week" },
+        { "0 0 1,15 * 0-5", "AND day of week" },
         { "daily\nOnCalendar=*:*", "control character" },
         { "\ndaily", "control character" },
         { "daily\n", "control character" },
@@ -200,11 +217,118 @@ TEST(timespans) {
         CHECK(parse_timespan_sec("-5m", &v) < 0);
 }
 
+TEST(timespan_overflow) {
+        /* Terms chosen to sum to 2^64 + 1200 s: wrapped around, every 20 minutes. */
+        const uint64_t term = 42949672959ULL * 604800ULL;
+        unsigned __int128 target = ((unsigned __int128) 1 << 64) + 1200;
+        uint64_t m = (uint64_t) (target / term), rest = (uint64_t) (target - (unsigned __int128) m * term), v = 0;
+        char *s = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&s, &size);
+
+        for (uint64_t i = 0; i < m; i++)
+                fputs("42949672959w ", f);
+        fprintf(f, "%" PRIu64 "w %" PRIu64 "s", rest / 604800, rest % 604800);
+        fclose(f);
+        CHECK_EQ(parse_timespan_sec(s, &v), -ERANGE);
+        CHECK(v != 1200);
+        free(s);
+
+        CHECK_EQ(parse_timespan_sec("30500568904943w", &v), -ERANGE); /* one term past 2^64 s */
+        CHECK_EQ(parse_timespan_sec("30500568904w", &v), 0);
+        CHECK_EQ(v, 30500568904ULL * 604800ULL);
+}
+
+TEST(length_limit) {
+        char s[SCHEDULE_MAX + 2], *message = NULL;
+        Schedule sch = {};
+
+        /* A calendar with a list of a few hundred minutes: long, and still taken... */
+        memset(s, 0, sizeof(s));
+        strcpy(s, "*-*-* 00:0");
+        for (size_t n = strlen(s); n + 3 < SCHEDULE_MAX; n += 2)
+                strcat(s, ",0");
+        CHECK_EQ(schedule_parse(s, &sch, &message), 0);
+        schedule_done(&sch);
+        /* ...but not past the limit, which is refused without repeating it. */
+        memset(s, 'x', SCHEDULE_MAX + 1);
+        s[SCHEDULE_MAX + 1] = 0;
+        CHECK_EQ(schedule_parse(s, &sch, &message), -EINVAL);
+        CHECK(message && strstr(message, "at most 1024") && !strstr(message, "xxx"));
+        free(message);
+}
+
+/* What AddConfig accepts is saved by backup_config_save(), and must read back as the same
+ * configuration: one that does not is gone after a restart, with its timer. */
+TEST(saved_schedules_read_back) {
+        char dir[] = "/tmp/test-schedule-XXXXXX", path[300];
+        Manager m = {};
+
+        CHECK(mkdtemp(dir) != NULL);
+        m.config_dir = dir;
+        for (size_t i = 0; i < ELEMENTSOF(good); i++)
+                for (unsigned k = 0; k < 3; k++) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                        _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {}, back = {};
+                        _cleanup_free_ char *text = NULL, *message = NULL;
+                        char schedule[256];
+
+                        /* As given, with spaces around it, and without Keep. */
+                        snprintf(schedule, sizeof(schedule), k == 1 ? "  %s " : "%s", good[i].schedule);
+                        CHECK_EQ(backup_config_spec_init(&spec, schedule, k == 2 ? 0 : 5, k != 1, &error), 0);
+                        CHECK_EQ(backup_config_save(&m, "saved", &spec), 0);
+                        snprintf(path, sizeof(path), "%s/saved.conf", dir);
+                        CHECK_EQ(conf_read_file(path, CONF_FILE_MAX, &text), 0);
+                        if (!text || backup_config_parse(text, &back, NULL, &message, NULL) < 0 ||
+                            !backup_config_spec_equal(&spec, &back) || !streq(spec.parsed.calendar, back.parsed.calendar)) {
+                                printf("#   \"%s\" saved as\n%s#   reads back as \"%s\" (%s)\n", schedule, strna(text),
+                                       strna(back.schedule), strna(message));
+                                tap_current_failed = true;
+                        }
+                }
+        snprintf(path, sizeof(path), "rm -rf %s", dir);
+        (void) !system(path);
+}
+
+TEST(config_file_refusals) {
+        static const struct {
+                const char *text;
+                unsigned line;
+                const char *message;
+        } files[] = {
+                { "[Backup]\nSchedule=daily\x19" "at 02:30\n", 0, "control character" }, /* found by fuzz-backup-config */
+                { "[Backup]\nKeep=3\n", 0, "No Schedule=" },
+                { "[Backup]\nSchedule=daily\nKeep=0\n", 3, "Invalid Keep=0" },
+                { "[Backup]\nSchedule=daily\nEnabled=maybe\n", 3, "Invalid Enabled=maybe" },
+                { "[Backup]\nSchedule=@every 7m\n", 0, "repeats evenly neither" },
+                { "Schedule=daily\n", 1, "Syntax error" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_(backup_config_spec_done) BackupConfigSpec spec = {};
+                _cleanup_free_ char *message = NULL;
+                unsigned line = 99;
+                int r;
+
+                /* -EINVAL whether or not the named errors are registered with sd-bus (they
+                 * are not here). */
+                r = backup_config_parse(files[i].text, &spec, &line, &message, NULL);
+                if ((r != -EINVAL && r != -EBADMSG) || line != files[i].line || !message || !strstr(message, files[i].message)) {
+                        printf("#   %s: r=%d line %u message \"%s\"\n", files[i].text, r, line, strna(message));
+                        tap_current_failed = true;
+                }
+        }
+}
+
 int main(void) {
         RUN(translations);
         RUN(systemd_agrees);
         RUN(refusals);
         RUN(unknown_forms_go_to_systemd);
         RUN(timespans);
+        RUN(timespan_overflow);
+        RUN(length_limit);
+        RUN(saved_schedules_read_back);
+        RUN(config_file_refusals);
         return tap_finish();
 }
