@@ -76,6 +76,10 @@ static int run_dir(const char *dir) {
 int main(int argc, char **argv) {
         int r = 0;
 
+        if (argc < 2) {
+                fprintf(stderr, "Usage: %s CORPUS-DIRECTORY|FILE...\n", argv[0]);
+                return 2;
+        }
         for (int i = 1; i < argc; i++)
                 if (run_dir(argv[i]) < 0)
                         r = 1;
