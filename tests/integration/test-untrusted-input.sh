@@ -40,7 +40,7 @@ restart_within() { timeout "$1" systemctl --user stop "$AGENT_UNIT" && timeout "
 mkdir -p "$CONFIGS" /etc/etcd-backup/agent.conf.d
 mkfifo "$CONFIGS/fifo.conf"
 systemctl --user reload "$AGENT_UNIT" || true  # the checks below say what happened
-ok "a FIFO in configs/ is reported on reload" logged "$CONFIGS/fifo.conf is not a regular file, ignoring."
+ok "a FIFO in configs/ is reported on reload" logged "$CONFIGS/fifo.conf is not a regular file"
 ok "  and the agent still answers" answers
 ok "  and restarts with it there" restart_within 30
 rm "$CONFIGS/fifo.conf"
@@ -143,6 +143,7 @@ ok "  and every object stays readable" objects_readable
 
 # ---- settings: their type, their shape, their size ------------------------------------------------
 
+configs_before=$(ls "$CONFIGS")
 is "$(call_error $AGENT_PATH $AGENT_MANAGER.AddConfig wrongtype "{'Schedule': <'daily'>, 'Keep': <'three'>}")" \
     org.freedesktop.DBus.Error.InvalidArgs "Keep as a string is InvalidArgs"
 out=$(gdbus call --system --dest $AGENT_NAME --object-path $AGENT_PATH --method $AGENT_MANAGER.AddConfig \
@@ -165,7 +166,7 @@ except dbus.exceptions.DBusException as e:
     print(e.get_dbus_name())
 PY
 )" org.etcdbackup.Agent1.Error.InvalidSchedule "a 1 MiB schedule is InvalidSchedule"
-is "$(ls "$CONFIGS")" probe.conf "none of them made a configuration"
+is "$(ls "$CONFIGS")" "$configs_before" "none of them made a configuration file"
 
 ok "a schedule with spaces around it is accepted" ctl add-config spaced --schedule='  weekly at 04:00  '
 before=$(ctl --json list-configs | jq -c '.[] | select(.name == "spaced") | {schedule, calendar, keep, enabled}')

@@ -276,7 +276,7 @@ TEST(saved_schedules_read_back) {
                         /* As given, with spaces around it, and without Keep. */
                         snprintf(schedule, sizeof(schedule), k == 1 ? "  %s " : "%s", good[i].schedule);
                         CHECK_EQ(backup_config_spec_init(&spec, schedule, k == 2 ? 0 : 5, k != 1, &error), 0);
-                        CHECK_EQ(backup_config_save(&m, "saved", &spec), 0);
+                        CHECK_EQ(backup_config_save(&m, "saved", &spec, &error), 0);
                         snprintf(path, sizeof(path), "%s/saved.conf", dir);
                         CHECK_EQ(conf_read_file(path, CONF_FILE_MAX, &text), 0);
                         if (!text || backup_config_parse(text, &back, NULL, &message, NULL) < 0 ||
