@@ -218,12 +218,7 @@ wait_until 10 bash -c "[ \"\$(busctl --system get-property $AGENT_NAME $running 
 # The proxy lets 256 KiB through at once, then 8 KiB/s: a 32 KiB snapshot message every four
 # seconds, which kept "a minute without a message" from ever firing.
 proxy_port=$(sandbox_free_port)
-sandbox_user_unit trickle-proxy.service <<EOF
-[Service]
-ExecStart=/usr/bin/python3 $LIB/trickle-proxy.py $proxy_port ${ETCD_ENDPOINT##*:} 262144 8192
-EOF
-systemctl --user start trickle-proxy.service
-wait_until 5 bash -c "ss -Htln '( sport = :$proxy_port )' | grep -q ."
+endpoint_service trickle-proxy "$proxy_port" /usr/bin/python3 "$LIB/trickle-proxy.py" "$proxy_port" "${ETCD_ENDPOINT##*:}" 262144 8192
 agent_config "[Etcd]
 Endpoint=http://127.0.0.1:$proxy_port"
 agent_restart

@@ -32,6 +32,13 @@ objects_readable() {
         ctl list-backups >/dev/null && ctl --json list-backups >/dev/null && ctl status >/dev/null
 }
 logged() { wait_until 10 grep -qF -- "$1" "$LOG"; }
+# failed_backup: starts a backup of probe, waits (30 s at most) for it to fail, prints its path.
+failed_backup() {
+    local path
+    path=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s probe | awk '{print $2}' | tr -d '"')
+    wait_until 30 bash -c "[ \"\$(busctl --system get-property $AGENT_NAME $path $AGENT_BACKUP State)\" = 's \"failed\"' ]" &&
+        echo "$path"
+}
 # restart_within SECONDS: stop and start the agent, each in time (a blocked loop would not).
 restart_within() { timeout "$1" systemctl --user stop "$AGENT_UNIT" && timeout "$1" systemctl --user start "$AGENT_UNIT"; }
 
@@ -77,9 +84,9 @@ agent_start
 mkfifo "$pki/fifo.key"
 agent_config "${good_config/healthcheck-client.key/fifo.key}"
 agent_restart
-path=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s probe | awk '{print $2}' | tr -d '"')
-ok "a FIFO as KeyFile=: the backup fails at once" \
-    wait_until 10 bash -c "[ \"\$(busctl --system get-property $AGENT_NAME $path $AGENT_BACKUP State)\" = 's \"failed\"' ]"
+start=$SECONDS
+path=$(failed_backup)
+ok "a FIFO as KeyFile=: the backup fails at once" test -n "$path" -a $((SECONDS - start)) -lt 10
 is "$(prop "$path" ErrorName)" org.etcdbackup.Agent1.Error.BadAgentConfig "  with BadAgentConfig"
 ok "  saying why" grep -q "KeyFile=$pki/fifo.key: not a regular file" <<<"$(prop "$path" Error)"
 rm "$pki/fifo.key"
@@ -87,17 +94,13 @@ rm "$pki/fifo.key"
 # ---- an endpoint that answers with bytes that are not text ------------------------------------
 
 port=$(sandbox_free_port)
-sandbox_user_unit garbage-endpoint.service <<UNIT
-[Service]
-ExecStart=/usr/bin/python3 $(realpath "$(dirname "$0")")/lib/garbage-grpc-endpoint.py $port %%FF%%FEnot%%20UTF-8%%1B[2J%%0Aend
-UNIT
-systemctl --user start garbage-endpoint.service
-wait_until 10 bash -c "ss -Htln '( sport = :$port )' | grep -q ."
+# Percent-encoded as in grpc-message, with systemd's %% for a %.
+endpoint_service garbage-endpoint "$port" /usr/bin/python3 "$(realpath "$(dirname "$0")")/lib/garbage-grpc-endpoint.py" \
+    "$port" '%%FF%%FEnot%%20UTF-8%%1B[2J%%0Aend'
 agent_config "[Etcd]
 Endpoint=http://127.0.0.1:$port"
 agent_restart
-path=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s probe | awk '{print $2}' | tr -d '"')
-wait_until 30 bash -c "[ \"\$(busctl --system get-property $AGENT_NAME $path $AGENT_BACKUP State)\" = 's \"failed\"' ]"
+path=$(failed_backup)
 error=$(busctl --system --json=short get-property $AGENT_NAME "$path" $AGENT_BACKUP Error | jq -r .data) || true
 diag "$error"
 ok "an endpoint's error text that is not UTF-8 reaches the Error property made safe" \

@@ -85,34 +85,32 @@ TEST(utf8_is_printable) {
 }
 
 TEST(utf8_sanitize) {
-        char *s;
+        static const struct {
+                const char *in;
+                size_t max;
+                const char *out;
+        } cases[] = {
+                { "fine as it is", 100, "fine as it is" },
+                /* Each byte of an invalid sequence is a U+FFFD... */
+                { "bad \xff byte, \xc0\xaf overlong", 100, "bad \xef\xbf\xbd byte, \xef\xbf\xbd\xef\xbf\xbd overlong" },
+                /* ...each control character (C0, DEL, C1) an escape. */
+                { "line\nbreak \x1b[31mred\x7f\xc2\x85", 100, "line\\x0abreak \\x1b[31mred\\x7f\\x85" },
+                /* Cut to the bound at a whole character, and said so. */
+                { "abcdef", 6, "abcdef" },
+                { "abcdefg", 6, "abc..." },
+                { "ab\xc3\xa9\xc3\xa9\xc3\xa9", 7, "ab\xc3\xa9..." },
+                { "ab\xc3\xa9\xc3\xa9\xc3\xa9", 6, "ab..." },
+                { "a\xe2\x82\xac\xe2\x82\xac", 6, "a..." },
+                { "abcdef", 2, "" },
+        };
 
-        s = utf8_sanitize("fine as it is", 100);
-        CHECK_STREQ(s, "fine as it is");
-        free(s);
-        s = utf8_sanitize("bad \xff byte, \xc0\xaf overlong", 100);
-        CHECK_STREQ(s, "bad \xef\xbf\xbd byte, \xef\xbf\xbd\xef\xbf\xbd overlong");
-        free(s);
-        s = utf8_sanitize("line\nbreak \x1b[31mred\xc2\x85", 100);
-        CHECK_STREQ(s, "line\\x0abreak \\x1b[31mred\\x85");
-        CHECK(utf8_is_printable(s));
-        free(s);
-        /* Cut to the bound at a whole character, and said so. */
-        s = utf8_sanitize("abcdef", 6);
-        CHECK_STREQ(s, "abcdef");
-        free(s);
-        s = utf8_sanitize("abcdefg", 6);
-        CHECK_STREQ(s, "abc...");
-        free(s);
-        s = utf8_sanitize("ab\xc3\xa9\xc3\xa9\xc3\xa9", 7);
-        CHECK_STREQ(s, "ab\xc3\xa9...");
-        free(s);
-        s = utf8_sanitize("ab\xc3\xa9\xc3\xa9\xc3\xa9", 6);
-        CHECK_STREQ(s, "ab...");
-        free(s);
-        s = utf8_sanitize("a\xe2\x82\xac\xe2\x82\xac", 6);
-        CHECK_STREQ(s, "a...");
-        free(s);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *s = utf8_sanitize(cases[i].in, cases[i].max);
+
+                CHECK_STREQ(s, cases[i].out);
+                CHECK(s && utf8_is_printable(s));
+                free(s);
+        }
 }
 
 int main(void) {

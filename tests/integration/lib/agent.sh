@@ -15,6 +15,8 @@
 #                                prints the D-Bus error name a call gets, or "none"
 #   backup_path ID, prop PATH PROPERTY, failed_backups
 #   storage_files PATTERN        files of the storage directory matching PATTERN
+#   endpoint_service NAME PORT COMMAND...
+#                                a stand-in for etcd at 127.0.0.1:PORT, as user unit NAME
 #   agent_sane [RESTARTS]        checks for the end of a test: the agent never
 #                                restarted (but as often as the test killed it), no
 #                                sanitizer report in its log
@@ -153,6 +155,20 @@ prop() {
 failed_backups() {
     busctl --system --json=short call "$AGENT_NAME" "$AGENT_PATH" org.freedesktop.DBus.ObjectManager GetManagedObjects |
         jq -r --arg i "$AGENT_BACKUP" '.data[0] | to_entries[] | select(.value[$i].State.data == "failed") | .key'
+}
+
+# endpoint_service NAME PORT COMMAND... : runs COMMAND (absolute, with systemd's escapes) as user
+# unit NAME.service, a stand-in for etcd listening at 127.0.0.1:PORT, and waits until it listens.
+# The user manager stops it with the sandbox.
+endpoint_service() {
+    local name=$1 port=$2
+    shift 2
+    sandbox_user_unit "$name.service" <<UNIT
+[Service]
+ExecStart=$*
+UNIT
+    systemctl --user start "$name.service"
+    wait_until 10 bash -c "ss -Htln '( sport = :$port )' | grep -q ."
 }
 
 storage_files() {
