@@ -159,7 +159,8 @@ TEST(files) {
         /* A NUL would cut it short. */
         snprintf(path, sizeof(path), "%s/nul.conf", dir);
         f = fopen(path, "we");
-        fwrite("[A]\nB=1\0\nC=2\n", 1, 15, f);
+        static const char nul[] = "[A]\nB=1\0\nC=2\n";
+        fwrite(nul, 1, sizeof(nul) - 1, f);
         fclose(f);
         CHECK_EQ(conf_parse_file(path, CONF_FILE_MAX, count_value, &value, &line), -EBADMSG);
         CHECK_EQ(line, 0);
