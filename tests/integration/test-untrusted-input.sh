@@ -151,7 +151,7 @@ is "$(call_error $AGENT_PATH $AGENT_MANAGER.AddConfig wrongtype "{'Schedule': <'
     org.freedesktop.DBus.Error.InvalidArgs "Keep as a string is InvalidArgs"
 out=$(gdbus call --system --dest $AGENT_NAME --object-path $AGENT_PATH --method $AGENT_MANAGER.AddConfig \
     wrongtype "{'Schedule': <'daily'>, 'Keep': <'three'>}" 2>&1) || true
-ok "  naming the setting and the type it must have" grep -q "Setting 'Keep' must be an unsigned 32-bit integer (D-Bus type 'u'), not of type 's'" <<<"$out"
+ok "  naming the setting and the type it must have" grep -q "The setting Keep is of type u, not s" <<<"$out"
 is "$(call_error $AGENT_PATH $AGENT_MANAGER.SetConfig default "{'Enabled': <uint32 1>}")" \
     org.freedesktop.DBus.Error.InvalidArgs "Enabled as a number is InvalidArgs"
 is "$(call_error $AGENT_PATH $AGENT_MANAGER.AddConfig newline "{'Schedule': <'\ndaily'>}")" \
