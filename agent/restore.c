@@ -12,8 +12,8 @@
  * not finish is resumed by the rule of its journal's phase when the agent starts again.
  */
 
-#include <dirent.h>
 #include <fcntl.h>
+#include <grpc/grpc.h>
 #include <inttypes.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -123,6 +123,7 @@ static int restore_new(Manager *m, Restore **ret) {
         if (!r)
                 return -ENOMEM;
         r->work_fd = -EBADF;
+        r->j = RESTORE_JOURNAL_INIT;
         *ret = TAKE_PTR(r);
         return 0;
 }
@@ -204,9 +205,9 @@ static void restore_prune(Manager *m) {
         LIST_FOREACH_SAFE(restores, r, next, m->restores) {
                 if (!restore_phase_is_final(r->j.phase) || ++n <= RESTORES_KEEP)
                         continue;
-                _cleanup_free_ char *file = NULL;
-                if (asprintf(&file, "%s.restore", r->j.id) >= 0 && unlinkat(m->restores_fd, file, 0) < 0 && errno != ENOENT)
-                        log_warning_errno(errno, "Cannot remove the journal of restore %s, ignoring: %m", r->j.id);
+                int k = restore_journal_remove(m->restores_fd, r->j.id);
+                if (k < 0)
+                        log_warning_errno(k, "Cannot remove the journal of restore %s, ignoring: %m", r->j.id);
                 if (m->bus)
                         (void) sd_bus_emit_object_removed(m->bus, r->object_path);
                 restore_free(r);
@@ -233,7 +234,7 @@ static void restore_finish(Restore *r, RestorePhase phase) {
                                     r->j.id, r->j.backup);
                 else
                         log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_COMPLETED,
-                                    "Restore %s of backup %s completed: etcd runs at revision %" PRIi64
+                                    "Restore %s of backup %s completed: etcd runs at revision %" PRIu64
                                     " (bump %" PRIu64 "), downtime %s; the previous data is in %s. Restart "
                                     "kube-controller-manager, kube-scheduler and the kubelets.",
                                     r->j.id, r->j.backup, r->j.staged_revision, r->j.revision_bump,
@@ -608,7 +609,7 @@ static void phase_verifying(Restore *r) {
 
         switch (r->step) {
         case 0: {
-                k = open_regular_file_at(r->manager->storage_fd, r->j.backup_file, O_NOFOLLOW);
+                k = open_regular_file_at(AT_FDCWD, r->j.backup_file, O_NOFOLLOW);
                 if (k < 0) {
                         char buf[512];
                         snprintf(buf, sizeof(buf), "Cannot open backup file %s: %s", r->j.backup_file, strerror(-k));
@@ -681,7 +682,7 @@ static int restore_read_staged(Restore *r) {
                 if (streq(line, "member-inode"))
                         k = safe_atou64(v, &r->j.member_inode);
                 else if (streq(line, "revision"))
-                        k = safe_atoi64(v, &r->j.staged_revision);
+                        k = safe_atou64(v, &r->j.staged_revision);
                 else if (streq(line, "bump"))
                         k = safe_atou64(v, &r->j.revision_bump);
                 if (k < 0)
@@ -696,12 +697,9 @@ static void phase_staging(Restore *r) {
 
         switch (r->step) {
         case 0: {
-                _cleanup_free_ char *file = NULL;
                 snprintf(bump, sizeof(bump), "%" PRIu64, r->j.revision_bump);
-                if (asprintf(&file, "%s/%s", r->manager->config.storage_directory, r->j.backup_file) < 0)
-                        return restore_fail(r, -ENOMEM, AGENT_ERROR_FAILED, "Out of memory");
                 restore_helper(r, "stage", RESTORE_STAGE_TIMEOUT,
-                               STRV_MAKE("stage", "--data-dir", r->j.data_dir, "--id", r->j.id, "--backup", file, "--tool",
+                               STRV_MAKE("stage", "--data-dir", r->j.data_dir, "--id", r->j.id, "--backup", r->j.backup_file, "--tool",
                                          r->j.tool, "--name", r->j.name, "--initial-cluster", r->j.initial_cluster,
                                          "--initial-advertise-peer-urls", r->j.initial_advertise_peer_urls,
                                          "--initial-cluster-token", r->j.initial_cluster_token, "--bump", bump));
@@ -718,7 +716,7 @@ static void phase_staging(Restore *r) {
                 (void) restore_save(r);
                 restore_emit(r);
                 log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE,
-                            "Restore %s: staged; the restored member will serve revision %" PRIi64 " (bump %" PRIu64 ").",
+                            "Restore %s: staged; the restored member will serve revision %" PRIu64 " (bump %" PRIu64 ").",
                             r->j.id, r->j.staged_revision, r->j.revision_bump);
                 if (r->cancel_requested)
                         return restore_fail(r, -ECANCELED, AGENT_ERROR_CANCELLED, "The restore was cancelled on request");
@@ -864,11 +862,11 @@ static void restore_check_health(Restore *r, bool restored) {
 
         r->work_expect = (EtcdHealthExpect) {};
         if (restored) {
-                r->work_expect.min_revision = r->j.staged_revision;
+                r->work_expect.min_revision = (int64_t) r->j.staged_revision;
                 /* Marked compacted: a read at the backup's revision must be refused, so that
                  * watchers and informers relist. */
                 if (r->j.revision_bump > 0 && r->j.revision > 0)
-                        r->work_expect.compacted_revision = r->j.revision;
+                        r->work_expect.compacted_revision = (int64_t) r->j.revision;
         }
         r->work_deadline = now(CLOCK_MONOTONIC) + r->j.start_timeout_usec;
         k = restore_start_worker(r, "restore-health", health_run);
@@ -1325,7 +1323,7 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
         RestoreJournal *j = &r->j;
         j->phase = RESTORE_VERIFYING;
         j->started = now(CLOCK_REALTIME);
-        j->revision = b->meta.revision;
+        j->revision = b->meta.revision > 0 ? (uint64_t) b->meta.revision : 0;
         j->revision_bump = given & (UINT64_C(1) << OPTION_BUMP) ? o->revision_bump : RESTORE_BUMP_DEFAULT;
         j->dry_run = o->dry_run > 0;
         /* The default lets etcd load the database: 60 s and 15 s per GiB, at least 90 s. */
@@ -1334,16 +1332,15 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
                                         : MAX(90 * USEC_PER_SEC,
                                               60 * USEC_PER_SEC + 15 * USEC_PER_SEC * (b->meta.snapshot_size >> 30));
         if (free_and_strdup(&j->id, id) < 0 || free_and_strdup(&j->kind, "restore") < 0 ||
-            free_and_strdup(&j->backup, b->id) < 0 || free_and_strdup(&j->backup_file, b->file) < 0 ||
+            free_and_strdup(&j->backup, b->id) < 0 ||
+            asprintf(&j->backup_file, "%s/%s", c->storage_directory, b->file) < 0 ||
             free_and_strdup(&j->data_dir, c->etcd_data_dir) < 0 || free_and_strdup(&j->etcd_unit, c->etcd_unit) < 0 ||
-            strv_extend_strv(&j->units, c->control_plane_units ?: STRV_MAKE(NULL)) < 0 ||
+            (strv_length(c->control_plane_units) > 0 && strv_extend_strv(&j->units, c->control_plane_units) < 0) ||
             free_and_strdup(&j->name, o->name ?: c->etcd_name) < 0 ||
             free_and_strdup(&j->initial_cluster, o->initial_cluster ?: c->initial_cluster) < 0 ||
             free_and_strdup(&j->initial_advertise_peer_urls, o->initial_advertise_peer_urls ?: c->initial_advertise_peer_urls) < 0 ||
             free_and_strdup(&j->initial_cluster_token, o->initial_cluster_token ?: c->initial_cluster_token) < 0 ||
             find_tool(c->restore_command, &j->tool) < 0)
-                return -ENOMEM;
-        if (!j->units && !(j->units = new0(char *, 1)))
                 return -ENOMEM;
         if (free_and_strdup(&r->endpoint.url, c->etcd.url) < 0 ||
             free_and_strdup(&r->endpoint.trusted_ca_file, c->etcd.trusted_ca_file) < 0 ||
@@ -1371,7 +1368,7 @@ static Restore *restore_announce_start(Restore *r) {
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, r->object_path);
         log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_STARTED,
-                    "Restore %s of backup %s started%s: data dir %s, etcd %s, control plane %s, revision %" PRIi64
+                    "Restore %s of backup %s started%s: data dir %s, etcd %s, control plane %s, revision %" PRIu64
                     " bumped by %" PRIu64 ", tool %s.",
                     r->j.id, r->j.backup, r->j.dry_run ? " (dry run)" : "", r->j.data_dir, r->j.etcd_unit,
                     units && *units ? units : "(none)", r->j.revision, r->j.revision_bump, r->j.tool);
@@ -1480,46 +1477,30 @@ static int cmp_started(const void *a, const void *b) {
 }
 
 int manager_load_restores(Manager *m) {
+        _cleanup_strv_free_ char **ids = NULL;
         _cleanup_free_ Restore **all = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        size_t n = 0, allocated = 0;
-        struct dirent *de;
-        DIR *d;
+        size_t n = 0;
         int k;
 
-        fd = fcntl(m->restores_fd, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0 || !(d = fdopendir(fd)))
-                return log_error_errno(errno, "Cannot read %s/" RESTORES_DIR ": %m", m->state_dir);
-        fd = -EBADF;
-
-        while ((de = readdir(d))) {
+        k = restore_journal_list(m->restores_fd, &ids);
+        if (k < 0)
+                return log_error_errno(k, "Cannot read %s/" RESTORES_DIR ": %m", m->state_dir);
+        all = new0(Restore *, strv_length(ids));
+        if (!all)
+                return log_oom();
+        STRV_FOREACH(id, ids) {
                 _cleanup_(restore_freep) Restore *r = NULL;
-                _cleanup_free_ char *id = NULL;
 
-                if (!endswith(de->d_name, ".restore"))
-                        continue;
-                id = strndup(de->d_name, strlen(de->d_name) - strlen(".restore"));
-                if (!id || restore_new(m, &r) < 0) {
-                        closedir(d);
+                if (restore_new(m, &r) < 0)
                         return log_oom();
-                }
-                k = restore_journal_read(m->restores_fd, id, &r->j);
+                k = restore_journal_read(m->restores_fd, *id, &r->j);
                 if (k < 0) {
-                        log_warning_errno(k, "Cannot read the journal %s/" RESTORES_DIR "/%s, ignoring: %m", m->state_dir,
-                                          de->d_name);
+                        log_warning_errno(k, "Cannot read the journal %s/" RESTORES_DIR "/%s" RESTORE_JOURNAL_SUFFIX
+                                          ", ignoring: %m", m->state_dir, *id);
                         continue;
-                }
-                if (n == allocated) {
-                        Restore **l = realloc(all, (allocated = allocated * 2 + 8) * sizeof(Restore *));
-                        if (!l) {
-                                closedir(d);
-                                return log_oom();
-                        }
-                        all = l;
                 }
                 all[n++] = TAKE_PTR(r);
         }
-        closedir(d);
 
         /* Oldest first onto the list, which puts the newest at its head. */
         if (n > 0)

@@ -775,7 +775,6 @@ bool timers_busy(Timers *t) {
 
 int timers_new(Manager *m, Timers **ret) {
         _cleanup_(timers_freep) Timers *t = NULL;
-        int r;
 
         t = new0(Timers, 1);
         if (!t)
