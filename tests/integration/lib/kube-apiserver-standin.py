@@ -16,7 +16,8 @@ etcd-lost, stop, exit), CLOCK_MONOTONIC as systemd's *TimestampMonotonic (in us)
 test can order them against etcd's unit.
 
 Switch files in --switch-dir, read at the moment they matter:
-  fail-start    exit 1 at start before reading etcd (a control-plane unit that cannot start)
+  fail-start    exit 1 at start before reading etcd (a control-plane unit that cannot start);
+                holding "once", the file is removed as it fails: the next start works
   start-delay   sleep that many seconds before READY=1 (holds a restore in
                 starting-control-plane)
   stop-delay    sleep that many seconds after SIGTERM before exiting (holds it in stopping)
@@ -109,7 +110,10 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     s.log("start", f"pid={os.getpid()}")
 
-    if s.switch("fail-start"):
+    fail = s.switch("fail-start")
+    if fail:
+        if fail == "once":
+            os.unlink(os.path.join(args.switch_dir, "fail-start"))
         s.log("exit", "1 fail-start")
         return 1
 

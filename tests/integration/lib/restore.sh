@@ -23,6 +23,14 @@
 #   data_dir_listing             what is in $DATA_DIR (names, inodes, owners, modes)
 #   restore_leftovers            staging dirs and previous data in $DATA_DIR
 #   backup_revision ID           the revision a backup was taken at
+#   hold WHEN GLOB, release [WHEN GLOB], held REGEX
+#                                hold the restore before (WHEN pre) or after (post) the start of
+#                                a unit whose name matches GLOB: etcd.service, $STANDIN_UNIT and
+#                                the helper's etcd-backup-restore-ID-STEP.service; held: a hold
+#                                whose "WHEN UNIT" matches REGEX is being waited at
+#   restore_journal_on           a real systemd-journald, and the agent logging to it
+#   jctl ARGS...                 journalctl on that journal
+#   restore_sane [RESTARTS]      agent_sane, and no sanitizer report in the journal either
 #
 # Variables: DATA_DIR, RESTORER, DENIED, RESTORE_IFACE, E (error prefix), STANDIN_UNIT,
 # STANDIN_LOG, STANDIN_SWITCH, BUMP_DEFAULT.
@@ -81,6 +89,7 @@ ExecStart=/usr/bin/python3 $RESTORE_LIB/kube-apiserver-standin.py --endpoint $ET
 TimeoutStartSec=60
 TimeoutStopSec=60
 EOF
+    _restore_holds_setup
     systemctl --user start "$STANDIN_UNIT" ||
         sandbox_bail "the kube-apiserver stand-in did not start (see $SANDBOX_LOG_DIR/$STANDIN_UNIT.log)"
     restore_agent_conf
@@ -177,3 +186,60 @@ restore_leftovers() {
 }
 
 backup_revision() { ctl --json list-backups | jq -r --arg id "$1" '.[] | select(.id == $id) | .revision'; }
+
+# ---- holding a restore in a phase --------------------------------------------------------------
+
+# Drop-ins run lib/restore-test-hold before and after the start of every unit a restore starts
+# (a prefix drop-in, etcd-backup-restore-.service.d, reaches the helper's transient units).
+_restore_holds_setup() {
+    install -m 0755 "$RESTORE_LIB/restore-test-hold" /usr/local/bin/restore-test-hold
+    mkdir -p -m 0755 /run/restore-test
+    : >/run/restore-test/holds
+    chmod 0644 /run/restore-test/holds
+    local u
+    for u in etcd.service "$STANDIN_UNIT" etcd-backup-restore-.service; do
+        mkdir -p "$USER_UNIT_DIR/$u.d"
+        printf '[Service]\nExecStartPre=/usr/local/bin/restore-test-hold pre %%n\nExecStartPost=/usr/local/bin/restore-test-hold post %%n\n' \
+            >"$USER_UNIT_DIR/$u.d/50-test-hold.conf"
+    done
+    systemctl --user daemon-reload
+}
+
+hold() { echo "$1 $2" >>/run/restore-test/holds; }
+# release [WHEN GLOB] : that hold, or every one.
+release() {
+    if (( $# )); then
+        grep -vxF "$1 $2" /run/restore-test/holds >/run/restore-test/holds.new || true
+        cat /run/restore-test/holds.new >/run/restore-test/holds
+        rm -f /run/restore-test/holds.new
+    else
+        : >/run/restore-test/holds
+    fi
+}
+held() { pgrep -f "restore-test-hold $1" >/dev/null; }
+
+# ---- the journal -------------------------------------------------------------------------------
+
+# restore_journal_on : the agent's fields (RESTORE_ID=, MESSAGE_ID=) reach only a journal: a real
+# systemd-journald on the sandbox's /run (volatile storage), and the agent's output sent to it.
+restore_journal_on() {
+    mkdir -p /etc/systemd/journald.conf.d /run/systemd/journal
+    printf '[Journal]\nStorage=volatile\nRateLimitBurst=0\n' >/etc/systemd/journald.conf.d/50-sandbox.conf
+    /usr/lib/systemd/systemd-journald </dev/null >>"$SANDBOX_LOG_DIR/journald.log" 2>&1 {_SANDBOX_TAP_FD}>&- &
+    _sandbox_record_pid journald $!
+    wait_until 10 test -S /run/systemd/journal/stdout || sandbox_bail "systemd-journald did not start"
+    printf '[Service]\nStandardOutput=journal\nStandardError=inherit\n' >"$USER_UNIT_DIR/$AGENT_UNIT.d/zz-journal.conf"
+    systemctl --user daemon-reload
+    agent_restart
+}
+
+jctl() { journalctl --directory=/run/log/journal --no-pager "$@"; }
+
+restore_sane() {
+    agent_sane "${1:-0}"
+    if [[ -S /run/systemd/journal/stdout ]]; then
+        ok "no sanitizer report in the agent's journal" \
+            not bash -c "journalctl --directory=/run/log/journal --no-pager -o cat SYSLOG_IDENTIFIER=etcd-backupd 2>/dev/null |
+                grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:'"
+    fi
+}
