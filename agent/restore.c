@@ -909,6 +909,43 @@ static void on_started(ControlPlaneOp *op, int error, const char *message, void 
                 restore_next(r);
 }
 
+/* etcd and the control plane run on the restored data: the restore is done whatever the finish
+ * step says, which only files the previous data away. */
+static void on_finish_done(SystemdCall *call, const SystemdResult *result, void *userdata) {
+        Restore *r = userdata;
+        int k;
+
+        r->call = NULL;
+        free(r->j.previous_data);
+        if (result->error >= 0)
+                k = asprintf(&r->j.previous_data, "%s/member.before-restore-%s", r->j.data_dir, r->j.id);
+        else {
+                log_restore(r, LOG_WARNING, result->error, MESSAGE_ID_RESTORE_PHASE,
+                            "Restore %s: the helper's finish step failed (journalctl -u etcd-backup-restore-%s-finish.service): "
+                            "%s; the previous data stays in %s/.restore-%s/data/member.",
+                            r->j.id, r->j.id, strna(result->message), r->j.data_dir, r->j.id);
+                k = asprintf(&r->j.previous_data, "%s/.restore-%s/data/member", r->j.data_dir, r->j.id);
+        }
+        if (k < 0)
+                r->j.previous_data = NULL;
+        (void) restore_save(r);
+        restore_next(r);
+}
+
+static void restore_finish_helper(Restore *r) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_free_ char *unit = NULL;
+        char **argv = STRV_MAKE(RESTORE_HELPER_PATH, "finish", "--data-dir", r->j.data_dir, "--id", r->j.id);
+
+        if (asprintf(&unit, "etcd-backup-restore-%s-finish.service", r->j.id) < 0 ||
+            free_and_strdup(&r->helper_step, "finish") < 0 || helper_message(r, unit, argv, &m) < 0 ||
+            systemd_start_transient_unit(r->manager->systemd, unit, m, RESTORE_HELPER_TIMEOUT, on_finish_done, r, &r->call) < 0) {
+                log_restore(r, LOG_WARNING, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s: cannot run the helper's finish step.",
+                            r->j.id);
+                restore_next(r);
+        }
+}
+
 static void phase_starting_control_plane(Restore *r) {
         switch (r->step) {
         case 0: {
@@ -922,10 +959,8 @@ static void phase_starting_control_plane(Restore *r) {
                 if (r->j.downtime_start > 0 && r->j.downtime_usec == 0)
                         r->j.downtime_usec = now(CLOCK_REALTIME) - r->j.downtime_start;
                 (void) restore_save(r);
-                return helper_simple(r, "finish", "finish", NULL);
+                return restore_finish_helper(r);
         case 2:
-                if (asprintf(&r->j.previous_data, "%s/member.before-restore-%s", r->j.data_dir, r->j.id) < 0)
-                        r->j.previous_data = NULL;
                 return restore_reload(r, restore_remove_dropin(r));
         default:
                 return restore_finish(r, RESTORE_COMPLETED);
