@@ -51,9 +51,11 @@ listing() { find "$DATA" -printf '%P %i %u:%g %m %s\n' | sort; }
 
 ok "etcd runs as etcd" test "$(ps -o user= -p "$(systemctl --user show -P MainPID etcd.service)")" = etcd
 sandbox_etcd_put_keys 300
+sandbox_etcd_fill 1   # a snapshot of more than 1 MiB, for the disk that is too small below
 BACKUP=$(ctl backup)
 FILE=$(ls "$STORAGE"/*"$BACKUP".db.zst)
 REV=$(ctl --json list-backups | jq -r '.[0].revision')
+SNAPSHOT_SIZE=$(ctl --json list-backups | jq -r '.[0].snapshot_size')
 ok "the agent took a backup at revision $REV" test "$REV" -gt 1
 for i in $(seq 20); do etcdctl_s put "/after/key-$i" "v$i" >/dev/null; done
 LIVE_REV=$(etcd_rev)
@@ -93,6 +95,52 @@ is "$(stage_rc "$T/corrupt.db.zst")" 3 "stage of a corrupted backup: 3"
 is "$(listing)" "$BEFORE" "...DIR/member untouched, nothing staged"
 ok "...the journal says what did not match" grep -q "corrupt" "$SANDBOX_LOG_DIR/helper.log"
 is "$(stage_rc "$T/nonexistent.db.zst")" 1 "stage of a backup that is not there: 1"
+
+# A disk too small for the snapshot: 4.
+mkdir -p "$T/small" && mount -t tmpfs -o size=512k,mode=0700 tmpfs "$T/small"
+install -d -o etcd -g etcd -m 0700 "$T/small/member"
+# shellcheck disable=SC2046
+is "$(helper_rc stage $(stage_args | sed "s|--data-dir $DATA|--data-dir $T/small|"))" 4 \
+    "stage on a disk smaller than the snapshot ($SNAPSHOT_SIZE bytes): no space (4)"
+is "$(ls -A "$T/small")" member "...and nothing left there but DIR/member"
+umount "$T/small"
+
+# Tools that have --bump-revision (by their version), or say nothing sensible about it: a
+# stand-in that logs its arguments and restores with etcdctl 3.4.23, without the bump.
+export FAKE_LOG=$T/fake-tool.log
+cat >"$T/fake-tool" <<'EOF'
+#!/bin/sh
+printf '%s\n' "$*" >>"$FAKE_LOG"
+case $1 in
+version) echo "etcdutl version: $FAKE_VERSION"; echo "API version: 3.5" ;;
+snapshot)
+    shift 2
+    args=
+    for a; do
+        case $a in --bump-revision=*|--mark-compacted) ;; *) args="$args $a" ;; esac
+    done
+    exec /usr/bin/etcdctl snapshot restore $args ;;
+esac
+EOF
+chmod 755 "$T/fake-tool"
+export FAKE_VERSION=3.5.10
+is "$(stage_rc "$FILE" "$T/fake-tool")" 5 "a tool of 3.5.10 that does not bump as it says: 5"
+ok "...it was asked to, with --bump-revision=$BUMP --mark-compacted" \
+    grep -q -- "^snapshot restore $S/snapshot.db --data-dir $S/data --name=$ETCD_NAME .* --bump-revision=$BUMP --mark-compacted\$" "$FAKE_LOG"
+ok "...the journal says the bump did not take" grep -q "bump did not take" "$SANDBOX_LOG_DIR/helper.log"
+is "$(listing)" "$BEFORE" "...nothing left staged"
+FAKE_VERSION=3.4.26
+: >"$FAKE_LOG"
+is "$(stage_rc "$FILE" "$T/fake-tool")" 0 "a tool of 3.4.26: 0"
+is "$(staged_value method)" bbolt "...the helper bumped (method=bbolt)"
+ok "...the tool was not given the flags" not grep -q -- --bump-revision "$FAKE_LOG"
+FAKE_VERSION=3.6.0
+is "$(stage_rc "$FILE" "$T/fake-tool" 0)" 0 "a tool of 3.6.0, --bump 0: 0"
+is "$(staged_value method)" none "...method=none"
+ok "...no bump flags then either" not grep -q -- --bump-revision "$FAKE_LOG"
+FAKE_VERSION=unknown
+is "$(stage_rc "$FILE" "$T/fake-tool")" 5 "a tool whose version cannot be told: 5"
+is "$(listing)" "$BEFORE" "...nothing left staged"
 
 # ---- stage ----------------------------------------------------------------------------------
 
