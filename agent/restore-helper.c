@@ -219,8 +219,12 @@ static int staging_check_not_live(int dir_fd, int s_fd) {
                 return 0;
         if (r < 0)
                 return log_error_errno(r, "Cannot stat %s/member: %m", arg_data_dir);
-        if (stat_at(s_fd, "data/member", &staged_member) >= 0 && staged_member.st_dev == live.st_dev &&
-            staged_member.st_ino == live.st_ino)
+        r = stat_at(s_fd, "data/member", &staged_member);
+        if (r == -ENOENT)
+                return 0; /* nothing in S that could be live (finish moved the previous data out) */
+        if (r < 0)
+                return log_error_errno(r, "Cannot stat %s/%s/data/member: %m", arg_data_dir, arg_staging);
+        if (staged_member.st_dev == live.st_dev && staged_member.st_ino == live.st_ino)
                 return log_error_errno(SYNTHETIC_ERRNO(EBUSY), "%s/%s/data/member is the live member dir %s/member, refusing.",
                                        arg_data_dir, arg_staging, arg_data_dir);
         r = staged_read(s_fd, &staged);
