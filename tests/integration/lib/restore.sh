@@ -157,6 +157,7 @@ _restore_final() {
 restore_wait() {
     wait_until "${2:-120}" _restore_final "$1" || true
     rprop "$1" Phase
+    [[ $(rprop "$1" ErrorName) == "" ]] || diag "$1: $(rprop "$1" ErrorName): $(rprop "$1" Error)"
 }
 
 _restore_in_phase() { [[ $(rprop "$1" Phase) == "$2" ]]; }
