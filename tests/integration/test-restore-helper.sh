@@ -272,5 +272,7 @@ is "$(ino "$DATA/member"):$(test -e "$S" && echo S-left)" "$STAGED_INO:" "...DIR
 ok "etcd starts again on it" etcd_start
 is "$(etcdctl_s get /restored/marker --print-value-only)" yes "...the data of the restore"
 
+# The units' output: $SANDBOX_LOG_DIR/UNIT.log (sandbox.sh's drop-in for every service).
+ok "the units' output is there" grep -q "^Staged $S/data/member" "$SANDBOX_LOG_DIR/etcd-backup-restore-$ID-stage.service.log"
 ok "no sanitizer report from the helper" not grep -Eq "ERROR: (Address|Leak)Sanitizer|runtime error:" \
-    "$SANDBOX_LOG_DIR/helper.log" "$SANDBOX_LOG_DIR/helper-units.log"
+    "$SANDBOX_LOG_DIR/helper.log" "$SANDBOX_LOG_DIR"/etcd-backup-restore-"$ID"-*.service.log
