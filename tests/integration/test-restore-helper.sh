@@ -142,6 +142,29 @@ FAKE_VERSION=unknown
 is "$(stage_rc "$FILE" "$T/fake-tool")" 5 "a tool whose version cannot be told: 5"
 is "$(listing)" "$BEFORE" "...nothing left staged"
 
+# A stage killed halfway (SIGKILL while the tool runs): torn, never mistaken for staged.
+cat >"$T/slow-tool" <<'EOF'
+#!/bin/sh
+case $1 in
+version) echo "etcdctl version: 3.4.23" ;;
+*) echo $$ >"$SLOW_PID"; exec sleep 60 ;;
+esac
+EOF
+chmod 755 "$T/slow-tool"
+export SLOW_PID=$T/slow-tool.pid
+rm -f "$SLOW_PID"
+# shellcheck disable=SC2046
+"$HELPER" stage $(stage_args "$FILE" "$T/slow-tool") 2>>"$SANDBOX_LOG_DIR/helper.log" &
+helper_pid=$!
+ok "the slow tool runs" wait_until 20 test -s "$SLOW_PID"
+kill -KILL "$helper_pid"
+wait "$helper_pid" 2>/dev/null || true
+kill "$(cat "$SLOW_PID")" 2>/dev/null || true
+ok "...the killed stage left a staging dir with a snapshot and no marker" test -f "$S/snapshot.db" -a ! -e "$S/staged"
+is "$(ino "$DATA/member")" "$OLD_INO" "...DIR/member untouched"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 1 "...swap --to new refuses it (1)"
+is "$(ino "$DATA/member")" "$OLD_INO" "...and DIR/member is still the live one"
+
 # ---- stage ----------------------------------------------------------------------------------
 
 is "$(stage_rc)" 0 "stage: 0"
