@@ -388,6 +388,8 @@ static int tool_has_bump(bool *ret) {
                 return log_error_errno(SYNTHETIC_ERRNO(EIO), "%s version exited with status %d.", arg_tool, r);
         v = strstr(out, " version: ");
         nl = strchr(out, '\n');
+        if (nl)
+                *nl = 0; /* the first line only */
         if (!v || (nl && nl < v) || sscanf(v, " version: %u.%u.%u", &major, &minor, &patch) != 3)
                 return log_error_errno(SYNTHETIC_ERRNO(EBADMSG), "Cannot tell the version of %s from \"%s\".", arg_tool,
                                        strstrip(out));
@@ -424,6 +426,14 @@ static int step_stage(int dir_fd) {
             asprintf(&data, "%s/data", s_path) < 0)
                 return log_oom(), 1;
 
+        /* The tool first: a missing one is found before minutes of decompression. */
+        if (arg_bump > 0) {
+                r = tool_has_bump(&tool_bump);
+                if (r < 0)
+                        return EXIT_TOOL;
+        } else if (access(arg_tool, X_OK) < 0)
+                return log_error_errno(errno, "Cannot run %s: %m", arg_tool), EXIT_TOOL;
+
         /* The backup, decompressed and checked end to end as it is written out. */
         in_fd = open_regular_file_at(AT_FDCWD, arg_backup, O_NOFOLLOW);
         if (in_fd < 0)
@@ -441,12 +451,6 @@ static int step_stage(int dir_fd) {
         log_info("Backup %s (revision %" PRIi64 ") verified and extracted to %s.", meta.id, meta.revision, snapshot);
 
         /* The member dir, built by the tool. */
-        if (arg_bump > 0) {
-                r = tool_has_bump(&tool_bump);
-                if (r < 0)
-                        return EXIT_TOOL;
-        } else if (access(arg_tool, X_OK) < 0)
-                return log_error_errno(errno, "Cannot run %s: %m", arg_tool), EXIT_TOOL;
         if (asprintf(&o_name, "--name=%s", arg_name) < 0 || asprintf(&o_cluster, "--initial-cluster=%s", arg_initial_cluster) < 0 ||
             asprintf(&o_urls, "--initial-advertise-peer-urls=%s", arg_peer_urls) < 0 ||
             asprintf(&o_token, "--initial-cluster-token=%s", arg_token) < 0 ||
@@ -550,6 +554,8 @@ static int step_swap(int dir_fd) {
         int r;
 
         s_fd = open_dir_at(dir_fd, arg_staging);
+        if (s_fd == -ENOENT)
+                return log_error("Nothing staged: there is no %s/%s.", arg_data_dir, arg_staging), 1;
         if (s_fd >= 0)
                 data_fd = open_dir_at(s_fd, "data");
         if (s_fd < 0 || data_fd < 0)
@@ -742,7 +748,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                                                "stage needs --backup, --tool, --name, --initial-cluster, "
                                                "--initial-advertise-peer-urls, --initial-cluster-token and --bump.");
                 if (!path_is_safe(arg_backup) || !path_is_safe(arg_tool))
-                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--backup and --tool must be absolute paths without . or ...");
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--backup and --tool must be absolute paths without . or .. in them.");
                 if (!value_is_safe(arg_name) || !value_is_safe(arg_initial_cluster) || !value_is_safe(arg_peer_urls) ||
                     !value_is_safe(arg_token))
                         return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "The membership values must be non-empty printable text.");

@@ -142,6 +142,29 @@ FAKE_VERSION=unknown
 is "$(stage_rc "$FILE" "$T/fake-tool")" 5 "a tool whose version cannot be told: 5"
 is "$(listing)" "$BEFORE" "...nothing left staged"
 
+# A stage killed halfway (SIGKILL while the tool runs): torn, never mistaken for staged.
+cat >"$T/slow-tool" <<'EOF'
+#!/bin/sh
+case $1 in
+version) echo "etcdctl version: 3.4.23" ;;
+*) echo $$ >"$SLOW_PID"; exec sleep 60 ;;
+esac
+EOF
+chmod 755 "$T/slow-tool"
+export SLOW_PID=$T/slow-tool.pid
+rm -f "$SLOW_PID"
+# shellcheck disable=SC2046
+"$HELPER" stage $(stage_args "$FILE" "$T/slow-tool") 2>>"$SANDBOX_LOG_DIR/helper.log" &
+helper_pid=$!
+ok "the slow tool runs" wait_until 20 test -s "$SLOW_PID"
+kill -KILL "$helper_pid"
+wait "$helper_pid" 2>/dev/null || true
+kill "$(cat "$SLOW_PID")" 2>/dev/null || true
+ok "...the killed stage left a staging dir with a snapshot and no marker" test -f "$S/snapshot.db" -a ! -e "$S/staged"
+is "$(ino "$DATA/member")" "$OLD_INO" "...DIR/member untouched"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 1 "...swap --to new refuses it (1)"
+is "$(ino "$DATA/member")" "$OLD_INO" "...and DIR/member is still the live one"
+
 # ---- stage ----------------------------------------------------------------------------------
 
 is "$(stage_rc)" 0 "stage: 0"
@@ -272,5 +295,7 @@ is "$(ino "$DATA/member"):$(test -e "$S" && echo S-left)" "$STAGED_INO:" "...DIR
 ok "etcd starts again on it" etcd_start
 is "$(etcdctl_s get /restored/marker --print-value-only)" yes "...the data of the restore"
 
+# The units' output: $SANDBOX_LOG_DIR/UNIT.log (sandbox.sh's drop-in for every service).
+ok "the units' output is there" grep -q "^Staged $S/data/member" "$SANDBOX_LOG_DIR/etcd-backup-restore-$ID-stage.service.log"
 ok "no sanitizer report from the helper" not grep -Eq "ERROR: (Address|Leak)Sanitizer|runtime error:" \
-    "$SANDBOX_LOG_DIR/helper.log" "$SANDBOX_LOG_DIR/helper-units.log"
+    "$SANDBOX_LOG_DIR/helper.log" "$SANDBOX_LOG_DIR"/etcd-backup-restore-"$ID"-*.service.log
