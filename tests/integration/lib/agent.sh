@@ -5,7 +5,7 @@
 # file, on a private system bus enforcing the installed policy, asking a real polkitd,
 # backing up a real etcd. Source it after sandbox.sh.
 #
-#   agent_setup [--tls] [--default-timer]
+#   agent_setup [--tls] [--default-timer] [-- SANDBOX_START_ETCD_OPTIONS...]
 #                                everything up to a running agent (see below)
 #   agent_config TEXT            write /etc/etcd-backup/agent.conf
 #   agent_start / agent_stop / agent_restart
@@ -33,18 +33,19 @@ STORAGE=/var/lib/etcd-backup
 OPERATOR=etcd-operator     # in group etcdbackup-operators: a test rule lets it back up
 OUTSIDER=outsider          # no rule: polkit's defaults apply
 
-# agent_setup [--tls] [--default-timer] : installs the project, starts the private system
+# agent_setup [--tls] [--default-timer] [-- OPTIONS...] : installs the project, starts the private system
 # bus, the user manager, polkitd (with a rule for $OPERATOR), an etcd as user unit
 # etcd.service (with client certificates required when --tls), writes agent.conf for it and
-# starts the agent from its installed unit. The built-in "default" configuration is disabled
+# starts the agent from its installed unit (OPTIONS go to sandbox_start_etcd: --data-dir, --user). The built-in "default" configuration is disabled
 # unless --default-timer is given: its timer fires at :00, :20 and :40, and a test that is
 # not about it must not get a backup it did not ask for.
 agent_setup() {
-    local tls=() default_timer=0
+    local tls=() default_timer=0 etcd_opts=()
     while (( $# )); do
         case $1 in
             --tls) tls=(--tls) ;;
             --default-timer) default_timer=1 ;;
+            --) shift; etcd_opts=("$@"); break ;;
         esac
         shift
     done
@@ -68,7 +69,7 @@ polkit.addRule(function(action, subject) {
         return polkit.Result.YES;
 });'
     sandbox_start_polkitd
-    sandbox_start_etcd etcd "${tls[@]}"
+    sandbox_start_etcd etcd "${tls[@]}" "${etcd_opts[@]}"
 
     if (( ${#tls[@]} )); then
         # Where kubeadm keeps them; $T is out of sight of the agent (PrivateTmp=yes).

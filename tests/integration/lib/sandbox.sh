@@ -24,7 +24,8 @@
 #   sandbox_link_system_unit UNIT...    use installed system units in the user manager
 #   sandbox_polkit_rule NAME JS         /etc/polkit-1/rules.d/NAME.rules
 #   sandbox_start_polkitd
-#   sandbox_start_etcd NAME [--tls] [-- ARGS...]   etcd as user unit NAME.service
+#   sandbox_start_etcd NAME [--tls] [--data-dir DIR] [--user USER] [-- ARGS...]
+#                                       etcd as user unit NAME.service
 #   sandbox_etcd_use NAME, etcdctl_s ARGS..., sandbox_etcd_fill MB,
 #   sandbox_etcd_put_keys N, sandbox_free_port, sandbox_pki
 #   sandbox_on_host CMD...              run CMD in the mount namespace outside
@@ -685,17 +686,21 @@ _sandbox_pki_leaf() {   # NAME SUBJECT SAN EKU
         -set_serial "0x$(openssl rand -hex 8)" -days 2 -extfile "$d/$1.ext" -out "$d/$1.crt"
 }
 
-# sandbox_start_etcd NAME [--tls] [-- EXTRA_ETCD_ARGS...] : a one-member etcd run as
-# user unit NAME.service (Type=notify: etcd tells systemd when it serves), data in
-# $T/etcd/NAME/data, logs in $SANDBOX_LOG_DIR/NAME.service.log. Exports ETCD_NAME,
+# sandbox_start_etcd NAME [--tls] [--data-dir DIR] [--user USER] [-- EXTRA_ETCD_ARGS...] : a
+# one-member etcd run as user unit NAME.service (Type=notify: etcd tells systemd when it
+# serves), data in DIR (default $T/etcd/NAME/data), logs in $SANDBOX_LOG_DIR/NAME.service.log.
+# --user: etcd runs as USER (created if missing) with DIR owned by USER:USER, mode 0700, as
+# Debian's etcd.service runs it (its server key is made readable to USER's group). Exports ETCD_NAME,
 # ETCD_ENDPOINT, ETCD_DATA_DIR, ETCD_PEER_URL, ETCD_UNIT and, with --tls (https client
 # URL, client certificates required), ETCD_CACERT, ETCD_CERT, ETCD_KEY.
 # (EXTRA_ETCD_ARGS end up in ExecStart=: no spaces in them, please.)
 sandbox_start_etcd() {
-    local name=$1 tls=0; shift
+    local name=$1 tls=0 data= user=; shift
     while (( $# )); do
         case $1 in
             --tls) tls=1; shift ;;
+            --data-dir) data=$2; shift 2 ;;
+            --user) user=$2; shift 2 ;;
             --) shift; break ;;
             *) sandbox_bail "sandbox_start_etcd: unknown argument $1" ;;
         esac
@@ -703,11 +708,22 @@ sandbox_start_etcd() {
     _sandbox_pid_of user-manager >/dev/null || sandbox_bail "sandbox_start_etcd needs sandbox_start_user_manager"
     local dir=$T/etcd/$name cport pport scheme=http
     mkdir -p "$dir"
+    data=${data:-$dir/data}
+    if [[ -n $user ]]; then
+        getent passwd "$user" >/dev/null || sandbox_add_user "$user"
+        mkdir -p "$(dirname "$data")"
+        install -d -m 0700 -o "$user" -g "$user" "$data"
+        # etcd, as USER, must reach the manager's notify socket (Type=notify): search
+        # permission on the way there, as /run/systemd has it on a real host
+        # (and write permission on the socket, which a system manager makes 0777).
+        chmod a+x "$XDG_RUNTIME_DIR" "$XDG_RUNTIME_DIR/systemd"
+        chmod a+w "$XDG_RUNTIME_DIR/systemd/notify"
+    fi
     if ! cport=$(sandbox_free_port) || ! pport=$(sandbox_free_port); then
         sandbox_bail "no free port"
     fi
     local -a args=(
-        --name "$name" --data-dir "$dir/data" --logger zap --log-outputs stderr
+        --name "$name" --data-dir "$data" --logger zap --log-outputs stderr
         --listen-peer-urls "http://127.0.0.1:$pport"
         --initial-advertise-peer-urls "http://127.0.0.1:$pport"
         --initial-cluster "$name=http://127.0.0.1:$pport"
@@ -715,13 +731,16 @@ sandbox_start_etcd() {
     )
     {
         echo "ETCD_NAME=$name"
-        echo "ETCD_DATA_DIR=$dir/data"
+        echo "ETCD_DATA_DIR=$data"
         echo "ETCD_PEER_URL=http://127.0.0.1:$pport"
         echo "ETCD_UNIT=$name.service"
     } >"$dir/env"
     if (( tls )); then
         sandbox_pki
         scheme=https
+        if [[ -n $user ]]; then
+            chgrp "$user" "$T/pki/server.key" && chmod 640 "$T/pki/server.key"
+        fi
         args+=(--cert-file "$T/pki/server.crt" --key-file "$T/pki/server.key"
                --trusted-ca-file "$T/pki/ca.crt" --client-cert-auth)
         {
@@ -742,7 +761,9 @@ Description=sandbox etcd $name
 [Service]
 Type=notify
 UnsetEnvironment=ETCD_NAME ETCD_DATA_DIR ETCD_ENDPOINT ETCD_PEER_URL ETCD_UNIT ETCD_CACERT ETCD_CERT ETCD_KEY
-ExecStart=/usr/bin/etcd $(printf '%q ' "${args[@]}")
+${user:+User=$user
+Group=$user
+}ExecStart=/usr/bin/etcd $(printf '%q ' "${args[@]}")
 TimeoutStartSec=30
 TimeoutStopSec=10
 EOF

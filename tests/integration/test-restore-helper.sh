@@ -1,0 +1,301 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# etcd-backup-restore-helper, run step by step as root (as the agent's transient units run it),
+# against a real etcd 3.4.23 that runs as user etcd on /var/lib/etcd/default (etcd:etcd 0700, as
+# Debian has it) and a backup the agent took: stage (owner, modes, marker, the bbolt bump),
+# swap --to new and etcd on the restored data (keys, revision + bump, compacted older reads),
+# swap --to old and etcd on the old data, finish (previous data kept), cleanup (refuses live
+# data), each step twice, a corrupt backup (3), a missing tool (5), bad command lines (2), and
+# a stage and swap inside a transient unit with the hardening the agent gives it.
+
+source "$(dirname "$0")/lib/sandbox.sh"
+source "$(dirname "$0")/lib/agent.sh"
+sandbox_enter "$@"
+plan_begin
+
+HELPER=${RESTORE_HELPER:?RESTORE_HELPER must name the built etcd-backup-restore-helper}
+DATA=/var/lib/etcd/default
+BUMP=1000000000
+
+agent_setup -- --data-dir "$DATA" --user etcd
+chown etcd:etcd "$(dirname "$DATA")" && chmod 0700 "$(dirname "$DATA")"
+ID=$(cat /proc/sys/kernel/random/uuid)
+S=$DATA/.restore-$ID
+PREVIOUS=$DATA/member.before-restore-$ID
+
+ino() { stat -c %i "$1"; }
+staged_value() { sed -n "s/^$1=//p" "$S/staged"; }
+# Everything under DIR that is not USER-owned with etcd's modes (dirs 0700, files 0600).
+not_etcds() {
+    find "$1" \( ! -user "$2" -o ! -group "$2" -o \( -type d ! -perm 0700 \) -o \( -type f ! -perm 0600 \) \
+        -o ! \( -type d -o -type f \) \) -print
+}
+etcd_rev() { etcdctl_s endpoint status -w json | jq -r '.[0].Status.header.revision'; }
+etcd_start() { systemctl --user start etcd.service && wait_until 20 etcdctl_s endpoint health; }
+etcd_stop() { systemctl --user stop etcd.service; }
+helper() { "$HELPER" "$@" 2>>"$SANDBOX_LOG_DIR/helper.log"; }
+# helper_rc STEP ARGS... : prints the exit status
+helper_rc() { local rc=0; helper "$@" || rc=$?; echo "$rc"; }
+stage_args() {
+    echo --data-dir "$DATA" --id "$ID" --backup "${1:-$FILE}" --tool "${2:-/usr/bin/etcdctl}" \
+        --name "$ETCD_NAME" --initial-cluster "$ETCD_NAME=$ETCD_PEER_URL" \
+        --initial-advertise-peer-urls "$ETCD_PEER_URL" --initial-cluster-token "restored-$ID" --bump "${3:-$BUMP}"
+}
+# shellcheck disable=SC2046  # word splitting of stage_args is meant (no spaces in the values)
+stage() { helper stage $(stage_args "$@"); }
+stage_rc() { local rc=0; stage "$@" || rc=$?; echo "$rc"; }
+listing() { find "$DATA" -printf '%P %i %u:%g %m %s\n' | sort; }
+
+# ---- a backup, then writes it does not have --------------------------------------------
+
+ok "etcd runs as etcd" test "$(ps -o user= -p "$(systemctl --user show -P MainPID etcd.service)")" = etcd
+sandbox_etcd_put_keys 300
+sandbox_etcd_fill 1   # a snapshot of more than 1 MiB, for the disk that is too small below
+BACKUP=$(ctl backup)
+FILE=$(ls "$STORAGE"/*"$BACKUP".db.zst)
+REV=$(ctl --json list-backups | jq -r '.[0].revision')
+SNAPSHOT_SIZE=$(ctl --json list-backups | jq -r '.[0].snapshot_size')
+ok "the agent took a backup at revision $REV" test "$REV" -gt 1
+for i in $(seq 20); do etcdctl_s put "/after/key-$i" "v$i" >/dev/null; done
+LIVE_REV=$(etcd_rev)
+ok "20 writes after it (live revision $LIVE_REV)" test "$LIVE_REV" = $((REV + 20))
+etcd_stop
+OLD_INO=$(ino "$DATA/member")
+ok "the live member dir is etcd's, 0700" test "$(stat -c '%U:%G %a' "$DATA/member")" = "etcd:etcd 700"
+BEFORE=$(listing)
+
+# ---- the command line ------------------------------------------------------------------
+
+is "$(helper_rc)" 2 "no step: usage (2)"
+is "$(helper_rc frobnicate --data-dir "$DATA" --id "$ID")" 2 "an unknown step: 2"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "${ID^^}")" 2 "an id not in canonical form: 2"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "../../$ID")" 2 "an id with a path in it: 2"
+is "$(helper_rc cleanup --data-dir var/lib/etcd --id "$ID")" 2 "a relative --data-dir: 2"
+is "$(helper_rc cleanup --data-dir /var/lib/etcd/../etcd/default --id "$ID")" 2 "a --data-dir with ..: 2"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID")" 2 "swap without --to: 2"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to sideways)" 2 "swap --to sideways: 2"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID" --bump 1)" 2 "an option of another step: 2"
+# shellcheck disable=SC2046
+is "$(helper_rc stage $(stage_args "$FILE" /usr/bin/etcdctl -1))" 2 "stage --bump -1: 2"
+# shellcheck disable=SC2046
+is "$(helper_rc stage $(stage_args "$FILE" bin/etcdctl))" 2 "a relative --tool: 2"
+is "$(helper_rc stage --data-dir "$DATA" --id "$ID" --backup "$FILE")" 2 "stage without the membership: 2"
+is "$(listing)" "$BEFORE" "...and the data dir is as it was"
+
+# ---- failures leave the live data alone --------------------------------------------------
+
+is "$(stage_rc "$FILE" /nonexistent/etcdctl)" 5 "stage with a missing tool: 5"
+is "$(listing)" "$BEFORE" "...the data dir as it was, no staging dir left"
+is "$(stage_rc "$FILE" /nonexistent/etcdctl 0)" 5 "...also without a bump (the tool is not asked its version then)"
+cp "$FILE" "$T/corrupt.db.zst"
+size=$(stat -c %s "$FILE")
+printf '\x5a' | dd of="$T/corrupt.db.zst" bs=1 seek=$((4096 + (size - 4096) / 2)) conv=notrunc status=none
+is "$(stage_rc "$T/corrupt.db.zst")" 3 "stage of a corrupted backup: 3"
+is "$(listing)" "$BEFORE" "...DIR/member untouched, nothing staged"
+ok "...the journal says what did not match" grep -q "corrupt" "$SANDBOX_LOG_DIR/helper.log"
+is "$(stage_rc "$T/nonexistent.db.zst")" 1 "stage of a backup that is not there: 1"
+
+# A disk too small for the snapshot: 4.
+mkdir -p "$T/small" && mount -t tmpfs -o size=512k,mode=0700 tmpfs "$T/small"
+install -d -o etcd -g etcd -m 0700 "$T/small/member"
+# shellcheck disable=SC2046
+is "$(helper_rc stage $(stage_args | sed "s|--data-dir $DATA|--data-dir $T/small|"))" 4 \
+    "stage on a disk smaller than the snapshot ($SNAPSHOT_SIZE bytes): no space (4)"
+is "$(ls -A "$T/small")" member "...and nothing left there but DIR/member"
+umount "$T/small"
+
+# Tools that have --bump-revision (by their version), or say nothing sensible about it: a
+# stand-in that logs its arguments and restores with etcdctl 3.4.23, without the bump.
+export FAKE_LOG=$T/fake-tool.log
+cat >"$T/fake-tool" <<'EOF'
+#!/bin/sh
+printf '%s\n' "$*" >>"$FAKE_LOG"
+case $1 in
+version) echo "etcdutl version: $FAKE_VERSION"; echo "API version: 3.5" ;;
+snapshot)
+    shift 2
+    args=
+    for a; do
+        case $a in --bump-revision=*|--mark-compacted) ;; *) args="$args $a" ;; esac
+    done
+    exec /usr/bin/etcdctl snapshot restore $args ;;
+esac
+EOF
+chmod 755 "$T/fake-tool"
+export FAKE_VERSION=3.5.10
+is "$(stage_rc "$FILE" "$T/fake-tool")" 5 "a tool of 3.5.10 that does not bump as it says: 5"
+ok "...it was asked to, with --bump-revision=$BUMP --mark-compacted" \
+    grep -q -- "^snapshot restore $S/snapshot.db --data-dir $S/data --name=$ETCD_NAME .* --bump-revision=$BUMP --mark-compacted\$" "$FAKE_LOG"
+ok "...the journal says the bump did not take" grep -q "bump did not take" "$SANDBOX_LOG_DIR/helper.log"
+is "$(listing)" "$BEFORE" "...nothing left staged"
+FAKE_VERSION=3.4.26
+: >"$FAKE_LOG"
+is "$(stage_rc "$FILE" "$T/fake-tool")" 0 "a tool of 3.4.26: 0"
+is "$(staged_value method)" bbolt "...the helper bumped (method=bbolt)"
+ok "...the tool was not given the flags" not grep -q -- --bump-revision "$FAKE_LOG"
+FAKE_VERSION=3.6.0
+is "$(stage_rc "$FILE" "$T/fake-tool" 0)" 0 "a tool of 3.6.0, --bump 0: 0"
+is "$(staged_value method)" none "...method=none"
+ok "...no bump flags then either" not grep -q -- --bump-revision "$FAKE_LOG"
+FAKE_VERSION=unknown
+is "$(stage_rc "$FILE" "$T/fake-tool")" 5 "a tool whose version cannot be told: 5"
+is "$(listing)" "$BEFORE" "...nothing left staged"
+
+# A stage killed halfway (SIGKILL while the tool runs): torn, never mistaken for staged.
+cat >"$T/slow-tool" <<'EOF'
+#!/bin/sh
+case $1 in
+version) echo "etcdctl version: 3.4.23" ;;
+*) echo $$ >"$SLOW_PID"; exec sleep 60 ;;
+esac
+EOF
+chmod 755 "$T/slow-tool"
+export SLOW_PID=$T/slow-tool.pid
+rm -f "$SLOW_PID"
+# shellcheck disable=SC2046
+"$HELPER" stage $(stage_args "$FILE" "$T/slow-tool") 2>>"$SANDBOX_LOG_DIR/helper.log" &
+helper_pid=$!
+ok "the slow tool runs" wait_until 20 test -s "$SLOW_PID"
+kill -KILL "$helper_pid"
+wait "$helper_pid" 2>/dev/null || true
+kill "$(cat "$SLOW_PID")" 2>/dev/null || true
+ok "...the killed stage left a staging dir with a snapshot and no marker" test -f "$S/snapshot.db" -a ! -e "$S/staged"
+is "$(ino "$DATA/member")" "$OLD_INO" "...DIR/member untouched"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 1 "...swap --to new refuses it (1)"
+is "$(ino "$DATA/member")" "$OLD_INO" "...and DIR/member is still the live one"
+
+# ---- stage ----------------------------------------------------------------------------------
+
+is "$(stage_rc)" 0 "stage: 0"
+ok "S/staged is there" test -f "$S/staged"
+is "$(sed 's/=.*//' "$S/staged" | tr '\n' ' ')" "member-inode revision bump method " "...with its four keys, in order"
+is "$(staged_value method)" bbolt "...method=bbolt (etcdctl 3.4.23 has no --bump-revision)"
+is "$(staged_value bump)" "$BUMP" "...bump=$BUMP"
+is "$(staged_value revision)" $((REV + BUMP)) "...revision = the backup's + the bump"
+is "$(staged_value member-inode)" "$(ino "$S/data/member")" "...member-inode is S/data/member's"
+is "$(not_etcds "$S/data/member" etcd)" "" "every file and dir of the staged member is etcd:etcd, 0700/0600"
+ok "...and there are some: the db, a WAL" test -f "$S/data/member/snap/db" -a -n "$(ls "$S/data/member/wal")"
+is "$(stat -c '%U %a' "$S")" "root 700" "S is root's, 0700"
+ok "no snapshot.db or temp file left in S" test "$(ls -A "$S" | sort | tr '\n' ' ')" = "data staged "
+is "$(ino "$DATA/member")" "$OLD_INO" "DIR/member is still the live one"
+echo stale >"$S/data/member/stale-file"
+is "$(stage_rc)" 0 "stage again: 0"
+ok "...restaged from scratch (what was in S is gone, the marker names the new member dir)" \
+    test ! -e "$S/data/member/stale-file" -a "$(staged_value member-inode)" = "$(ino "$S/data/member")"
+is "$(staged_value revision)" $((REV + BUMP)) "...bumped once, not twice"
+STAGED_INO=$(staged_value member-inode)
+ok "the agent (CAP_DAC_READ_SEARCH) can read S/staged: it is a plain file" test "$(stat -c %a "$S/staged")" = 600
+
+# ---- swap --to new, etcd on the restored data ------------------------------------------------
+
+is "$(helper_rc finish --data-dir "$DATA" --id "$ID")" 1 "finish before the swap refuses (1)"
+ok "...and S is still there" test -f "$S/staged" -a "$(ino "$S/data/member")" = "$STAGED_INO"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 0 "swap --to new: 0"
+is "$(ino "$DATA/member")" "$STAGED_INO" "DIR/member is the staged member dir"
+is "$(ino "$S/data/member")" "$OLD_INO" "S/data/member is the previous one"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 0 "swap --to new again: 0"
+ok "...nothing changed" test "$(ino "$DATA/member")" = "$STAGED_INO" -a "$(ino "$S/data/member")" = "$OLD_INO"
+is "$(stage_rc)" 1 "stage while S holds the previous data refuses (1)"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 1 "cleanup while S holds the previous data refuses (1)"
+ok "...which is still there" test "$(ino "$S/data/member")" = "$OLD_INO" -a -f "$S/data/member/snap/db"
+
+ok "etcd starts on the restored data" etcd_start
+is "$(etcd_rev)" $((REV + BUMP)) "its revision is the backup's + $BUMP"
+is "$(etcdctl_s get /registry/test/key-000300 --print-value-only)" value-000300 "a key from before the backup is back"
+is "$(etcdctl_s get --prefix /after/ --keys-only | grep -c .)" 0 "the keys written after the backup are gone"
+out=$(etcdctl_s get --rev="$REV" /registry/test/key-000001 2>&1 || true)
+ok "a read at the backup's revision answers compacted" grep -q "required revision has been compacted" <<<"$out"
+etcdctl_s put /restored/marker yes >/dev/null
+is "$(etcd_rev)" $((REV + BUMP + 1)) "a write goes on from there"
+is "$(not_etcds "$DATA/member" etcd)" "" "everything etcd has in DIR/member is etcd:etcd with its modes"
+etcd_stop
+
+# ---- swap --to old, etcd on the old data -------------------------------------------------------
+
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to old)" 0 "swap --to old: 0"
+is "$(ino "$DATA/member")" "$OLD_INO" "DIR/member is the old member dir"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to old)" 0 "swap --to old again: 0"
+ok "...nothing changed" test "$(ino "$DATA/member")" = "$OLD_INO" -a "$(ino "$S/data/member")" = "$STAGED_INO"
+ok "etcd starts on the old data" etcd_start
+is "$(etcd_rev)" "$LIVE_REV" "at the live revision it had"
+is "$(etcdctl_s get /after/key-20 --print-value-only)" v20 "with the writes after the backup"
+etcd_stop
+
+# ---- finish ----------------------------------------------------------------------------------
+
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 0 "swap --to new (once more)"
+is "$(helper_rc finish --data-dir "$DATA" --id "$ID")" 0 "finish: 0"
+is "$(ino "$PREVIOUS")" "$OLD_INO" "the previous data is DIR/member.before-restore-ID"
+ok "S is gone" test ! -e "$S"
+is "$(helper_rc finish --data-dir "$DATA" --id "$ID")" 0 "finish again: 0"
+ok "...nothing changed" test "$(ino "$PREVIOUS")" = "$OLD_INO" -a "$(ino "$DATA/member")" = "$STAGED_INO" -a ! -e "$S"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to old)" 1 "swap --to old after finish: nothing staged (1)"
+ok "etcd starts on the restored data, which kept its write" etcd_start
+is "$(etcdctl_s get /restored/marker --print-value-only)" yes "...the key written on it is there"
+etcd_stop
+
+# ---- cleanup -----------------------------------------------------------------------------------
+
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup with nothing staged: 0"
+is "$(stage_rc)" 0 "stage (for a cleanup)"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup: 0"
+ok "S is gone" test ! -e "$S"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup again: 0"
+is "$(ino "$DATA/member")" "$STAGED_INO" "DIR/member untouched by it"
+# S/data/member made the live member dir itself (a bind mount: the same inode): never removed.
+is "$(stage_rc)" 0 "stage"
+mount --bind "$DATA/member" "$S/data/member"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 1 "cleanup refuses when S/data/member is DIR/member (1)"
+is "$(stage_rc)" 1 "...and so does stage (it would remove S first)"
+ok "...DIR/member still has its db" test -f "$DATA/member/snap/db"
+umount "$S/data/member"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup once that is undone: 0"
+# A torn stage (no marker) is scratch: the next stage or cleanup removes it.
+mkdir -p "$S/data/member/snap" && echo partial >"$S/snapshot.db"
+is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 1 "swap of a torn stage (no S/staged) refuses (1)"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup of a torn stage: 0"
+ok "...S is gone" test ! -e "$S"
+
+# ---- no bump -----------------------------------------------------------------------------------
+
+is "$(stage_rc "$FILE" /usr/bin/etcdctl 0)" 0 "stage --bump 0: 0"
+is "$(staged_value method):$(staged_value bump):$(staged_value revision)" "none:0:$REV" \
+    "...method=none, bump=0, revision = the backup's"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup"
+
+# ---- in a transient unit hardened as the agent makes it -----------------------------------------
+
+# RESTORE-DESIGN.md's properties; ReadWritePaths= the data dir only.
+unit_props=(-p Type=oneshot -p ProtectSystem=strict -p "ReadWritePaths=$DATA" -p "ReadOnlyPaths=$STORAGE"
+    -p PrivateNetwork=yes -p PrivateTmp=yes -p NoNewPrivileges=yes -p ProtectHome=yes
+    -p ProtectKernelTunables=yes -p ProtectKernelModules=yes -p ProtectKernelLogs=yes
+    -p ProtectControlGroups=yes -p RestrictAddressFamilies=AF_UNIX -p RestrictNamespaces=yes
+    -p LockPersonality=yes -p SystemCallArchitectures=native -p SystemCallFilter=@system-service
+    -p "CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH"
+    -p Environment=ETCDCTL_API=3 -p UMask=0077)
+# Sanitizer builds: LeakSanitizer ptrace()s the process at exit.
+[[ -n ${ASAN_OPTIONS:-} ]] && unit_props+=(-p SystemCallFilter=@debug -p "Environment=ASAN_OPTIONS=$ASAN_OPTIONS")
+[[ -n ${UBSAN_OPTIONS:-} ]] && unit_props+=(-p "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS")
+in_unit() {   # in_unit NAME ARGS... : exit status of the helper run as a transient unit
+    local rc=0
+    systemd-run --user --quiet --wait --collect --unit="etcd-backup-restore-$ID-$1" "${unit_props[@]}" \
+        "$HELPER" "${@:2}" >>"$SANDBOX_LOG_DIR/helper-units.log" 2>&1 || rc=$?
+    echo "$rc"
+}
+# shellcheck disable=SC2046
+is "$(in_unit stage stage $(stage_args))" 0 "stage in the hardened unit: 0"
+is "$(not_etcds "$S/data/member" etcd):$(staged_value method)" ":bbolt" "...chowned to etcd, bumped"
+is "$(in_unit swap swap --data-dir "$DATA" --id "$ID" --to new)" 0 "swap --to new in the hardened unit: 0"
+is "$(ino "$DATA/member")" "$(staged_value member-inode)" "...DIR/member is the staged data"
+is "$(in_unit finish finish --data-dir "$DATA" --id "$ID")" 1 "finish there refuses: the previous data's name is taken (1)"
+is "$(in_unit swap-back swap --data-dir "$DATA" --id "$ID" --to old)" 0 "swap --to old in the hardened unit: 0"
+is "$(in_unit cleanup cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup in the hardened unit: 0"
+is "$(ino "$DATA/member"):$(test -e "$S" && echo S-left)" "$STAGED_INO:" "...DIR/member as before, S gone"
+ok "etcd starts again on it" etcd_start
+is "$(etcdctl_s get /restored/marker --print-value-only)" yes "...the data of the restore"
+
+# The units' output: $SANDBOX_LOG_DIR/UNIT.log (sandbox.sh's drop-in for every service).
+ok "the units' output is there" grep -q "^Staged $S/data/member" "$SANDBOX_LOG_DIR/etcd-backup-restore-$ID-stage.service.log"
+ok "no sanitizer report from the helper" not grep -Eq "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+    "$SANDBOX_LOG_DIR/helper.log" "$SANDBOX_LOG_DIR"/etcd-backup-restore-"$ID"-*.service.log
