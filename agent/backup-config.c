@@ -704,7 +704,7 @@ void backup_configs_load_results(Manager *m) {
                 log_warning_errno(r, "Failed to read %s, ignoring: %m", path);
 
         /* A completed backup on disk newer than what was recorded (or nothing recorded). */
-        for (Backup *b = m->backups; b; b = b->next) {
+        LIST_FOREACH(backups, b, m->backups) {
                 BackupConfig *c = manager_find_config(m, b->meta.config);
                 if (c && b->state == BACKUP_COMPLETED && b->meta.created > c->last_backup)
                         config_set_last(c, b->id, b->meta.created, "completed");
@@ -723,7 +723,7 @@ void backup_config_apply_retention(BackupConfig *c, const Backup *just_taken) {
         if (!c->spec.schedule)
                 return;
 
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 n += b->state == BACKUP_COMPLETED && streq(b->meta.config, c->name);
         items = new0(RetentionItem, n);
         if (!items) {
@@ -731,7 +731,7 @@ void backup_config_apply_retention(BackupConfig *c, const Backup *just_taken) {
                 return;
         }
         n = 0;
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 if (b->state == BACKUP_COMPLETED && streq(b->meta.config, c->name))
                         items[n++] = (RetentionItem) {
                                 .created = b->meta.created,

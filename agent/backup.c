@@ -210,10 +210,7 @@ static int backup_new(Manager *m, const char *id, Backup **ret) {
         }
 
         /* Newest first: listing and trimming of failed backups walk from here. */
-        b->next = m->backups;
-        if (m->backups)
-                m->backups->prev = b;
-        m->backups = b;
+        LIST_PREPEND(backups, m->backups, b);
 
         *ret = b;
         return 0;
@@ -229,12 +226,7 @@ Backup *backup_free(Backup *b) {
         /* Announced while the object can still be found, so the signal lists its interfaces. */
         if (m->bus)
                 (void) sd_bus_emit_object_removed(m->bus, b->object_path);
-        if (b->prev)
-                b->prev->next = b->next;
-        else if (m->backups == b)
-                m->backups = b->next;
-        if (b->next)
-                b->next->prev = b->prev;
+        LIST_REMOVE(backups, m->backups, b);
         if (m->running == b)
                 m->running = NULL;
 
@@ -250,7 +242,7 @@ Backup *backup_free(Backup *b) {
 }
 
 Backup *manager_find_backup(Manager *m, const char *id) {
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 if (streq(b->id, id))
                         return b;
         return NULL;
@@ -275,7 +267,7 @@ static void backup_trim_failed(Manager *m) {
         Backup *oldest = NULL;
         unsigned n = 0;
 
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 if (b->state == BACKUP_FAILED) {
                         n++;
                         oldest = b;
@@ -673,7 +665,7 @@ int backup_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
         l = calloc(1, sizeof(char *));
         if (!l)
                 return -ENOMEM;
-        for (Backup *b = m->backups; b; b = b->next) {
+        LIST_FOREACH(backups, b, m->backups) {
                 r = strv_extend(&l, b->object_path);
                 if (r < 0)
                         return r;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "backup-file.h"
+#include "list.h"
 #include "log.h"
 #include "manager.h"
 #include "worker.h"
@@ -28,7 +29,7 @@ typedef struct BackupJob BackupJob;
 
 struct Backup {
         Manager *manager;
-        Backup *next, *prev;
+        LIST_FIELDS(Backup, backups); /* on the Manager's backups */
 
         char id[BACKUP_ID_STRING_MAX];
         char *object_path;

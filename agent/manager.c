@@ -197,7 +197,7 @@ void manager_update_state(Manager *m) {
                 (void) sd_notifyf(false, "STATUS=Verifying backup %s: %u%%", m->verifying->id, m->verifying->verify_percent);
                 return;
         }
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 n += b->state == BACKUP_COMPLETED;
         (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s.", n, m->config.storage_directory);
 }
