@@ -150,7 +150,9 @@ int print_configs(const Objects *o, bool full) {
                 const ConfigInfo *c = &o->configs[i];
                 char last[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], keep[16];
                 const char *result = isempty(c->last_result) ? NULL : c->last_result;
-                const char *next_run = c->enabled ? format_time(next, sizeof(next), c->next_run) : "disabled";
+                /* A file broken from the start leaves nothing known about enabled: no "disabled". */
+                bool unknown = !isempty(c->load_error) && isempty(c->schedule);
+                const char *next_run = c->enabled || unknown ? format_time(next, sizeof(next), c->next_run) : "disabled";
 
                 snprintf(keep, sizeof(keep), "%" PRIu32, c->keep);
                 r = full ? table_add_row(t, c->name, c->schedule, c->calendar, keep, c->enabled ? "yes" : "no",
