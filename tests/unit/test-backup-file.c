@@ -354,7 +354,9 @@ TEST(writer_abandoned_leaves_nothing) {
         CHECK_EQ(count_files(), 0);
 }
 
-TEST(writer_cancel_unblocks) {
+/* A cancel set before the data comes; a cancel reaching a writer blocked on a full ring is
+ * test-ring's cancel_unblocks_a_waiting_producer. */
+TEST(writer_cancelled) {
         BackupWriter *w = NULL;
         BackupMeta m = sample_meta();
         atomic_bool cancel = true;
@@ -494,7 +496,7 @@ int main(void) {
         RUN(writer_refuses_bad_trailer);
         RUN(writer_refuses_short_stream);
         RUN(writer_abandoned_leaves_nothing);
-        RUN(writer_cancel_unblocks);
+        RUN(writer_cancelled);
         RUN(reader_detects_damage);
         RUN(writer_refuses_not_bbolt);
         RUN(reader_checks_bbolt_header);
