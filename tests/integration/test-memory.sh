@@ -23,7 +23,7 @@ SMALL_BACKUPS=30
 
 agent_setup
 pid=$(agent_pid)
-kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$pid/status"; }
+kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/status"; }
 mib() { awk -v v="$1" 'BEGIN {printf "%.1f MiB", v / 1024}'; }
 # ok_below DESCRIPTION VALUE LIMIT : one test, with both figures in its description.
 ok_below() { ok "$1: $(mib "$2") <= $(mib "$3")" test "$2" -le "$3"; }
