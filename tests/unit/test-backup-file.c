@@ -386,15 +386,16 @@ static int damaged(off_t offset, uint8_t xor_value, off_t truncate_to) {
                 uint8_t b;
                 if (offset < 0) {
                         struct stat st;
-                        fstat(fd, &st);
+                        CHECK(fstat(fd, &st) >= 0);
                         offset += st.st_size;
                 }
-                pread(fd, &b, 1, offset);
+                /* A damage that did not happen would pass for an undamaged file. */
+                CHECK_EQ(pread(fd, &b, 1, offset), 1);
                 b ^= xor_value;
-                pwrite(fd, &b, 1, offset);
+                CHECK_EQ(pwrite(fd, &b, 1, offset), 1);
         }
         if (truncate_to >= 0)
-                (void) !ftruncate(fd, truncate_to);
+                CHECK(ftruncate(fd, truncate_to) >= 0);
         r = backup_file_extract(fd, -1, NULL, NULL, NULL, &message);
         if (r < 0)
                 printf("#   (expected) %s\n", message);
