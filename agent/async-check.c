@@ -20,13 +20,14 @@
 
 #include "async-check.h"
 #include "errors.h"
+#include "list.h"
 #include "log.h"
 #include "string-util.h"
 
 typedef struct Query Query;
 
 typedef struct Verdict {
-        struct Verdict *next;
+        LIST_FIELDS(struct Verdict, verdicts);
         char *question;
         int r;
         sd_bus_error error;
@@ -40,7 +41,7 @@ struct AsyncCheck {
 };
 
 struct Query {
-        Query *next;
+        LIST_FIELDS(Query, queries);
         AsyncChecks *checks;
         sd_bus_message *request;
         uid_t uid;
@@ -72,16 +73,9 @@ static AsyncCheck *check_free(AsyncCheck *c) {
 static Query *query_free(Query *q) {
         if (!q)
                 return NULL;
-        for (Query **i = &q->checks->queries; *i; i = &(*i)->next)
-                if (*i == q) {
-                        *i = q->next;
-                        break;
-                }
+        LIST_REMOVE(queries, q->checks->queries, q);
         check_free(q->pending);
-        while (q->verdicts) {
-                Verdict *v = q->verdicts;
-
-                q->verdicts = v->next;
+        LIST_FOREACH_SAFE(verdicts, v, n, q->verdicts) {
                 free(v->question);
                 sd_bus_error_free(&v->error);
                 free(v);
@@ -92,7 +86,7 @@ static Query *query_free(Query *q) {
 }
 
 static Query *query_find(AsyncChecks *checks, sd_bus_message *m) {
-        for (Query *q = checks->queries; q; q = q->next)
+        LIST_FOREACH(queries, q, checks->queries)
                 if (q->request == m)
                         return q;
         return NULL;
@@ -113,8 +107,7 @@ AsyncChecks *async_checks_free(AsyncChecks *checks) {
 static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         AsyncChecks *checks = userdata;
 
-        for (Query *q = checks->queries, *next; q; q = next) {
-                next = q->next;
+        LIST_FOREACH_SAFE(queries, q, next, checks->queries) {
                 if (q->pending)
                         continue;
                 if (q->request == m)
@@ -128,11 +121,9 @@ static int on_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
 static int on_idle(sd_event_source *s, void *userdata) {
         AsyncChecks *checks = userdata;
 
-        for (Query *q = checks->queries, *next; q; q = next) {
-                next = q->next;
+        LIST_FOREACH_SAFE(queries, q, next, checks->queries)
                 if (!q->pending)
                         query_free(q);
-        }
         return 0;
 }
 
@@ -191,7 +182,7 @@ static int check_bounds(AsyncChecks *checks, uid_t uid, sd_bus_error *error) {
         /* Root is never refused: the bound protects what root may do from everyone else. */
         if (uid == 0)
                 return 0;
-        for (Query *q = checks->queries; q; q = q->next)
+        LIST_FOREACH(queries, q, checks->queries)
                 mine += q->pending && q->uid == uid;
         if (mine >= ASYNC_CHECKS_PER_USER_MAX)
                 return sd_bus_error_setf(error, AGENT_ERROR_TOO_MANY_REQUESTS,
@@ -212,7 +203,7 @@ int async_check(AsyncChecks *checks, sd_bus_message *m, const char *question, ui
         int r;
 
         if (q) {
-                for (Verdict *v = q->verdicts; v; v = v->next)
+                LIST_FOREACH(verdicts, v, q->verdicts)
                         if (streq(v->question, question)) {
                                 r = v->r > 0 ? 0 : sd_bus_error_copy(error, &v->error);
                                 return r < 0 ? r : v->r;
@@ -232,8 +223,7 @@ int async_check(AsyncChecks *checks, sd_bus_message *m, const char *question, ui
                 q->checks = checks;
                 q->request = sd_bus_message_ref(m);
                 q->uid = uid;
-                q->next = checks->queries;
-                checks->queries = q;
+                LIST_PREPEND(queries, checks->queries, q);
         }
         c = calloc(1, sizeof(*c));
         if (!c || !(c->question = strdup(question))) {
@@ -281,8 +271,7 @@ void async_check_done(AsyncCheck *c, int verdict, const sd_bus_error *error) {
                         (void) sd_bus_error_copy(&v->error, error);
                 else if (v->r < 0)
                         (void) sd_bus_error_set_errno(&v->error, v->r);
-                v->next = q->verdicts;
-                q->verdicts = v;
+                LIST_PREPEND(verdicts, q->verdicts, v);
         }
         check_free(c);
 

@@ -704,7 +704,7 @@ void backup_configs_load_results(Manager *m) {
                 log_warning_errno(r, "Failed to read %s, ignoring: %m", path);
 
         /* A completed backup on disk newer than what was recorded (or nothing recorded). */
-        for (Backup *b = m->backups; b; b = b->next) {
+        LIST_FOREACH(backups, b, m->backups) {
                 BackupConfig *c = manager_find_config(m, b->meta.config);
                 if (c && b->state == BACKUP_COMPLETED && b->meta.created > c->last_backup)
                         config_set_last(c, b->id, b->meta.created, "completed");
@@ -723,7 +723,7 @@ void backup_config_apply_retention(BackupConfig *c, const Backup *just_taken) {
         if (!c->spec.schedule)
                 return;
 
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 n += b->state == BACKUP_COMPLETED && streq(b->meta.config, c->name);
         items = new0(RetentionItem, n);
         if (!items) {
@@ -731,7 +731,7 @@ void backup_config_apply_retention(BackupConfig *c, const Backup *just_taken) {
                 return;
         }
         n = 0;
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 if (b->state == BACKUP_COMPLETED && streq(b->meta.config, c->name))
                         items[n++] = (RetentionItem) {
                                 .created = b->meta.created,
@@ -764,39 +764,16 @@ static int property_get_keep(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append(reply, "u", backup_config_keep(userdata));
 }
 
-int config_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                       sd_bus_error *error) {
-        _cleanup_free_ char *name = NULL;
-        BackupConfig *c;
-        int r;
-
-        r = sd_bus_path_decode(path, CONFIG_OBJECT_PREFIX, &name);
-        if (r <= 0)
-                return r;
-        c = manager_find_config(userdata, name);
-        if (!c)
-                return 0;
-        *found = c;
-        return 1;
+static void *config_object_find(void *userdata, const char *name) {
+        return manager_find_config(userdata, name);
 }
 
-int config_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
-        _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
+static void *config_object_next(void *userdata, void *prev) {
         Manager *m = userdata;
-        int r;
-
-        if (!l)
-                return -ENOMEM;
-        LIST_FOREACH(configs, c, m->configs) {
-                r = strv_extend(&l, c->object_path);
-                if (r < 0)
-                        return r;
-        }
-        *nodes = TAKE_PTR(l);
-        return 1;
+        return prev ? ((BackupConfig *) prev)->configs_next : m->configs;
 }
 
-const sd_bus_vtable config_vtable[] = {
+static const sd_bus_vtable config_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Name", "s", NULL, offsetof(BackupConfig, name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Schedule", "s", NULL, offsetof(BackupConfig, spec.schedule), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -811,4 +788,13 @@ const sd_bus_vtable config_vtable[] = {
         SD_BUS_PROPERTY("NextRun", "t", NULL, offsetof(BackupConfig, next_run), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LoadError", "s", NULL, offsetof(BackupConfig, load_error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_VTABLE_END,
+};
+
+const BusObjectKind config_objects = {
+        .prefix = CONFIG_OBJECT_PREFIX,
+        .interface = CONFIG_INTERFACE,
+        .vtable = config_vtable,
+        .find = config_object_find,
+        .next = config_object_next,
+        .path_offset = offsetof(BackupConfig, object_path),
 };

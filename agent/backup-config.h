@@ -102,7 +102,5 @@ void backup_configs_load_results(Manager *m);
  * which; just_taken is never among them). */
 void backup_config_apply_retention(BackupConfig *c, const Backup *just_taken);
 
-int config_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                       sd_bus_error *error);
-int config_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
-extern const sd_bus_vtable config_vtable[];
+/* The Config objects, for bus_object_kind_add() with the Manager. */
+extern const BusObjectKind config_objects;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The backup file format (see backup-file.h for the layout): the metadata codec, the streaming
- * writer and the verifying reader. The writer is a single-producer, single-consumer ring: the
+ * writer and the verifying reader. The writer hands the stream through a ring (ring.h): the
  * gRPC worker hashes chunks and copies them in, the compressor thread compresses them straight
  * out of the ring and writes the output. zstd runs single-threaded on that thread, at level 3:
  * the ratio of `zstd -3` in a few MiB, where zstd's own worker pool would want ~40 MiB.
@@ -18,6 +18,7 @@
 
 #include "backup-file.h"
 #include "fs-util.h"
+#include "ring.h"
 #include "string-util.h"
 #include "time-util.h"
 
@@ -537,13 +538,9 @@ struct BackupWriter {
 
         pthread_t thread;
         bool thread_started;
-        pthread_mutex_t lock;
-        pthread_cond_t cond; /* "there is data" for the compressor, "there is room" for the stream */
-        uint8_t *ring;
-        size_t head, count; /* guarded by lock */
-        bool closed;        /* the stream has ended: compress what is left and end the frame */
-        bool aborted;       /* stop now, from either side */
-        const atomic_bool *cancel;
+        Ring *ring;
+        /* The compressor's error: set before it aborts the ring, read by the stream once the
+         * ring says so, or after the join. */
         int error;
         char *error_message;
 };
@@ -587,52 +584,38 @@ static int writer_compress(BackupWriter *w, const uint8_t *p, size_t n, ZSTD_End
 
 static void *writer_thread(void *userdata) {
         BackupWriter *w = userdata;
-        int r = 0;
+        int r;
 
         for (;;) {
-                size_t tail, span;
-                bool done;
+                const uint8_t *p;
+                size_t n;
 
-                pthread_mutex_lock(&w->lock);
-                while (w->count == 0 && !w->closed && !w->aborted)
-                        pthread_cond_wait(&w->cond, &w->lock);
-                done = w->aborted || (w->count == 0 && w->closed);
-                tail = (w->head + RING_SIZE - w->count) % RING_SIZE;
-                span = MIN(w->count, RING_SIZE - tail);
-                pthread_mutex_unlock(&w->lock);
-                if (done)
+                r = ring_peek(w->ring, &p, &n);
+                if (r <= 0)
                         break;
-
-                /* The span stays ours until count drops, so no lock is held while compressing. */
-                r = writer_compress(w, w->ring + tail, span, ZSTD_e_continue);
-
-                pthread_mutex_lock(&w->lock);
-                w->count -= span;
+                /* The run stays ours until released, so the stream goes on meanwhile. */
+                r = writer_compress(w, p, n, ZSTD_e_continue);
                 if (r < 0) {
-                        w->aborted = true;
                         w->error = r;
-                }
-                pthread_cond_broadcast(&w->cond);
-                pthread_mutex_unlock(&w->lock);
-                atomic_store(&w->bytes_done, w->consumed);
-                if (r < 0)
+                        ring_abort(w->ring, r);
                         return NULL;
-        }
-
-        pthread_mutex_lock(&w->lock);
-        if (!w->aborted) {
-                /* zstd would only call a short stream "Src size is incorrect"; say what it is. */
-                if (w->consumed != w->db_size + SHA256_DIGEST_SIZE)
-                        r = set_message(&w->error_message, -EBADMSG, "Snapshot stream ended after %" PRIu64 " of %" PRIu64 " bytes",
-                                        w->consumed, w->db_size + SHA256_DIGEST_SIZE);
-                else
-                        r = writer_compress(w, NULL, 0, ZSTD_e_end);
-                if (r < 0) {
-                        w->aborted = true;
-                        w->error = r;
                 }
+                ring_release(w->ring, n);
+                atomic_store(&w->bytes_done, w->consumed);
         }
-        pthread_mutex_unlock(&w->lock);
+        if (r < 0) /* aborted by the stream's side */
+                return NULL;
+
+        /* zstd would only call a short stream "Src size is incorrect"; say what it is. */
+        if (w->consumed != w->db_size + SHA256_DIGEST_SIZE)
+                r = set_message(&w->error_message, -EBADMSG, "Snapshot stream ended after %" PRIu64 " of %" PRIu64 " bytes",
+                                w->consumed, w->db_size + SHA256_DIGEST_SIZE);
+        else
+                r = writer_compress(w, NULL, 0, ZSTD_e_end);
+        if (r < 0) {
+                w->error = r;
+                ring_abort(w->ring, r);
+        }
         return NULL;
 }
 
@@ -640,12 +623,9 @@ static void *writer_thread(void *userdata) {
 static void writer_stop(BackupWriter *w, bool abort) {
         if (!w->thread_started)
                 return;
-        pthread_mutex_lock(&w->lock);
         if (abort)
-                w->aborted = true;
-        w->closed = true;
-        pthread_cond_broadcast(&w->cond);
-        pthread_mutex_unlock(&w->lock);
+                ring_abort(w->ring, -ECANCELED);
+        ring_close(w->ring);
         (void) pthread_join(w->thread, NULL);
         w->thread_started = false;
 }
@@ -665,12 +645,10 @@ BackupWriter *backup_writer_free(BackupWriter *w) {
         snapshot_check_done(&w->check);
         EVP_MD_CTX_free(w->file_sha);
         free(w->out_buf);
-        free(w->ring);
+        ring_free(w->ring);
         free(w->file);
         free(w->partial);
         free(w->error_message);
-        pthread_cond_destroy(&w->cond);
-        pthread_mutex_destroy(&w->lock);
         free(w);
         return NULL;
 }
@@ -686,9 +664,6 @@ int backup_writer_new(int dir_fd, const BackupMeta *meta, const atomic_bool *can
         if (!w)
                 return -ENOMEM;
         w->fd = w->dir_fd = -EBADF;
-        w->cancel = cancel;
-        pthread_mutex_init(&w->lock, NULL);
-        pthread_cond_init(&w->cond, NULL);
         w->meta = *meta;
         w->meta.zstd_level = BACKUP_ZSTD_LEVEL;
 
@@ -702,11 +677,13 @@ int backup_writer_new(int dir_fd, const BackupMeta *meta, const atomic_bool *can
         if (w->dir_fd < 0)
                 return -errno;
 
-        w->ring = malloc(RING_SIZE);
+        r = ring_new(RING_SIZE, cancel, &w->ring);
+        if (r < 0)
+                return r;
         w->out_buf = malloc(IO_BUFFER_SIZE);
         w->cctx = ZSTD_createCCtx();
         w->file_sha = sha256_new();
-        if (!w->ring || !w->out_buf || !w->cctx || !w->file_sha)
+        if (!w->out_buf || !w->cctx || !w->file_sha)
                 return -ENOMEM;
         /* Level 3 with a 1 MiB match table instead of its 512 KiB: as fast, and no larger than
          * `zstd -3` (which splits its input into jobs for a worker thread) on etcd databases,
@@ -752,8 +729,7 @@ int backup_writer_begin(BackupWriter *w, uint64_t db_size) {
 }
 
 int backup_writer_write(BackupWriter *w, const void *p, size_t size, char **ret_message) {
-        const uint8_t *s = p;
-        int r = 0;
+        int r;
 
         /* Checked here, as the stream arrives, on the thread that otherwise mostly waits for
          * etcd; the compressor thread has enough to do. */
@@ -761,39 +737,11 @@ int backup_writer_write(BackupWriter *w, const void *p, size_t size, char **ret_
         if (r < 0)
                 return r;
 
-        pthread_mutex_lock(&w->lock);
-        while (size > 0) {
-                size_t n;
-
-                while (w->count == RING_SIZE && !w->aborted && !(w->cancel && atomic_load(w->cancel))) {
-                        /* Wakes up now and then: a stuck disk must not make the backup
-                         * impossible to cancel. */
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        ts.tv_sec += 1;
-                        (void) pthread_cond_timedwait(&w->cond, &w->lock, &ts);
-                }
-                if (w->aborted || (w->cancel && atomic_load(w->cancel))) {
-                        /* The compressor sets its message before it sets aborted, both seen
-                         * here under the lock. */
-                        r = w->error ?: -ECANCELED;
-                        if (w->error < 0)
-                                (void) set_message(ret_message, r, "%s", strna(w->error_message));
-                        break;
-                }
-                n = MIN(size, RING_SIZE - w->count);
-                n = MIN(n, RING_SIZE - w->head);
-                /* The compressor reads only below count, so this copy needs no lock. */
-                pthread_mutex_unlock(&w->lock);
-                memcpy(w->ring + w->head, s, n);
-                pthread_mutex_lock(&w->lock);
-                w->head = (w->head + n) % RING_SIZE;
-                w->count += n;
-                s += n;
-                size -= n;
-                pthread_cond_broadcast(&w->cond);
-        }
-        pthread_mutex_unlock(&w->lock);
+        r = ring_write(w->ring, p, size);
+        /* Any error but a cancel is the compressor's, whose message was set before it aborted
+         * the ring: seen here through the ring's lock. */
+        if (r < 0 && r != -ECANCELED)
+                (void) set_message(ret_message, r, "%s", strna(w->error_message));
         return r;
 }
 

@@ -357,7 +357,7 @@ static int backup_import_start(Manager *m, sd_bus_message *msg, int fd, const st
         if (asprintf(&i->partial, "import-%s" BACKUP_FILE_SUFFIX BACKUP_PARTIAL_SUFFIX, tmp) < 0 ||
             (config && !(i->config = strdup(config))))
                 return log_oom();
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 if (strv_extend(&i->known_ids, b->id) < 0)
                         return log_oom();
 

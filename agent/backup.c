@@ -209,10 +209,7 @@ static int backup_new(Manager *m, const char *id, Backup **ret) {
         }
 
         /* Newest first: listing and trimming of failed backups walk from here. */
-        b->next = m->backups;
-        if (m->backups)
-                m->backups->prev = b;
-        m->backups = b;
+        LIST_PREPEND(backups, m->backups, b);
 
         *ret = b;
         return 0;
@@ -228,12 +225,7 @@ Backup *backup_free(Backup *b) {
         /* Announced while the object can still be found, so the signal lists its interfaces. */
         if (m->bus)
                 (void) sd_bus_emit_object_removed(m->bus, b->object_path);
-        if (b->prev)
-                b->prev->next = b->next;
-        else if (m->backups == b)
-                m->backups = b->next;
-        if (b->next)
-                b->next->prev = b->prev;
+        LIST_REMOVE(backups, m->backups, b);
         if (m->running == b)
                 m->running = NULL;
 
@@ -249,7 +241,7 @@ Backup *backup_free(Backup *b) {
 }
 
 Backup *manager_find_backup(Manager *m, const char *id) {
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 if (streq(b->id, id))
                         return b;
         return NULL;
@@ -274,7 +266,7 @@ static void backup_trim_failed(Manager *m) {
         Backup *oldest = NULL;
         unsigned n = 0;
 
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 if (b->state == BACKUP_FAILED) {
                         n++;
                         oldest = b;
@@ -653,40 +645,16 @@ static int property_get_sha256(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "s", hex);
 }
 
-int backup_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                       sd_bus_error *error) {
-        _cleanup_free_ char *id = NULL;
-        Backup *b;
-        int r;
-
-        r = sd_bus_path_decode(path, BACKUP_OBJECT_PREFIX, &id);
-        if (r <= 0)
-                return r;
-        b = manager_find_backup(userdata, id);
-        if (!b)
-                return 0;
-        *found = b;
-        return 1;
+static void *backup_object_find(void *userdata, const char *id) {
+        return manager_find_backup(userdata, id);
 }
 
-int backup_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
-        _cleanup_strv_free_ char **l = NULL;
+static void *backup_object_next(void *userdata, void *prev) {
         Manager *m = userdata;
-        int r;
-
-        l = calloc(1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        for (Backup *b = m->backups; b; b = b->next) {
-                r = strv_extend(&l, b->object_path);
-                if (r < 0)
-                        return r;
-        }
-        *nodes = TAKE_PTR(l);
-        return 1;
+        return prev ? ((Backup *) prev)->backups_next : m->backups;
 }
 
-const sd_bus_vtable backup_vtable[] = {
+static const sd_bus_vtable backup_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Id", "s", bus_property_get_inline_string, offsetof(Backup, id), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Config", "s", bus_property_get_inline_string, offsetof(Backup, meta.config),
@@ -716,4 +684,13 @@ const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD("Delete", NULL, NULL, bus_backup_method_delete, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
+};
+
+const BusObjectKind backup_objects = {
+        .prefix = BACKUP_OBJECT_PREFIX,
+        .interface = BACKUP_INTERFACE,
+        .vtable = backup_vtable,
+        .find = backup_object_find,
+        .next = backup_object_next,
+        .path_offset = offsetof(Backup, object_path),
 };

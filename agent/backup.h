@@ -10,6 +10,8 @@
 #include <stdio.h>
 
 #include "backup-file.h"
+#include "bus-object.h"
+#include "list.h"
 #include "log.h"
 #include "manager.h"
 #include "worker.h"
@@ -28,7 +30,7 @@ typedef struct BackupJob BackupJob;
 
 struct Backup {
         Manager *manager;
-        Backup *next, *prev;
+        LIST_FIELDS(Backup, backups); /* on the Manager's backups */
 
         char id[BACKUP_ID_STRING_MAX];
         char *object_path;
@@ -92,7 +94,5 @@ void backup_verify_abort(Backup *b, const char *why);
 int bus_backup_method_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 
-int backup_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                       sd_bus_error *error);
-int backup_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
-extern const sd_bus_vtable backup_vtable[];
+/* The Backup objects, for bus_object_kind_add() with the Manager. */
+extern const BusObjectKind backup_objects;

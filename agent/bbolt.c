@@ -884,9 +884,13 @@ static int tx_commit(Tx *tx, uint64_t root) {
         if (r >= 0 && fdatasync(tx->fd) < 0)
                 r = -errno;
         if (r < 0) {
-                /* Nothing refers to these pages; give back what the file grew by. */
-                if ((tx->meta.pgid + tx->out_pages) * tx->page_size > tx->file_size)
-                        (void) ftruncate(tx->fd, (off_t) tx->file_size);
+                /* Nothing refers to these pages; give back what the file grew by. Should that fail
+                 * too, the file is only longer (bbolt reads no page past the meta page's pgid),
+                 * but it is no longer the size it had: say so. */
+                if ((tx->meta.pgid + tx->out_pages) * tx->page_size > tx->file_size &&
+                    ftruncate(tx->fd, (off_t) tx->file_size) < 0)
+                        return set_message(tx->message, r, "Cannot write the new pages: %s (nor truncate the file back to %" PRIu64 " bytes: %m)",
+                                           strerror(-r), tx->file_size);
                 return set_message(tx->message, r, "Cannot write the new pages: %s", strerror(-r));
         }
 

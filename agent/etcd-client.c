@@ -45,6 +45,10 @@ static const Method method_hash_kv = { "/etcdserverpb.Maintenance/HashKV", "Hash
 
 /* The slice the stream loop waits in before it looks at the cancel flag and the stall clock. */
 #define STREAM_POLL_MSEC 250
+/* The HTTP/2 window we announce, and the largest read from the socket: together with one
+ * message, what gRPC holds of the stream at most (see etcd_client_new()). */
+#define STREAM_WINDOW (1024 * 1024)
+#define TCP_READ_MAX (256 * 1024)
 /* PEM files larger than this are not certificates. */
 #define PEM_FILE_MAX (1024U * 1024U)
 /* etcd's default --max-request-bytes: a larger request would be refused anyway. */
@@ -214,6 +218,15 @@ int etcd_client_new(const EtcdEndpoint *e, EtcdClient **ret, char **ret_message)
                 /* A restore asks a starting etcd again and again on one client. gRPC's reconnect
                  * backoff grows to 2 min, and it re-resolves the target at most every 30 s: with
                  * its defaults, an etcd that came up after 20 s was noticed 10 s late. */
+                /* What gRPC may hold of a stream we have not consumed yet bounds the agent's
+                 * memory during a backup. Its BDP probing grows the HTTP/2 window without limit
+                 * when etcd sends faster than zstd compresses, and a loaded node made that 30-80 MiB
+                 * of received slices. A fixed window of 1 MiB per stream (and so per connection,
+                 * with our one stream) keeps etcd's 32 KiB chunks flowing on a link of a few ms;
+                 * reads from the socket are cut to 256 KiB (default: up to 4 MiB). */
+                { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_HTTP2_BDP_PROBE, .value.integer = 0 },
+                { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, .value.integer = STREAM_WINDOW },
+                { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, .value.integer = TCP_READ_MAX },
                 { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, .value.integer = 1000 },
                 { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, .value.integer = 1000 },
                 { .type = GRPC_ARG_STRING,

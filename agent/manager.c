@@ -267,7 +267,7 @@ void manager_update_state(Manager *m) {
                 (void) sd_notifyf(false, "STATUS=Verifying backup %s: %u%%", m->verifying->id, m->verifying->verify_percent);
                 return;
         }
-        for (Backup *b = m->backups; b; b = b->next)
+        LIST_FOREACH(backups, b, m->backups)
                 n += b->state == BACKUP_COMPLETED;
         (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s.", n, m->config.storage_directory);
 }
@@ -629,15 +629,9 @@ static int manager_connect_bus(Manager *m) {
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
 
         if ((r = sd_bus_add_object_vtable(m->bus, NULL, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_vtable, m)) < 0 ||
-            (r = sd_bus_add_fallback_vtable(m->bus, NULL, BACKUP_OBJECT_PREFIX, BACKUP_INTERFACE, backup_vtable,
-                                            backup_object_find, m)) < 0 ||
-            (r = sd_bus_add_node_enumerator(m->bus, NULL, BACKUP_OBJECT_PREFIX, backup_node_enumerator, m)) < 0 ||
-            (r = sd_bus_add_fallback_vtable(m->bus, NULL, CONFIG_OBJECT_PREFIX, CONFIG_INTERFACE, config_vtable,
-                                            config_object_find, m)) < 0 ||
-            (r = sd_bus_add_node_enumerator(m->bus, NULL, CONFIG_OBJECT_PREFIX, config_node_enumerator, m)) < 0 ||
-            (r = sd_bus_add_fallback_vtable(m->bus, NULL, RESTORE_OBJECT_PREFIX, RESTORE_INTERFACE, restore_vtable,
-                                            restore_object_find, m)) < 0 ||
-            (r = sd_bus_add_node_enumerator(m->bus, NULL, RESTORE_OBJECT_PREFIX, restore_node_enumerator, m)) < 0 ||
+            (r = bus_object_kind_add(m->bus, &backup_objects, m)) < 0 ||
+            (r = bus_object_kind_add(m->bus, &config_objects, m)) < 0 ||
+            (r = bus_object_kind_add(m->bus, &restore_objects, m)) < 0 ||
             (r = sd_bus_add_object_manager(m->bus, NULL, AGENT_OBJECT_PATH)) < 0)
                 return log_error_errno(r, "Failed to add the bus objects: %m");
 

@@ -22,8 +22,10 @@
  *            old data, after it the new, never missing or mixed. The inode in S/staged says
  *            which state it is in, so a second run does nothing but the fsyncs.
  *   finish   moves S/data/member (the previous data) to DIR/member.before-restore-ID with a
- *            no-replace rename, then removes S. Either rename happened or not; the removal
- *            goes on where it stopped.
+ *            no-replace rename, then removes S and the previous data of earlier restores
+ *            (DIR/member.before-restore-* of other ids: one copy is kept, the newest, or
+ *            every restore would leave a whole database behind). Either rename happened or
+ *            not; the removals go on where they stopped.
  *   cleanup  removes S, S/staged last: as long as S/data/member exists the marker that says
  *            whether it is the previous data exists too. Refuses while S/data/member is
  *            DIR/member itself or holds the previous data (after swap --to new).
@@ -608,6 +610,38 @@ static int step_swap(int dir_fd) {
         return 0;
 }
 
+/* Removes DIR/member.before-restore-* but keep (this restore's): each is a whole database and
+ * its WAL, and the newest previous data is the one an operator may still want. */
+static int previous_remove_older(int dir_fd, const char *keep) {
+        _cleanup_close_ int fd = -EBADF;
+        DIR *d;
+        int r = 0;
+
+        fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot read %s: %m", arg_data_dir);
+        d = fdopendir(fd);
+        if (!d)
+                return log_error_errno(errno, "Cannot read %s: %m", arg_data_dir);
+        TAKE_FD(fd);
+        for (struct dirent *de; (errno = 0, de = readdir(d));) {
+                if (!startswith(de->d_name, "member.before-restore-") || streq(de->d_name, keep))
+                        continue;
+                int k = rm_rf_at(dirfd(d), de->d_name, 0);
+                if (k < 0)
+                        r = log_error_errno(k, "Cannot remove the previous data of an earlier restore, %s/%s: %m",
+                                            arg_data_dir, de->d_name);
+                else
+                        log_info("Removed the previous data of an earlier restore, %s/%s.", arg_data_dir, de->d_name);
+        }
+        if (errno > 0 && r >= 0)
+                r = log_error_errno(errno, "Cannot read %s: %m", arg_data_dir);
+        closedir(d);
+        if (r >= 0 && fsync_dir(dir_fd) < 0)
+                r = log_error_errno(errno, "Cannot fsync %s: %m", arg_data_dir);
+        return r;
+}
+
 static int step_finish(int dir_fd) {
         _cleanup_close_ int s_fd = -EBADF, data_fd = -EBADF;
         char previous[64 + BACKUP_ID_STRING_MAX];
@@ -645,7 +679,9 @@ static int step_finish(int dir_fd) {
         }
         data_fd = safe_close(data_fd);
         s_fd = safe_close(s_fd);
-        return staging_remove(dir_fd) < 0 ? 1 : 0;
+        if (staging_remove(dir_fd) < 0)
+                return 1;
+        return previous_remove_older(dir_fd, previous) < 0 ? 1 : 0;
 }
 
 static int step_cleanup(int dir_fd) {

@@ -1649,39 +1649,18 @@ static int property_get_strv(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append_strv(reply, *(char ***) userdata ?: STRV_MAKE(NULL));
 }
 
-int restore_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                        sd_bus_error *error) {
-        _cleanup_free_ char *id = NULL;
-        Restore *r;
-        int k;
-
-        k = sd_bus_path_decode(path, RESTORE_OBJECT_PREFIX, &id);
-        if (k <= 0)
-                return k;
-        r = manager_find_restore(userdata, id);
-        if (!r)
-                return 0;
-        *found = r;
-        return 1;
+static void *restore_object_find(void *userdata, const char *id) {
+        return manager_find_restore(userdata, id);
 }
 
-int restore_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error) {
-        _cleanup_strv_free_ char **l = NULL;
+static void *restore_object_next(void *userdata, void *prev) {
         Manager *m = userdata;
-
-        l = new0(char *, 1);
-        if (!l)
-                return -ENOMEM;
-        LIST_FOREACH(restores, r, m->restores)
-                if (strv_extend(&l, r->object_path) < 0)
-                        return -ENOMEM;
-        *nodes = TAKE_PTR(l);
-        return 1;
+        return prev ? ((Restore *) prev)->restores_next : m->restores;
 }
 
 #define J(field) offsetof(Restore, j.field)
 
-const sd_bus_vtable restore_vtable[] = {
+static const sd_bus_vtable restore_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Id", "s", property_get_string, J(id), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Kind", "s", property_get_string, J(kind), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -1705,4 +1684,13 @@ const sd_bus_vtable restore_vtable[] = {
         SD_BUS_PROPERTY("Resumed", "b", bus_property_get_bool, J(resumed), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
+};
+
+const BusObjectKind restore_objects = {
+        .prefix = RESTORE_OBJECT_PREFIX,
+        .interface = RESTORE_INTERFACE,
+        .vtable = restore_vtable,
+        .find = restore_object_find,
+        .next = restore_object_next,
+        .path_offset = offsetof(Restore, object_path),
 };

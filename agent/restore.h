@@ -8,6 +8,7 @@
  */
 
 #include "backup-file.h"
+#include "bus-object.h"
 #include "control-plane.h"
 #include "etcd-client.h"
 #include "list.h"
@@ -81,7 +82,4 @@ Restore *restore_free(Restore *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Restore *, restore_free);
 Restore *manager_find_restore(Manager *m, const char *id);
 
-int restore_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata, void **found,
-                        sd_bus_error *error);
-int restore_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes, sd_bus_error *error);
-extern const sd_bus_vtable restore_vtable[];
+extern const BusObjectKind restore_objects;

@@ -34,8 +34,10 @@ static int on_wake(sd_event_source *s, int fd, uint32_t revents, void *userdata)
         Worker *w = userdata;
         uint64_t v;
 
-        /* Several wakes fold into one read: notify() looks at the current state anyway. */
-        (void) read(fd, &v, sizeof(v));
+        /* Several wakes fold into one read: notify() looks at the current state anyway. So a
+         * failed read (EAGAIN: woken for nothing) changes nothing either. */
+        if (read(fd, &v, sizeof(v)) < 0)
+                v = 0;
 
         if (atomic_load(&w->finished)) {
                 (void) pthread_join(w->thread, NULL);
@@ -90,7 +92,11 @@ void worker_cancel(Worker *w) {
 
 void worker_wake(Worker *w) {
         uint64_t one = 1;
-        (void) write(w->efd, &one, sizeof(one));
+
+        /* An eventfd refuses a write only when its counter is full (EAGAIN): the loop has a
+         * wake pending then anyway. */
+        if (write(w->efd, &one, sizeof(one)) < 0)
+                return;
 }
 
 const atomic_bool *worker_cancel_flag(Worker *w) {

@@ -60,6 +60,7 @@ const PropertyMap config_map[] = {
         { "LastBackupId", 's', offsetof(ConfigInfo, last_backup_id) },
         { "LastResult", 's', offsetof(ConfigInfo, last_result) },
         { "NextRun", 't', offsetof(ConfigInfo, next_run) },
+        { "LoadError", 's', offsetof(ConfigInfo, load_error) },
         {},
 };
 

@@ -58,6 +58,7 @@ typedef struct ConfigInfo {
         char *calendar;
         char *last_backup_id;
         char *last_result;
+        char *load_error; /* why its file cannot be used; empty when it can */
         uint32_t keep;
         bool enabled;
         uint64_t last_backup;

@@ -80,6 +80,8 @@ void json_config(JsonWriter *w, const ConfigInfo *c) {
         json_string(w, isempty(c->last_result) ? NULL : c->last_result);
         json_key(w, "next_run");
         json_string(w, format_time(t, sizeof(t), c->next_run));
+        json_key(w, "load_error");
+        json_string(w, isempty(c->load_error) ? NULL : c->load_error);
         json_end_object(w);
 }
 
@@ -137,7 +139,8 @@ int print_configs(const Objects *o, bool full) {
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
-        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST BACKUP", "RESULT", "NEXT RUN", NULL)
+        /* LOAD last, so that scripts reading the older columns by position still can. */
+        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST BACKUP", "RESULT", "NEXT RUN", "LOAD", NULL)
                  : table_new("CONFIG", "SCHEDULE", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
         if (!t)
                 return -ENOMEM;
@@ -147,11 +150,14 @@ int print_configs(const Objects *o, bool full) {
                 const ConfigInfo *c = &o->configs[i];
                 char last[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], keep[16];
                 const char *result = isempty(c->last_result) ? NULL : c->last_result;
-                const char *next_run = c->enabled ? format_time(next, sizeof(next), c->next_run) : "disabled";
+                /* A file broken from the start leaves nothing known about enabled: no "disabled". */
+                bool unknown = !isempty(c->load_error) && isempty(c->schedule);
+                const char *next_run = c->enabled || unknown ? format_time(next, sizeof(next), c->next_run) : "disabled";
 
                 snprintf(keep, sizeof(keep), "%" PRIu32, c->keep);
                 r = full ? table_add_row(t, c->name, c->schedule, c->calendar, keep, c->enabled ? "yes" : "no",
-                                         format_time(last, sizeof(last), c->last_backup), result, next_run)
+                                         format_time(last, sizeof(last), c->last_backup), result, next_run,
+                                         isempty(c->load_error) ? "loaded" : "broken")
                          : table_add_row(t, c->name, c->schedule, format_time(last, sizeof(last), c->last_backup), result,
                                          next_run);
                 if (r < 0)

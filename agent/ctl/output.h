@@ -24,5 +24,6 @@ void json_restore(JsonWriter *w, const RestoreInfo *r);
  * otherwise, as systemctl's. */
 void json_done(const char *key, const char *id, const char *flag);
 
-/* The configurations as a table: for list-configs all columns (full), for status the short form. */
+/* The configurations as a table: for list-configs all columns (full, with LOAD "loaded" or
+ * "broken"), for status the short form. */
 int print_configs(const Objects *o, bool full);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* status: the agent's state, a running backup or restore, the last restore's outcome, and each
- * configuration's last result and next run. */
+/* status: the agent's state, a running backup or restore, the last restore's outcome, the
+ * configurations whose file is broken, and each configuration's last result and next run. */
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -101,6 +101,14 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                        strna(last_restore->phase), last_restore->dry_run ? " (dry run)" : "",
                        format_time(t, sizeof(t), last_restore->finished) ?: "-", isempty(last_restore->error) ? "" : ": ",
                        strempty(last_restore->error));
+        }
+        /* A file broken by hand leaves the configuration as it was, timer included: easy to miss
+         * in a table, so each one is said here, with why. */
+        for (size_t i = 0, n = 0; i < o.n_configs; i++) {
+                const ConfigInfo *c = &o.configs[i];
+                if (isempty(c->load_error))
+                        continue;
+                printf("%13s %s: %s\n", n++ == 0 ? "Broken:" : "", c->name, c->load_error);
         }
         putchar('\n');
         return print_configs(&o, /* full= */ false);

@@ -16,6 +16,7 @@ plan_begin
 agent_setup
 CONFIGURER=etcd-configurer # may manage configurations
 FLOODER=flooder            # polkit takes half a second to say no to anything it asks
+RARE='*-01-01 04:00:00'  # a schedule that never fires during a run
 sandbox_add_user "$CONFIGURER"
 sandbox_add_user "$FLOODER"
 
@@ -37,7 +38,7 @@ polkit.addRule(function(action, subject) {
     return polkit.Result.NOT_HANDLED;
 });"
 # polkitd picks the rule up by itself.
-probe() { [[ $(call_error --as "$CONFIGURER" $AGENT_PATH $AGENT_MANAGER.AddConfig probe "{'Schedule': <'daily'>}") == none ]]; }
+probe() { [[ $(call_error --as "$CONFIGURER" $AGENT_PATH $AGENT_MANAGER.AddConfig probe "{'Schedule': <'$RARE'>}") == none ]]; }
 wait_until 20 probe || sandbox_bail "polkitd did not take the test rule (see $SANDBOX_LOG_DIR/polkitd.log)"
 ctl remove-config probe
 
@@ -45,16 +46,16 @@ checks_of() { grep -c " org.etcdbackup.agent1.manage-configs $1\$" "$CHECKS"; }
 
 # ---- one question per call ------------------------------------------------------------------
 
-is "$(call_error --as "$CONFIGURER" $AGENT_PATH $AGENT_MANAGER.AddConfig weekdays "{'Schedule': <'Mon..Fri *-*-* 01:30'>}")" \
+is "$(call_error --as "$CONFIGURER" $AGENT_PATH $AGENT_MANAGER.AddConfig weekdays "{'Schedule': <'Mon..Fri *-01-01 04:00'>}")" \
     none "a user polkit allows adds a configuration with a raw calendar"
 is "$(checks_of weekdays)" 1 "  polkit was asked once, though the call also waited for systemd-analyze"
-is "$(call_error --as "$CONFIGURER" $AGENT_PATH $AGENT_MANAGER.SetConfig weekdays "{'Schedule': <'30 2 * * 1-5'>}")" \
+is "$(call_error --as "$CONFIGURER" $AGENT_PATH $AGENT_MANAGER.SetConfig weekdays "{'Schedule': <'0 4 1 1 *'>}")" \
     none "  and changes its schedule to a cron line"
 is "$(checks_of weekdays)" 2 "  once more"
 is "$(call_error --as "$CONFIGURER" $AGENT_PATH $AGENT_MANAGER.SetConfig weekdays "{'Schedule': <'*:*:*'>}")" \
     org.etcdbackup.Agent1.Error.InvalidSchedule "  a schedule systemd's check refuses is InvalidSchedule"
 is "$(checks_of weekdays)" 3 "  after one question to polkit"
-is "$(ctl --json list-configs | jq -r '.[] | select(.name == "weekdays") | .schedule')" "30 2 * * 1-5" \
+is "$(ctl --json list-configs | jq -r '.[] | select(.name == "weekdays") | .schedule')" "0 4 1 1 *" \
     "  and changes nothing"
 
 # ---- a flood of calls waiting for polkit ------------------------------------------------------
@@ -73,7 +74,7 @@ ok "meanwhile another call of that user is refused at once with TooManyRequests"
     grep -q 'org.etcdbackup.Agent1.Error.TooManyRequests' <<<"$out"
 ok "  saying what to do" grep -q 'wait for their answers' <<<"$out"
 
-ok "root adds a configuration meanwhile, its timer included" ctl add-config during-flood --schedule="daily at 03:00"
+ok "root adds a configuration meanwhile, its timer included" ctl add-config during-flood --schedule="$RARE"
 ok "  (its timer is active)" systemctl --user is-active --quiet etcd-backup@during-flood.timer
 ok "  while the flood still waits for polkit" not grep -q ' ' "$T/flood.out"
 id=$(sandbox_as "$OPERATOR" etcd-backupctl --no-ask-password backup 2>"$T/operator.err") && rc=0 || rc=$?

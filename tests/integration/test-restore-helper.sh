@@ -225,8 +225,12 @@ etcd_stop
 # ---- finish ----------------------------------------------------------------------------------
 
 is "$(helper_rc swap --data-dir "$DATA" --id "$ID" --to new)" 0 "swap --to new (once more)"
+# An earlier restore's previous data: finish keeps only this restore's.
+EARLIER=$DATA/member.before-restore-00000000-0000-4000-8000-000000000001
+mkdir -p "$EARLIER/snap" && echo old >"$EARLIER/snap/db"
 is "$(helper_rc finish --data-dir "$DATA" --id "$ID")" 0 "finish: 0"
 is "$(ino "$PREVIOUS")" "$OLD_INO" "the previous data is DIR/member.before-restore-ID"
+ok "...and an earlier restore's previous data is removed" test ! -e "$EARLIER"
 ok "S is gone" test ! -e "$S"
 is "$(helper_rc finish --data-dir "$DATA" --id "$ID")" 0 "finish again: 0"
 ok "...nothing changed" test "$(ino "$PREVIOUS")" = "$OLD_INO" -a "$(ino "$DATA/member")" = "$STAGED_INO" -a ! -e "$S"

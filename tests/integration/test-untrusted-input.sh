@@ -16,7 +16,7 @@ agent_setup --tls
 sandbox_etcd_put_keys 100
 # Backups of a configuration of its own, so that one the built-in timer may take meanwhile
 # does not count.
-ctl add-config probe --schedule='monthly at 03:00' || sandbox_bail "cannot add a configuration"
+ctl add-config probe --schedule='*-01-01 04:00:00' || sandbox_bail "cannot add a configuration"
 pki=/etc/kubernetes/pki/etcd
 CONFIGS=/etc/etcd-backup/configs
 LOG=$SANDBOX_LOG_DIR/$AGENT_UNIT.log

@@ -354,7 +354,9 @@ TEST(writer_abandoned_leaves_nothing) {
         CHECK_EQ(count_files(), 0);
 }
 
-TEST(writer_cancel_unblocks) {
+/* A cancel set before the data comes; a cancel reaching a writer blocked on a full ring is
+ * test-ring's cancel_unblocks_a_waiting_producer. */
+TEST(writer_cancelled) {
         BackupWriter *w = NULL;
         BackupMeta m = sample_meta();
         atomic_bool cancel = true;
@@ -384,15 +386,16 @@ static int damaged(off_t offset, uint8_t xor_value, off_t truncate_to) {
                 uint8_t b;
                 if (offset < 0) {
                         struct stat st;
-                        fstat(fd, &st);
+                        CHECK(fstat(fd, &st) >= 0);
                         offset += st.st_size;
                 }
-                pread(fd, &b, 1, offset);
+                /* A damage that did not happen would pass for an undamaged file. */
+                CHECK_EQ(pread(fd, &b, 1, offset), 1);
                 b ^= xor_value;
-                pwrite(fd, &b, 1, offset);
+                CHECK_EQ(pwrite(fd, &b, 1, offset), 1);
         }
         if (truncate_to >= 0)
-                (void) !ftruncate(fd, truncate_to);
+                CHECK(ftruncate(fd, truncate_to) >= 0);
         r = backup_file_extract(fd, -1, NULL, NULL, NULL, &message);
         if (r < 0)
                 printf("#   (expected) %s\n", message);
@@ -494,7 +497,7 @@ int main(void) {
         RUN(writer_refuses_bad_trailer);
         RUN(writer_refuses_short_stream);
         RUN(writer_abandoned_leaves_nothing);
-        RUN(writer_cancel_unblocks);
+        RUN(writer_cancelled);
         RUN(reader_detects_damage);
         RUN(writer_refuses_not_bbolt);
         RUN(reader_checks_bbolt_header);
