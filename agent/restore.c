@@ -515,12 +515,36 @@ static int health_run(Worker *w, void *userdata) {
 
 static void on_worker(Worker *w, bool finished, int result, void *userdata);
 
+/* Progress, where it can be told: verifying, the bytes checked; staging, the bytes the helper
+ * has decompressed into S/snapshot.db (the tool's own restore is the last tenth); starting etcd,
+ * the time it has had of its start timeout. */
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Restore *r = userdata;
-        uint64_t total = atomic_load(&r->work_progress.total), done = atomic_load(&r->work_progress.done);
 
-        if (total > 0)
-                restore_set_progress(r, (unsigned) MIN(done * 100 / total, 99));
+        switch (r->j.phase) {
+        case RESTORE_VERIFYING: {
+                uint64_t total = atomic_load(&r->work_progress.total), done = atomic_load(&r->work_progress.done);
+                if (total > 0)
+                        restore_set_progress(r, (unsigned) MIN(done * 100 / total, 99));
+                break;
+        }
+        case RESTORE_STAGING: {
+                _cleanup_free_ char *path = NULL;
+                struct stat st;
+                if (r->snapshot_size > 0 && asprintf(&path, "%s/.restore-%s/snapshot.db", r->j.data_dir, r->j.id) >= 0 &&
+                    stat(path, &st) >= 0)
+                        restore_set_progress(r, (unsigned) MIN((uint64_t) st.st_size * 90 / r->snapshot_size, 90));
+                break;
+        }
+        case RESTORE_STARTING_ETCD: {
+                usec_t elapsed = now(CLOCK_MONOTONIC) - r->phase_started;
+                if (r->j.start_timeout_usec > 0)
+                        restore_set_progress(r, (unsigned) MIN(elapsed * 100 / r->j.start_timeout_usec, 99));
+                break;
+        }
+        default:
+                break;
+        }
         (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         return 0;
@@ -714,6 +738,7 @@ static void phase_staging(Restore *r) {
                         return restore_fail(r, k, AGENT_ERROR_RESTORE_HELPER, buf);
                 }
                 (void) restore_save(r);
+                restore_set_progress(r, 100);
                 restore_emit(r);
                 log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE,
                             "Restore %s: staged; the restored member will serve revision %" PRIu64 " (bump %" PRIu64 ").",
@@ -1234,6 +1259,11 @@ static void restore_enter(Restore *r, RestorePhase phase) {
         r->j.phase = phase;
         r->step = 0;
         r->progress = 0;
+        r->phase_started = now(CLOCK_MONOTONIC);
+        r->tick = sd_event_source_disable_unref(r->tick);
+        if (IN_SET(phase, RESTORE_STAGING, RESTORE_STARTING_ETCD) &&
+            sd_event_add_time_relative(r->manager->event, &r->tick, CLOCK_MONOTONIC, USEC_PER_SEC, 0, on_tick, r) < 0)
+                log_oom(); /* no Progress, no harm */
         if (restore_save(r) < 0 && phase == RESTORE_STOPPING) {
                 /* Without a journal a crash could not be recovered from: stop before any
                  * downtime. */
@@ -1361,6 +1391,7 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
         j->revision = b->meta.revision > 0 ? (uint64_t) b->meta.revision : 0;
         j->revision_bump = given & (UINT64_C(1) << OPTION_BUMP) ? o->revision_bump : RESTORE_BUMP_DEFAULT;
         j->dry_run = o->dry_run > 0;
+        r->snapshot_size = b->meta.snapshot_size;
         /* The default lets etcd load the database: 60 s and 15 s per GiB, at least 90 s. */
         j->start_timeout_usec = given & (UINT64_C(1) << OPTION_START_TIMEOUT)
                                         ? (usec_t) o->start_timeout_sec * USEC_PER_SEC

@@ -47,7 +47,9 @@ struct Restore {
         ControlPlaneOp *cp;
         Spawn *spawn;
         Worker *worker;
-        sd_event_source *tick;
+        sd_event_source *tick; /* Progress, every second, while it can be told */
+        usec_t phase_started;  /* CLOCK_MONOTONIC */
+        uint64_t snapshot_size; /* of the backup, 0 when resumed */
         char *helper_step;    /* the helper unit's step running ("stage", ...) */
         char *control_dir;    /* the service manager's runtime control directory, if known */
         EtcdEndpoint endpoint;
