@@ -79,7 +79,8 @@ consistent() {
         is "$(stat -c %i "$DATA_DIR/member")" "$member_inode" "  from the old member dir"
         is "$(restore_leftovers | grep -v '^member.before-restore-')" "" "  no staging dir is left"
     else
-        is "$(restore_leftovers)" "member.before-restore-$(rprop "$path" Id)" "  the old data is kept as PreviousData, nothing else"
+        is "$(restore_leftovers | grep -v '^member.before-restore-')" "" "  no staging dir is left"
+        is "$(rprop "$path" PreviousData)" "$DATA_DIR/member.before-restore-$(rprop "$path" Id)" "  PreviousData is member.before-restore-ID"
         is "$(stat -c %i "$(rprop "$path" PreviousData)")" "$member_inode" "  PreviousData is the old member dir"
     fi
     is "$(stat -c '%U:%G %a' "$DATA_DIR/member")" "etcd:etcd 700" "  the member dir is etcd's"
@@ -152,6 +153,11 @@ for how in crash reboot; do
     if [[ $how == crash ]]; then crash_agent; release; else reboot; fi
     consistent "$p" rolled-back old "$how in rolling-back"
     ok "  with an ErrorName" test -n "$(rprop "$p" ErrorName)"
+    if [[ $how == crash ]]; then
+        # (a start by hand, as the reboots and the SIGTERM below make, resets the count)
+        is "$(systemctl --user show -P NRestarts "$AGENT_UNIT")" "$kills" \
+            "the agent restarted only for the $kills kills"
+    fi
 done
 
 # ---- SIGTERM -----------------------------------------------------------------------------------
@@ -173,4 +179,4 @@ is "$(rprop "$p" Phase)" completed "  the restore completed"
 is "$(rprop "$p" Resumed)" false "  not by a resumed agent"
 is "$(etcd_keys /registry)" "$keys_backup" "  etcd serves the restored keys"
 
-restore_sane "$kills"
+restore_sane

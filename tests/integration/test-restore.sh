@@ -220,15 +220,16 @@ is "$(rprop "$p" ErrorName)" "$E.RestoreToolFailed" "  ErrorName RestoreToolFail
 unchanged "$p"
 restore_agent_conf
 
-# A full file system: the data dir on a 100 MiB tmpfs that etcd's 64 MiB WAL mostly fills (the
-# member dir alone is copied onto it; the previous data of the restores above stays below it).
+# A full file system: the data dir on a tmpfs of its own, with room for etcd (whose WAL
+# preallocates 64 MiB segments), then filled up to 20 MiB by a file beside the member dir.
 systemctl --user stop "$STANDIN_UNIT" etcd.service
-mount -t tmpfs -o size=100m,mode=0700,uid="$(id -u etcd)",gid="$(id -g etcd)" tmpfs "$T/small"  2>/dev/null ||
-    { mkdir -p "$T/small"; mount -t tmpfs -o size=100m,mode=0700,uid="$(id -u etcd)",gid="$(id -g etcd)" tmpfs "$T/small"; }
+mkdir -p "$T/small"
+mount -t tmpfs -o size=300m,mode=0700,uid="$(id -u etcd)",gid="$(id -g etcd)" tmpfs "$T/small"
 cp -a "$DATA_DIR/member" "$T/small/"
 mount --move "$T/small" "$DATA_DIR"
 _SANDBOX_MOUNTS+=("$DATA_DIR")
 systemctl --user start etcd.service "$STANDIN_UNIT"
+fallocate -l $(( $(df -B1 --output=avail "$DATA_DIR" | tail -n1) - 20 * 1024 * 1024 )) "$DATA_DIR/filler"
 agent_restart   # its mount namespace is made at its start: now it sees the tmpfs
 diag "free on the small data dir: $(df -h --output=avail "$DATA_DIR" | tail -n1)"
 before
