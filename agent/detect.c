@@ -94,7 +94,7 @@ static int detect_endpoint(Detect *d) {
         /* Without the host's network the pod's loopback is its own, not the host's. */
         if (!d->pod.host_network)
                 return set_message(&d->error, -EBADMSG,
-                                   "the pod does not use the host's network (hostNetwork: true), so its loopback URL is not the host's");
+                                   "the pod is not hostNetwork: true, so its loopback URL is not the host's");
         /* etcd's default when the flag is absent. */
         r = loopback_url(listen ?: "http://localhost:2379", &url);
         if (r == -ENOENT)

@@ -372,7 +372,7 @@ TEST(detect_refused) {
         agent_config_done(&c);
         /* The pod's own network: its loopback is not the host's. */
         write_file("manifests/etcd.yaml", "kind: Pod\nspec:\n  containers:\n  - name: etcd\n    command: [etcd]\n");
-        check_detection_refused("[Etcd]\nDataDir=/d\n", "does not use the host's network");
+        check_detection_refused("[Etcd]\nDataDir=/d\n", "is not hostNetwork: true");
         write_file("manifests/etcd.yaml",
                    "kind: Pod\nspec:\n  hostNetwork: true\n  containers:\n  - name: etcd\n    command: [etcd, --listen-client-urls, "
                    "'https://10.1.1.1:2379', --data-dir=/d]\n");
