@@ -6,6 +6,7 @@
 
 #include "agent-config.h"
 #include "conf-parser.h"
+#include "detect.h"
 #include "log.h"
 #include "string-util.h"
 
@@ -78,6 +79,34 @@ static int parse_unit_list(const char *value, void *data) {
         return strv_extend_strv(data, l);
 }
 
+/* A static pod by its manifest's name without ".yaml": a Kubernetes object name (DNS-1123
+ * subdomain), so never a path. */
+static bool pod_name_is_valid(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 0 && n <= 253 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n && s[0] != '.' &&
+               s[0] != '-' && !strstr(s, "..");
+}
+
+static int parse_pod_name(const char *value, void *data) {
+        if (!pod_name_is_valid(value))
+                return -EINVAL;
+        return free_and_strdup(data, value);
+}
+
+static int parse_pod_list(const char *value, void *data) {
+        _cleanup_strv_free_ char **l = NULL;
+        int r;
+
+        r = strv_split_whitespace(value, &l);
+        if (r < 0)
+                return r;
+        for (char **u = l; *u; u++)
+                if (!pod_name_is_valid(*u))
+                        return -EINVAL;
+        return strv_extend_strv(data, l);
+}
+
 static int parse_scope(const char *value, void *data) {
         SystemdScope s = systemd_scope_from_string(value);
 
@@ -93,27 +122,33 @@ static const struct {
         parse_t parse;
         size_t offset;
         const char *expected; /* for the error message */
-} config_items[] = {
-        { "Etcd", "Endpoint", parse_endpoint, offsetof(AgentConfig, etcd.url), "http://HOST[:PORT] or https://HOST[:PORT]" },
-        { "Etcd", "TrustedCAFile", parse_absolute_path, offsetof(AgentConfig, etcd.trusted_ca_file), "an absolute path" },
-        { "Etcd", "CertFile", parse_absolute_path, offsetof(AgentConfig, etcd.cert_file), "an absolute path" },
-        { "Etcd", "KeyFile", parse_absolute_path, offsetof(AgentConfig, etcd.key_file), "an absolute path" },
-        { "Etcd", "DataDir", parse_absolute_path, offsetof(AgentConfig, etcd_data_dir), "an absolute path" },
-        { "Etcd", "Unit", parse_unit, offsetof(AgentConfig, etcd_unit), "a unit name" },
-        { "Etcd", "Name", parse_string, offsetof(AgentConfig, etcd_name), NULL },
-        { "Etcd", "InitialCluster", parse_string, offsetof(AgentConfig, initial_cluster), NULL },
-        { "Etcd", "InitialAdvertisePeerURLs", parse_string, offsetof(AgentConfig, initial_advertise_peer_urls), NULL },
-        { "Etcd", "InitialClusterToken", parse_string, offsetof(AgentConfig, initial_cluster_token), NULL },
-        { "Etcd", "RestoreCommand", parse_absolute_path, offsetof(AgentConfig, restore_command), "an absolute path" },
-        { "ControlPlane", "Units", parse_unit_list, offsetof(AgentConfig, control_plane_units), "unit names" },
-        { "Storage", "Directory", parse_absolute_path, offsetof(AgentConfig, storage_directory), "an absolute path" },
-        { "Systemd", "Scope", parse_scope, offsetof(AgentConfig, scope), "\"system\" or \"user\"" },
+} config_items[_CONFIG_KEY_MAX] = {
+        [CONFIG_ETCD_ENDPOINT] = { "Etcd", "Endpoint", parse_endpoint, offsetof(AgentConfig, etcd.url), "http://HOST[:PORT] or https://HOST[:PORT]" },
+        [CONFIG_ETCD_TRUSTED_CA_FILE] = { "Etcd", "TrustedCAFile", parse_absolute_path, offsetof(AgentConfig, etcd.trusted_ca_file), "an absolute path" },
+        [CONFIG_ETCD_CERT_FILE] = { "Etcd", "CertFile", parse_absolute_path, offsetof(AgentConfig, etcd.cert_file), "an absolute path" },
+        [CONFIG_ETCD_KEY_FILE] = { "Etcd", "KeyFile", parse_absolute_path, offsetof(AgentConfig, etcd.key_file), "an absolute path" },
+        [CONFIG_ETCD_DATA_DIR] = { "Etcd", "DataDir", parse_absolute_path, offsetof(AgentConfig, etcd_data_dir), "an absolute path" },
+        [CONFIG_ETCD_UNIT] = { "Etcd", "Unit", parse_unit, offsetof(AgentConfig, etcd_unit), "a unit name" },
+        [CONFIG_ETCD_STATIC_POD] = { "Etcd", "StaticPod", parse_pod_name, offsetof(AgentConfig, etcd_static_pod), "a static pod's name (its manifest's without .yaml)" },
+        [CONFIG_ETCD_NAME] = { "Etcd", "Name", parse_string, offsetof(AgentConfig, etcd_name), NULL },
+        [CONFIG_ETCD_INITIAL_CLUSTER] = { "Etcd", "InitialCluster", parse_string, offsetof(AgentConfig, initial_cluster), NULL },
+        [CONFIG_ETCD_INITIAL_ADVERTISE_PEER_URLS] = { "Etcd", "InitialAdvertisePeerURLs", parse_string, offsetof(AgentConfig, initial_advertise_peer_urls), NULL },
+        [CONFIG_ETCD_INITIAL_CLUSTER_TOKEN] = { "Etcd", "InitialClusterToken", parse_string, offsetof(AgentConfig, initial_cluster_token), NULL },
+        [CONFIG_ETCD_RESTORE_COMMAND] = { "Etcd", "RestoreCommand", parse_absolute_path, offsetof(AgentConfig, restore_command), "an absolute path" },
+        [CONFIG_CONTROL_PLANE_UNITS] = { "ControlPlane", "Units", parse_unit_list, offsetof(AgentConfig, control_plane_units), "unit names" },
+        [CONFIG_CONTROL_PLANE_STATIC_PODS] = { "ControlPlane", "StaticPods", parse_pod_list, offsetof(AgentConfig, control_plane_static_pods), "static pod names (manifests' names without .yaml)" },
+        [CONFIG_CONTROL_PLANE_MANIFEST_DIRECTORY] = { "ControlPlane", "ManifestDirectory", parse_absolute_path, offsetof(AgentConfig, manifest_directory), "an absolute path" },
+        [CONFIG_STORAGE_DIRECTORY] = { "Storage", "Directory", parse_absolute_path, offsetof(AgentConfig, storage_directory), "an absolute path" },
+        [CONFIG_SYSTEMD_SCOPE] = { "Systemd", "Scope", parse_scope, offsetof(AgentConfig, scope), "\"system\" or \"user\"" },
 };
+
+static bool item_is_list(size_t i) {
+        return config_items[i].parse == parse_unit_list || config_items[i].parse == parse_pod_list;
+}
 
 typedef struct ParseContext {
         AgentConfig *config;
         const char *filename;
-        bool units_assigned;
 } ParseContext;
 
 static int on_assignment(const char *section, const char *key, const char *value, unsigned line, void *userdata) {
@@ -137,9 +172,13 @@ static int on_assignment(const char *section, const char *key, const char *value
                                        ctx->filename, line, key, section);
 
         data = (uint8_t *) ctx->config + config_items[i].offset;
-        if (config_items[i].parse == parse_unit_list) {
-                ctx->units_assigned = true;
-                /* As in systemd unit files: the empty assignment clears the list. */
+        /* Set here, and so never read from a manifest nor defaulted. */
+        r = free_and_strdup(&ctx->config->sources[i], ctx->filename);
+        if (r < 0)
+                return log_oom();
+        if (item_is_list(i)) {
+                /* As in systemd unit files: the empty assignment clears the list (which stays
+                 * set: an empty list is a choice, not the default). */
                 if (isempty(value)) {
                         *(char ***) data = strv_free(*(char ***) data);
                         return 0;
@@ -150,6 +189,7 @@ static int on_assignment(const char *section, const char *key, const char *value
                         ctx->config->scope = SCOPE_SYSTEM;
                 else
                         *(char **) data = mfree(*(char **) data);
+                ctx->config->sources[i] = mfree(ctx->config->sources[i]);
                 return 0;
         }
 
@@ -167,7 +207,7 @@ static int set_default(char **field, const char *value) {
         return *field ? 0 : free_and_strdup(field, value);
 }
 
-static int fill_defaults(AgentConfig *c, bool units_assigned) {
+static int fill_defaults(AgentConfig *c) {
         char host[256] = {};
         int r = 0;
 
@@ -176,7 +216,10 @@ static int fill_defaults(AgentConfig *c, bool units_assigned) {
 
         r = r ?: set_default(&c->etcd.url, "http://127.0.0.1:2379");
         r = r ?: set_default(&c->etcd_data_dir, "/var/lib/etcd/default"); /* Debian's etcd.service */
+        /* Kept while etcd is a static pod too (nothing stops it by this name then), so that
+         * code that names etcd's unit always has one. */
         r = r ?: set_default(&c->etcd_unit, "etcd.service");
+        r = r ?: set_default(&c->manifest_directory, MANIFEST_DIRECTORY_DEFAULT);
         r = r ?: set_default(&c->etcd_name, host);
         r = r ?: set_default(&c->initial_advertise_peer_urls, "http://localhost:2380");
         r = r ?: set_default(&c->initial_cluster_token, "etcd-cluster");
@@ -200,7 +243,9 @@ static int fill_defaults(AgentConfig *c, bool units_assigned) {
                         return -ENOMEM;
         }
 
-        if (!units_assigned && !c->control_plane_units) {
+        /* Where the control plane is static pods (detected, or set), there is no unit to stop
+         * by default. */
+        if (!c->sources[CONFIG_CONTROL_PLANE_UNITS] && !c->control_plane_units && !c->control_plane_static_pods) {
                 r = strv_extend(&c->control_plane_units, "kube-apiserver.service");
                 if (r < 0)
                         return r;
@@ -218,7 +263,12 @@ void agent_config_done(AgentConfig *c) {
         c->initial_cluster_token = mfree(c->initial_cluster_token);
         c->restore_command = mfree(c->restore_command);
         c->control_plane_units = strv_free(c->control_plane_units);
+        c->etcd_static_pod = mfree(c->etcd_static_pod);
+        c->control_plane_static_pods = strv_free(c->control_plane_static_pods);
+        c->manifest_directory = mfree(c->manifest_directory);
         c->storage_directory = mfree(c->storage_directory);
+        for (size_t i = 0; i < _CONFIG_KEY_MAX; i++)
+                c->sources[i] = mfree(c->sources[i]);
 }
 
 /* Reads one file: a missing one is fine unless required, and so (with a warning) is anything
@@ -247,17 +297,84 @@ static int load_file(ParseContext *ctx, const char *path, bool required) {
         return r; /* an invalid value, already logged */
 }
 
-/* Defaults for what no file set, and the checks across keys. */
-static int config_finish(ParseContext *ctx) {
+/* What the files left unset read from the static pod manifests (if detect), defaults for the
+ * rest, and the checks across keys. */
+static int config_finish(ParseContext *ctx, bool detect) {
         AgentConfig *c = ctx->config;
         int r;
 
-        r = fill_defaults(c, ctx->units_assigned);
+        if (c->sources[CONFIG_ETCD_UNIT] && c->sources[CONFIG_ETCD_STATIC_POD] && c->etcd_unit && c->etcd_static_pod)
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+                                       "[Etcd] Unit= and StaticPod= are both set: etcd runs either as a unit or as a static pod.");
+        if (detect) {
+                r = agent_config_detect(c);
+                if (r < 0)
+                        return r; /* logged, with the manifest and the reason */
+        }
+        r = fill_defaults(c);
         if (r < 0)
                 return log_oom();
         if (!!c->etcd.cert_file != !!c->etcd.key_file)
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "[Etcd] CertFile= and KeyFile= must be given together.");
         return 0;
+}
+
+const char *agent_config_key_name(AgentConfigKey k) {
+        static char names[_CONFIG_KEY_MAX][64];
+
+        if (k < 0 || k >= _CONFIG_KEY_MAX)
+                return NULL;
+        /* Built once, from the table: the names cannot drift from the keys. */
+        if (!names[k][0])
+                snprintf(names[k], sizeof(names[k]), "%s.%s", config_items[k].section, config_items[k].key);
+        return names[k];
+}
+
+int agent_config_value_string(const AgentConfig *c, AgentConfigKey k, char **ret) {
+        const void *data = (const uint8_t *) c + config_items[k].offset;
+        const char *s;
+        char *v;
+
+        if (item_is_list(k))
+                {
+                        char **l = *(char ** const *) data;
+                        v = l ? strv_join(l, " ") : strdup("");
+                }
+        else {
+                if (config_items[k].parse == parse_scope)
+                        s = systemd_scope_to_string(c->scope);
+                else if (k == CONFIG_ETCD_UNIT && c->etcd_static_pod)
+                        s = NULL; /* kept filled in, but not in force */
+                else
+                        s = *(char * const *) data;
+                v = strdup(strempty(s));
+        }
+        if (!v)
+                return -ENOMEM;
+        *ret = v;
+        return 0;
+}
+
+bool agent_config_key_is_set(const AgentConfig *c, AgentConfigKey k) {
+        return c->sources[k];
+}
+
+int agent_config_set_from(AgentConfig *c, AgentConfigKey k, const char *value, const char *source, char **ret_error) {
+        void *data = (uint8_t *) c + config_items[k].offset;
+        int r;
+
+        /* The same checks as a value in agent.conf gets: it ends up in the same places. */
+        if (!utf8_is_printable(value))
+                return set_message(ret_error, -EINVAL, "%s=%s would not be text", config_items[k].key, value);
+        if (item_is_list(k))
+                *(char ***) data = strv_free(*(char ***) data);
+        r = config_items[k].parse(value, data);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return set_message(ret_error, -EINVAL, "[%s] %s=%s is not %s", config_items[k].section,
+                                   config_items[k].key, value, config_items[k].expected ?: "valid");
+        return free_and_strdup(&c->sources[k], source);
 }
 
 int agent_config_load(const char *path, AgentConfig *ret) {
@@ -288,7 +405,7 @@ int agent_config_load(const char *path, AgentConfig *ret) {
                         goto fail;
         }
 
-        r = config_finish(&ctx);
+        r = config_finish(&ctx, /* detect= */ true);
         if (r < 0)
                 goto fail;
         *ret = c;
@@ -309,7 +426,7 @@ int agent_config_load_string(const char *text, AgentConfig *ret) {
         if (r == -EBADMSG)
                 log_error_errno(r, "%s:%u: Syntax error: expected [Section] or Key=Value.", ctx.filename, line);
         if (r >= 0)
-                r = config_finish(&ctx);
+                r = config_finish(&ctx, /* detect= */ false);
         if (r < 0) {
                 agent_config_done(&c);
                 return r;

@@ -19,6 +19,7 @@
 #include "backup-import.h"
 #include "backup.h"
 #include "bus-util.h"
+#include "detect.h"
 #include "errors.h"
 #include "fs-util.h"
 #include "log.h"
@@ -629,6 +630,9 @@ static int manager_connect_bus(Manager *m) {
                 return log_error_errno(r, "Failed to connect to the system bus: %m");
 
         if ((r = sd_bus_add_object_vtable(m->bus, NULL, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, manager_vtable, m)) < 0 ||
+            /* Detected and DetectionError (agent/detect.c), read from the configuration in force. */
+            (r = sd_bus_add_object_vtable(m->bus, NULL, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, agent_config_vtable,
+                                          &m->config)) < 0 ||
             (r = bus_object_kind_add(m->bus, &backup_objects, m)) < 0 ||
             (r = bus_object_kind_add(m->bus, &config_objects, m)) < 0 ||
             (r = bus_object_kind_add(m->bus, &restore_objects, m)) < 0 ||
@@ -722,9 +726,10 @@ void manager_reload(Manager *m) {
         log_info("Reloading agent.conf and the backup configurations.");
 
         r = agent_config_load(m->config_path, &c);
-        if (r < 0)
+        if (r < 0) {
                 log_error("The agent configuration is broken; the one in force stays.");
-        else {
+                (void) sd_bus_emit_properties_changed(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "DetectionError", NULL);
+        } else {
                 /* Where backups live and which manager runs the timers are fixed for the life
                  * of the process: the objects and the timers depend on them. */
                 if (!streq(c.storage_directory, m->config.storage_directory))
@@ -736,7 +741,8 @@ void manager_reload(Manager *m) {
                 c.scope = m->config.scope;
                 agent_config_done(&m->config);
                 m->config = c;
-                (void) sd_bus_emit_properties_changed(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "Endpoint", NULL);
+                (void) sd_bus_emit_properties_changed(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "Endpoint", "Detected",
+                                                      "DetectionError", NULL);
         }
 
         /* READY=1 once the configurations and their timers are in place, as systemd's reload

@@ -5,6 +5,7 @@
 
 #include "bus-names.h"
 #include "bus.h"
+#include "string-util.h"
 #include "errors.h"
 #include "macro.h"
 
@@ -13,6 +14,35 @@ static const PropertyMap *property_map_find(const PropertyMap *map, const char *
                 if (streq(p->name, name))
                         return p;
         return NULL;
+}
+
+/* An a(sss) as one flat NULL-terminated list, three strings an entry. */
+static int read_triples(sd_bus_message *m, char ***field) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(sss)");
+        if (r < 0)
+                return r;
+        for (;;) {
+                const char *a, *b, *c;
+
+                r = sd_bus_message_read(m, "(sss)", &a, &b, &c);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+                if (strv_extend_counted(&l, &n, a) < 0 || strv_extend_counted(&l, &n, b) < 0 ||
+                    strv_extend_counted(&l, &n, c) < 0)
+                        return -ENOMEM;
+        }
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        strv_free(*field);
+        *field = TAKE_PTR(l);
+        return 0;
 }
 
 int map_properties(sd_bus_message *m, const PropertyMap *map, void *data) {
@@ -36,8 +66,10 @@ int map_properties(sd_bus_message *m, const PropertyMap *map, void *data) {
                         void *field = (uint8_t *) data + p->offset;
 
                         sig[0] = p->type;
-                        r = sd_bus_message_enter_container(m, 'v', p->type == 'a' ? "as" : sig);
-                        if (r >= 0 && p->type == 'a') {
+                        r = sd_bus_message_enter_container(m, 'v', p->type == 'a' ? "as" : p->type == 'T' ? "a(sss)" : sig);
+                        if (r >= 0 && p->type == 'T')
+                                r = read_triples(m, field);
+                        else if (r >= 0 && p->type == 'a') {
                                 char **l = NULL;
                                 r = sd_bus_message_read_strv(m, &l);
                                 if (r >= 0) {
@@ -73,7 +105,7 @@ void free_properties(const PropertyMap *map, void *data) {
                 if (p->type == 's' || p->type == 'o') {
                         char **field = (char **) ((uint8_t *) data + p->offset);
                         *field = mfree(*field);
-                } else if (p->type == 'a') {
+                } else if (p->type == 'a' || p->type == 'T') {
                         char ***field = (char ***) ((uint8_t *) data + p->offset);
                         *field = strv_free(*field);
                 }

@@ -11,7 +11,8 @@
 #include <systemd/sd-bus.h>
 
 /* One property: its name, its D-Bus type ('s' and 'o' become a char * the struct owns, 'a' an
- * "as" as a NULL-terminated char ** it owns, 'b' a bool, the numbers their C types) and where
+ * "as" as a NULL-terminated char ** it owns, 'T' an "a(sss)" as one flat NULL-terminated char ** of
+ * three strings an entry, 'b' a bool, the numbers their C types) and where
  * it goes in the struct. Ends with {}. */
 typedef struct PropertyMap {
         const char *name;

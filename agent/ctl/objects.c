@@ -14,6 +14,8 @@ const PropertyMap manager_map[] = {
         { "Endpoint", 's', offsetof(ManagerInfo, endpoint) },
         { "RunningBackup", 'o', offsetof(ManagerInfo, running_backup) },
         { "RunningRestore", 'o', offsetof(ManagerInfo, running_restore) },
+        { "Detected", 'T', offsetof(ManagerInfo, detected) },
+        { "DetectionError", 's', offsetof(ManagerInfo, detection_error) },
         {},
 };
 

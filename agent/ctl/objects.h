@@ -20,6 +20,8 @@ typedef struct ManagerInfo {
         char *endpoint;
         char *running_backup;
         char *running_restore;
+        char **detected; /* key, value, source; key, value, source; ... */
+        char *detection_error;
 } ManagerInfo;
 
 extern const PropertyMap manager_map[];

@@ -54,6 +54,26 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                 json_string(&w, s.endpoint);
                 json_key(&w, "storage_directory");
                 json_string(&w, s.storage);
+                /* Every agent.conf key in force, and where it came from (agent.conf, a manifest,
+                 * the default). */
+                json_key(&w, "detected");
+                json_begin_array(&w);
+                for (size_t i = 0; s.detected && s.detected[i] && s.detected[i + 1] && s.detected[i + 2]; i += 3) {
+                        json_begin_object(&w);
+                        json_key(&w, "key");
+                        json_string(&w, s.detected[i]);
+                        json_key(&w, "value");
+                        json_string(&w, s.detected[i + 1]);
+                        json_key(&w, "source");
+                        json_string(&w, s.detected[i + 2]);
+                        json_end_object(&w);
+                }
+                json_end_array(&w);
+                json_key(&w, "detection_error");
+                if (isempty(s.detection_error))
+                        json_null(&w);
+                else
+                        json_string(&w, s.detection_error);
                 json_key(&w, "backups");
                 json_uint(&w, completed);
                 json_key(&w, "failed_backups");
@@ -90,6 +110,8 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
         if (failed)
                 printf(", %zu failed", failed);
         printf(")\n");
+        if (!isempty(s.detection_error))
+                printf("       Error: %s (the configuration before this stays in force)\n", s.detection_error);
         if (running)
                 printf("     Running: backup %s of '%s', %" PRIu32 "%%\n", running->id, running->config, running->progress);
         if (restoring)
@@ -110,6 +132,14 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                         continue;
                 printf("%13s %s: %s\n", n++ == 0 ? "Broken:" : "", c->name, c->load_error);
         }
+        putchar('\n');
+        /* The settings that have a value, and where each came from: on a kubeadm node most are
+         * read from etcd's manifest. */
+        printf("Settings:\n");
+        for (size_t i = 0; s.detected && s.detected[i] && s.detected[i + 1] && s.detected[i + 2]; i += 3)
+                if (!isempty(s.detected[i + 1]))
+                        printf("  %-30s %s (%s%s)\n", s.detected[i], s.detected[i + 1],
+                               streq(s.detected[i + 2], "default") ? "" : "from ", s.detected[i + 2]);
         putchar('\n');
         return print_configs(&o, /* full= */ false);
 }

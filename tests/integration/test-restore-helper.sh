@@ -281,10 +281,13 @@ unit_props=(-p Type=oneshot -p ProtectSystem=strict -p "ReadWritePaths=$DATA" -p
 # Sanitizer builds: LeakSanitizer ptrace()s the process at exit.
 [[ -n ${ASAN_OPTIONS:-} ]] && unit_props+=(-p SystemCallFilter=@debug -p "Environment=ASAN_OPTIONS=$ASAN_OPTIONS")
 [[ -n ${UBSAN_OPTIONS:-} ]] && unit_props+=(-p "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS")
+# The installed helper, as the agent runs it: the build dir may be below /tmp, which
+# PrivateTmp=yes hides from the unit.
+INSTALLED_HELPER=/usr/libexec/etcd-backup/etcd-backup-restore-helper
 in_unit() {   # in_unit NAME ARGS... : exit status of the helper run as a transient unit
     local rc=0
     systemd-run --user --quiet --wait --collect --unit="etcd-backup-restore-$ID-$1" "${unit_props[@]}" \
-        "$HELPER" "${@:2}" >>"$SANDBOX_LOG_DIR/helper-units.log" 2>&1 || rc=$?
+        "$INSTALLED_HELPER" "${@:2}" >>"$SANDBOX_LOG_DIR/helper-units.log" 2>&1 || rc=$?
     echo "$rc"
 }
 # shellcheck disable=SC2046

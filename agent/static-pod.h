@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * Static pod manifests (what the kubelet runs from its manifest directory, kubeadm's
+ * /etc/kubernetes/manifests/etcd.yaml and kube-apiserver.yaml): just what the agent needs of a
+ * Pod, read with a real YAML parser (libyaml): each container's command line (command, then
+ * args), its volume mounts, the pod's hostPath volumes, hostNetwork and the termination grace
+ * period. Non-logging: failures are a negative errno and a message saying what is wrong, for
+ * the caller to report with the file's name. A manifest is untrusted input: its size is
+ * bounded, and so is every list read from it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* kubeadm's manifests are 2-5 KiB; the kubelet itself reads at most 10 MiB. */
+#define STATIC_POD_FILE_MAX (256U * 1024U)
+/* Bounds on what is read of one pod: far above any real control-plane pod. */
+#define STATIC_POD_CONTAINERS_MAX 32U
+#define STATIC_POD_ARGS_MAX 1024U
+#define STATIC_POD_VOLUMES_MAX 256U
+
+typedef struct StaticPodMount {
+        char *name;
+        char *mount_path;
+} StaticPodMount;
+
+typedef struct StaticPodContainer {
+        char *name;
+        char **argv; /* command, then args: what the container runs (NULL-terminated, never empty) */
+        StaticPodMount *mounts;
+        size_t n_mounts;
+} StaticPodContainer;
+
+typedef struct StaticPodVolume {
+        char *name;
+        char *host_path; /* NULL: not a hostPath volume */
+} StaticPodVolume;
+
+typedef struct StaticPod {
+        char *name; /* metadata.name */
+        bool host_network;
+        uint64_t grace_period_sec; /* terminationGracePeriodSeconds, Kubernetes' default 30 */
+        StaticPodContainer *containers;
+        size_t n_containers;
+        StaticPodVolume *volumes;
+        size_t n_volumes;
+} StaticPod;
+
+/* Parses a manifest's text (YAML or JSON, the first document). -EBADMSG: not YAML, or not a
+ * Pod the agent can read (no containers, a container without a command, a value of the wrong
+ * type); -E2BIG past one of the bounds; *ret_error (if given) says what and where. */
+int static_pod_parse(const char *text, size_t size, StaticPod *ret, char **ret_error);
+/* Reads dir_fd/name (open_regular_file_at(): never blocks, -EBADFD for what is not a regular
+ * file; -EFBIG past STATIC_POD_FILE_MAX) and parses it. */
+int static_pod_load(int dir_fd, const char *name, StaticPod *ret, char **ret_error);
+void static_pod_done(StaticPod *p);
+
+/* The container called name, else the only one; NULL if neither. */
+const StaticPodContainer *static_pod_find_container(const StaticPod *p, const char *name);
+
+/* The value of a command-line flag as etcd and the apiserver take them (Go's flag package):
+ * "--flag=value", "--flag value", one dash or two; the last occurrence wins. NULL when absent.
+ * A flag given as "--flag" alone at the end has the value "" (a boolean). */
+const char *static_pod_flag(char * const *argv, const char *flag);
+
+/* Where a path of the container's is on the host: through the volume mount that holds it (the
+ * longest mountPath that is a prefix of path, as the runtime resolves it) whose volume is a
+ * hostPath. -ENOENT if no mount holds it, -EREMOTE if the mount's volume is not a hostPath
+ * (an emptyDir, a configMap...: not a host path at all). */
+int static_pod_host_path(const StaticPod *p, const StaticPodContainer *c, const char *path, char **ret);
