@@ -1490,6 +1490,14 @@ int bus_manager_method_restore(sd_bus_message *msg, void *userdata, sd_bus_error
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "RevisionBump %" PRIu64 " is too large.",
                                          o.revision_bump);
 
+        /* Stopping and starting static pods (moving their manifests away and back) is not
+         * there yet: stopping etcd.service would leave a static-pod etcd running on the data
+         * dir the swap replaces. */
+        if (m->config.etcd_static_pod || strv_length(m->config.control_plane_static_pods) > 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
+                                        "This node runs etcd or its control plane as static pods ([Etcd] StaticPod=, "
+                                        "[ControlPlane] StaticPods=); restores can stop and start only systemd units yet.");
+
         /* polkit */
         const char *details[] = { "backup", b->id, NULL };
         k = polkit_check(msg, POLKIT_ACTION_RESTORE, details, m->checks, error);
