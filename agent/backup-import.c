@@ -436,6 +436,9 @@ int bus_manager_method_import_backup(sd_bus_message *msg, void *userdata, sd_bus
          * Backups and verifications go on meanwhile; they share nothing with an import. */
         if (m->import)
                 return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Another import is running; try again when it is done.");
+        /* A restore wants the disk etcd needs, and its backup may be the one that would come in. */
+        if (m->restore)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "A restore is running; import when it is done.");
 
         r = backup_import_start(m, msg, fd, &st, config, error);
         if (r < 0)

@@ -175,7 +175,6 @@ static int backup_job_run(Worker *w, void *userdata) {
 /* ---- the object, on the loop ------------------------------------------------------------- */
 
 static void backup_emit_changed(Backup *b, const char *property, ...) _sentinel_;
-static void backup_verify_abort(Backup *b, const char *why);
 
 static void backup_emit_changed(Backup *b, const char *property, ...) {
         Manager *m = b->manager;
@@ -469,7 +468,7 @@ static int on_verify_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* Ends a verification that has not finished (the worker is cancelled and joined), answering
  * its caller with why. */
-static void backup_verify_abort(Backup *b, const char *why) {
+void backup_verify_abort(Backup *b, const char *why) {
         if (!b->verify_worker)
                 return;
         b->verify_worker = worker_free(b->verify_worker);
@@ -559,6 +558,11 @@ int bus_backup_method_delete(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = polkit_check(msg, POLKIT_ACTION_DELETE_BACKUP, details, m->checks, error);
         if (r <= 0)
                 return r < 0 ? r : 1;
+
+        /* Its file is what the running restore reads and stages. */
+        if (b->pinned > 0)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s is being restored; delete it when the restore is done.",
+                                         b->id);
 
         r = backup_remove(b, "on request");
         if (r < 0)

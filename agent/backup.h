@@ -86,6 +86,9 @@ Backup *manager_find_backup(Manager *m, const char *id);
 #define log_backup(b, level, error, message_id, ...)                                                    \
         log_backup_id((b)->id, (b)->meta.config, level, error, message_id, __VA_ARGS__)
 
+/* Ends a verification that has not finished, answering its caller with Cancelled and why. */
+void backup_verify_abort(Backup *b, const char *why);
+
 /* The handlers behind Backup.Verify() and Backup.Delete(), also reached by id through the
  * Manager's VerifyBackup() and DeleteBackup(). */
 int bus_backup_method_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error);

@@ -65,6 +65,11 @@ static int run(void) {
         r = manager_start(m);
         if (r < 0)
                 return r;
+        if (r > 0) {
+                /* Stopped while finishing an interrupted restore, which is now final. */
+                (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
+                return 0;
+        }
 
         manager_update_state(m);
         manager_release_memory(m);

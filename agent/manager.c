@@ -25,7 +25,9 @@
 #include "log.h"
 #include "manager.h"
 #include "memory-util.h"
+#include "restore.h"
 #include "string-util.h"
+#include "systemd-jobs.h"
 #include "time-util.h"
 #include "timers.h"
 
@@ -89,6 +91,55 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         return 0;
 }
 
+#define EXTEND_TIMEOUT_INTERVAL (10 * USEC_PER_SEC)
+
+/* While the agent waits for a restore to end before it exits, systemd is asked for more time
+ * before it sends SIGKILL, again and again. */
+static int on_extend_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->restore)
+                return 0;
+        (void) sd_notifyf(false, "EXTEND_TIMEOUT_USEC=%" PRIu64 "\nSTATUS=Stopping once restore %s is done (%s)...",
+                          3 * EXTEND_TIMEOUT_INTERVAL, m->restore->j.id, restore_phase_to_string(m->restore->j.phase));
+        (void) sd_event_source_set_time_relative(s, EXTEND_TIMEOUT_INTERVAL);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+/* SIGTERM, SIGINT: exit, but never in the middle of a restore: it is carried to a final phase
+ * first (a restore left half-done takes the control plane down until the agent is back). */
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->restore) {
+                m->exit_requested = true;
+                return m->serving ? sd_event_exit(m->event, 0) : 0;
+        }
+        if (m->exit_requested)
+                return 0;
+        m->exit_requested = true;
+        log_notice("Asked to stop during restore %s (%s): stopping once it has ended.", m->restore->j.id,
+                   restore_phase_to_string(m->restore->j.phase));
+        if (sd_event_add_time_relative(m->event, &m->extend_timeout, CLOCK_MONOTONIC, 0, 0, on_extend_timeout, m) < 0)
+                log_oom();
+        return 0;
+}
+
+static int manager_open_restores(Manager *m) {
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        if (asprintf(&dir, "%s/" RESTORES_DIR, m->state_dir) < 0)
+                return log_oom();
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create %s: %m", dir);
+        m->restores_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (m->restores_fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", dir);
+        return manager_load_restores(m);
+}
+
 int manager_new(const char *config_path, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         int r;
@@ -96,7 +147,7 @@ int manager_new(const char *config_path, Manager **ret) {
         m = calloc(1, sizeof(*m));
         if (!m)
                 return log_oom();
-        m->storage_fd = -EBADF;
+        m->storage_fd = m->restores_fd = -EBADF;
         if (config_path && !(m->config_path = strdup(config_path)))
                 return log_oom();
 
@@ -116,8 +167,8 @@ int manager_new(const char *config_path, Manager **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate the event loop: %m");
         /* NULL handlers: exit the loop. The signals were blocked in main() before any thread. */
-        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL)) < 0 ||
-            (r = sd_event_add_signal(m->event, NULL, SIGINT, NULL, NULL)) < 0 ||
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0)
                 return log_error_errno(r, "Failed to watch for signals: %m");
         r = sd_event_set_watchdog(m->event, true);
@@ -128,6 +179,9 @@ int manager_new(const char *config_path, Manager **ret) {
         if (r < 0)
                 return r;
         r = manager_load_backups(m);
+        if (r < 0)
+                return r;
+        r = manager_open_restores(m);
         if (r < 0)
                 return r;
 
@@ -146,6 +200,15 @@ Manager *manager_free(Manager *m) {
         m->import = backup_import_free(m->import);
         backup_configs_cancel_load(m);
         m->retention_defer = sd_event_source_disable_unref(m->retention_defer);
+        m->extend_timeout = sd_event_source_disable_unref(m->extend_timeout);
+        /* A restore still running stays in its journal, and is resumed at the next start. Its
+         * calls to systemd go with it, then the client with the timers' calls. */
+        if (m->restore)
+                log_notice("Restore %s interrupted in phase %s; it is resumed when the agent starts again.",
+                           m->restore->j.id, restore_phase_to_string(m->restore->j.phase));
+        while (m->restores)
+                restore_free(m->restores);
+        m->systemd = systemd_client_free(m->systemd);
         m->timers = timers_free(m->timers);
         m->bus = sd_bus_flush_close_unref(m->bus);
 
@@ -158,6 +221,7 @@ Manager *manager_free(Manager *m) {
 
         agent_config_done(&m->config);
         safe_close(m->storage_fd);
+        safe_close(m->restores_fd);
         free(m->config_path);
         free(m->config_dir);
         free(m->state_dir);
@@ -174,20 +238,26 @@ void manager_release_memory(Manager *m) {
                 "libstdc++", "libssl", "libcrypto", "libprotobuf-c", "libzstd", NULL,
         };
 
-        if (m->running || m->verifying || m->import)
+        if (m->running || m->verifying || m->import || m->restore)
                 return;
         (void) memory_release(libraries);
 }
 
 void manager_update_state(Manager *m) {
-        ManagerState s = m->running ? MANAGER_BACKING_UP : MANAGER_IDLE;
+        ManagerState s = m->restore ? MANAGER_RESTORING : m->running ? MANAGER_BACKING_UP : MANAGER_IDLE;
         unsigned n = 0;
 
         if (s != m->state) {
                 m->state = s;
                 if (m->bus)
                         (void) sd_bus_emit_properties_changed(m->bus, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, "State",
-                                                              "RunningBackup", NULL);
+                                                              "RunningBackup", "RunningRestore", NULL);
+        }
+
+        if (m->restore) {
+                (void) sd_notifyf(false, "STATUS=Restoring backup %s: %s", strempty(m->restore->j.backup),
+                                  restore_phase_to_string(m->restore->j.phase));
+                return;
         }
 
         if (m->running) {
@@ -264,6 +334,11 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r <= 0)
                 return r < 0 ? r : 1;
 
+        /* A snapshot of an etcd that is being replaced is of nothing; a scheduled backup waits
+         * for the restore's end (the CLI follows State). */
+        if (m->restore)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Restore %s is running (%s); back up when it is done.",
+                                         m->restore->j.id, m->restore->object_path);
         /* One etcd snapshot at a time: a second one would only double the load on etcd. */
         if (m->running)
                 return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s of '%s' is still running (%s).",
@@ -505,11 +580,18 @@ static int property_get_running_backup(sd_bus *bus, const char *path, const char
         return sd_bus_message_append(reply, "o", m->running ? m->running->object_path : "/");
 }
 
+static int property_get_running_restore(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "o", m->restore ? m->restore->object_path : "/");
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("RunningBackup", "o", property_get_running_backup, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RunningRestore", "o", property_get_running_restore, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("StorageDirectory", "s", NULL, offsetof(Manager, config.storage_directory),
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Endpoint", "s", NULL, offsetof(Manager, config.etcd.url), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -531,7 +613,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetConfig", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", config), method_get_config,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Restore", SD_BUS_ARGS("s", backup_id, "a{sv}", options), SD_BUS_RESULT("o", restore),
+                                bus_manager_method_restore, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetRestore", SD_BUS_ARGS("s", id), SD_BUS_RESULT("o", restore),
+                                bus_manager_method_get_restore, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("BackupFinished", SD_BUS_ARGS("s", id, "o", backup, "s", state), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("RestoreFinished", SD_BUS_ARGS("s", id, "o", restore, "s", phase), 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -548,6 +635,7 @@ static int manager_connect_bus(Manager *m) {
                                           &m->config)) < 0 ||
             (r = bus_object_kind_add(m->bus, &backup_objects, m)) < 0 ||
             (r = bus_object_kind_add(m->bus, &config_objects, m)) < 0 ||
+            (r = bus_object_kind_add(m->bus, &restore_objects, m)) < 0 ||
             (r = sd_bus_add_object_manager(m->bus, NULL, AGENT_OBJECT_PATH)) < 0)
                 return log_error_errno(r, "Failed to add the bus objects: %m");
 
@@ -573,9 +661,33 @@ int manager_start(Manager *m) {
         r = manager_connect_bus(m);
         if (r < 0)
                 return r;
+        r = systemd_client_new(m->event, m->config.scope, &m->systemd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the %s service manager: %m",
+                                       systemd_scope_to_string(m->config.scope));
         r = timers_new(m, &m->timers);
         if (r < 0)
                 return r;
+
+        /* An interrupted restore first, before any configuration or timer can start a backup:
+         * etcd and the control plane must run on one consistent data dir. The name is taken at
+         * once so that callers see the restore (and get Busy) rather than wait for the name. */
+        if (m->restore) {
+                r = restore_resume(m->restore);
+                if (r < 0)
+                        return r;
+                r = sd_bus_request_name(m->bus, AGENT_BUS_NAME, 0);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to take the bus name %s: %m", AGENT_BUS_NAME);
+                (void) sd_notify(false, "READY=1");
+                while (m->restore) {
+                        r = sd_event_run(m->event, UINT64_MAX);
+                        if (r < 0)
+                                return log_error_errno(r, "Event loop failed while resuming the restore: %m");
+                }
+                if (m->exit_requested)
+                        return 1;
+        }
 
         /* Before the name is taken: loading waits for systemd-analyze to check calendars and
          * for systemd to have every timer (so that NextRun is known), and nobody can call yet.
@@ -592,8 +704,11 @@ int manager_start(Manager *m) {
 
         /* Taken last, once every object is in place: bus activation callers may call at once. */
         r = sd_bus_request_name(m->bus, AGENT_BUS_NAME, 0);
-        if (r < 0)
+        if (r < 0 && r != -EALREADY)
                 return log_error_errno(r, "Failed to take the bus name %s: %m", AGENT_BUS_NAME);
+        if (m->exit_requested)
+                return 1;
+        m->serving = true;
         return 0;
 }
 
@@ -662,4 +777,12 @@ void manager_backup_finished(Manager *m, Backup *b) {
         c->retention_due = true;
         if (!m->retention_defer && sd_event_add_defer(m->event, &m->retention_defer, on_retention, m) < 0)
                 log_oom(); /* the next completed backup of c applies it */
+}
+
+void manager_restore_finished(Manager *m) {
+        m->extend_timeout = sd_event_source_disable_unref(m->extend_timeout);
+        manager_update_state(m);
+        manager_release_memory(m);
+        if (m->exit_requested && m->serving)
+                (void) sd_event_exit(m->event, 0);
 }

@@ -20,6 +20,8 @@ typedef struct Backup Backup;
 typedef struct BackupImport BackupImport;
 typedef struct BackupConfig BackupConfig;
 typedef struct ConfigLoad ConfigLoad;
+typedef struct Restore Restore;
+typedef struct SystemdClient SystemdClient;
 typedef struct Timers Timers;
 
 typedef enum ManagerState {
@@ -39,6 +41,7 @@ typedef struct Manager {
         char *state_dir;
         int storage_fd;
         AsyncChecks *checks; /* polkit's and systemd's verdicts on method calls being checked */
+        SystemdClient *systemd; /* the one connection to the service manager: timers and restores */
 
         BackupConfig *configs;
         ConfigLoad *config_load;
@@ -51,6 +54,14 @@ typedef struct Manager {
         Backup *running;
         Backup *verifying; /* the one verification the agent runs at a time */
         BackupImport *import; /* the one import the agent runs at a time */
+
+        Restore *restores; /* newest first, each with its journal in restores_fd */
+        Restore *restore;  /* the one running */
+        int restores_fd;   /* $STATE_DIRECTORY/restores */
+        bool serving;      /* the main loop runs (after manager_start()) */
+        bool exit_requested; /* SIGTERM came while a restore ran: exit once it is final */
+        sd_event_source *extend_timeout;
+
         ManagerState state;
 } Manager;
 
@@ -60,7 +71,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 
 /* Connects to the system bus and serves the objects, then loads the backup configurations and
  * sets up their timers, and only then takes the bus name: a caller that activated the agent
- * finds every configuration in place. */
+ * finds every configuration in place. A restore a crash interrupted comes first: the name is
+ * taken at once (callers get Busy, and can follow the restore), the restore is finished or
+ * rolled back, and only then are the configurations loaded. Returns 1 when SIGTERM came
+ * meanwhile and the agent is to exit without serving. */
 int manager_start(Manager *m);
 
 /* SIGHUP (systemctl reload): agent.conf and the configuration files again. */
@@ -68,6 +82,9 @@ void manager_reload(Manager *m);
 
 /* A backup ended: its configuration's last result and, for a completed one, retention. */
 void manager_backup_finished(Manager *m, Backup *b);
+
+/* A restore reached its final phase: State, waiting backups, and an exit held for it. */
+void manager_restore_finished(Manager *m);
 
 /* Re-derives State from what runs, and tells the bus and the service manager when it changed. */
 void manager_update_state(Manager *m);

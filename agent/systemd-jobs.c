@@ -829,6 +829,10 @@ int systemd_unit_path(const char *unit, char **ret) {
 
 /* ---- the client ------------------------------------------------------------------------------------ */
 
+sd_event *systemd_client_event(SystemdClient *c) {
+        return c->event;
+}
+
 sd_bus *systemd_client_bus(SystemdClient *c) {
         return c->bus;
 }

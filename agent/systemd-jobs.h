@@ -101,6 +101,7 @@ int systemd_client_new(sd_event *e, SystemdScope scope, SystemdClient **ret);
 SystemdClient *systemd_client_free(SystemdClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SystemdClient *, systemd_client_free);
 sd_bus *systemd_client_bus(SystemdClient *c);
+sd_event *systemd_client_event(SystemdClient *c);
 SystemdScope systemd_client_scope(SystemdClient *c);
 
 /* A job on unit (job mode "replace"), followed to its end and judged against the unit's state.

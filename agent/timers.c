@@ -775,16 +775,13 @@ bool timers_busy(Timers *t) {
 
 int timers_new(Manager *m, Timers **ret) {
         _cleanup_(timers_freep) Timers *t = NULL;
-        int r;
 
         t = new0(Timers, 1);
         if (!t)
                 return log_oom();
         t->manager = m;
-        r = systemd_client_new(m->event, m->config.scope, &t->client);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the %s service manager: %m",
-                                       systemd_scope_to_string(m->config.scope));
+        /* The Manager's: one connection to the service manager for the whole agent. */
+        t->client = m->systemd;
         *ret = TAKE_PTR(t);
         return 0;
 }
@@ -792,9 +789,9 @@ int timers_new(Manager *m, Timers **ret) {
 Timers *timers_free(Timers *t) {
         if (!t)
                 return NULL;
-        /* Outstanding calls die with the client; their callbacks never run. The changes are
+        /* Outstanding calls died with the client, their callbacks never run. The changes are
          * made: waiting callers get their answer. */
-        t->client = systemd_client_free(t->client);
+        t->client = NULL; /* the Manager frees it first: outstanding calls die with it */
         LIST_FOREACH(waiters, w, t->waiters)
                 w->in_pass = true;
         answer_waiters(t);

@@ -93,12 +93,14 @@ Endpoint=$ETCD_ENDPOINT"
     # and its control directory for drop-ins is below $XDG_CONFIG_HOME, not
     # /etc/systemd/system.control. Sanitizer settings of the test run reach the agent.
     CONTROL_DIR=$XDG_CONFIG_HOME/systemd/user.control
-    mkdir -p "$USER_UNIT_DIR/$AGENT_UNIT.d" "$STORAGE" "$CONTROL_DIR" "$USER_UNIT_DIR/etcd-backup@.timer.d"
+    # (a restore's drop-in for etcd goes to the runtime one, as /run/systemd/system.control)
+    RUNTIME_CONTROL_DIR=$XDG_RUNTIME_DIR/systemd/user.control
+    mkdir -p "$USER_UNIT_DIR/$AGENT_UNIT.d" "$STORAGE" "$CONTROL_DIR" "$RUNTIME_CONTROL_DIR" "$USER_UNIT_DIR/etcd-backup@.timer.d"
     # Timers elapse on the second, not within a minute: tests wait for them.
     printf '[Timer]\nAccuracySec=1s\n' >"$USER_UNIT_DIR/etcd-backup@.timer.d/test.conf"
     {
         echo "[Service]"
-        echo "ReadWritePaths=$STORAGE $CONTROL_DIR"
+        echo "ReadWritePaths=$STORAGE $CONTROL_DIR $RUNTIME_CONTROL_DIR"
         if [[ -n ${ASAN_OPTIONS:-} ]]; then
                 echo "Environment=ASAN_OPTIONS=$ASAN_OPTIONS"
                 # LeakSanitizer stops the process with ptrace() to scan it at exit,
