@@ -110,6 +110,15 @@ Endpoint=$ETCD_ENDPOINT"
         [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS"
         [[ -n ${LSAN_OPTIONS:-} ]] && echo "Environment=LSAN_OPTIONS=$LSAN_OPTIONS"
     } >"$USER_UNIT_DIR/$AGENT_UNIT.d/test.conf"
+    # The timers' service runs etcd-backupctl, also built with the sanitizers then: the same
+    # ptrace() at exit, which its unit's filter refuses too.
+    mkdir -p "$USER_UNIT_DIR/etcd-backup@.service.d"
+    if [[ -n ${ASAN_OPTIONS:-} ]]; then
+        printf '[Service]\nSystemCallFilter=@debug\nEnvironment=ASAN_OPTIONS=%s\n' "$ASAN_OPTIONS" \
+            >"$USER_UNIT_DIR/etcd-backup@.service.d/test.conf"
+        [[ -n ${LSAN_OPTIONS:-} ]] && echo "Environment=LSAN_OPTIONS=$LSAN_OPTIONS" >>"$USER_UNIT_DIR/etcd-backup@.service.d/test.conf"
+        [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS" >>"$USER_UNIT_DIR/etcd-backup@.service.d/test.conf"
+    fi
     systemctl --user daemon-reload
     agent_start
 }
