@@ -12,6 +12,8 @@ import base64
 import json
 import random
 import sys
+import time
+import urllib.error
 import urllib.request
 
 rng = random.Random(20261125)
@@ -66,8 +68,17 @@ def main():
             i += 1
         req = urllib.request.Request(endpoint + "/v3/kv/txn", data=json.dumps({"success": ops}).encode(),
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            r.read()
+        # etcd answers 429 while its applied index lags the committed one (a busy machine):
+        # back off and send the same transaction again.
+        for attempt in range(100):
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    r.read()
+                break
+            except urllib.error.HTTPError as e:
+                if e.code != 429 or attempt == 99:
+                    raise
+                time.sleep(0.2)
     print(f"{i} objects, {written / 1048576:.0f} MiB of values")
 
 
