@@ -575,7 +575,8 @@ static void on_tool_version(Spawn *s, const SpawnResult *result, void *userdata)
         restore_next(r);
 }
 
-static void on_check_done(ControlPlaneOp *op, int error, const char *message, void *userdata) {
+/* The end of a control-plane check, stop or start: the next step, or the failure naming the unit. */
+static void on_control_plane_done(ControlPlaneOp *op, int error, const char *message, void *userdata) {
         Restore *r = userdata;
 
         r->cp = NULL;
@@ -669,7 +670,7 @@ static void phase_verifying(Restore *r) {
                         return restore_fail(r, r->work_result, AGENT_ERROR_RESTORE_TOOL, message ?: "The restore tool does not run");
                 }
                 ControlPlaneSpec spec = restore_spec(r, true, 0, false);
-                k = control_plane_check(r->manager->systemd, &spec, on_check_done, r, &r->cp);
+                k = control_plane_check(r->manager->systemd, &spec, on_control_plane_done, r, &r->cp);
                 break;
         }
         case 3:
@@ -766,20 +767,10 @@ static void on_unit_stopped(ControlPlaneOp *op, const char *unit, void *userdata
                 restore_set_progress(r, (unsigned) (strv_length(r->j.stopped) * 100 / n));
 }
 
-static void on_stopped(ControlPlaneOp *op, int error, const char *message, void *userdata) {
-        Restore *r = userdata;
-
-        r->cp = NULL;
-        if (error < 0)
-                restore_fail(r, error, AGENT_ERROR_UNIT_FAILED, message);
-        else
-                restore_next(r);
-}
-
 static void phase_stopping(Restore *r) {
         if (r->step == 0) {
                 ControlPlaneSpec spec = restore_spec(r, true, RESTORE_STOP_TIMEOUT, false);
-                int k = control_plane_stop(r->manager->systemd, &spec, on_unit_stopped, on_stopped, r, &r->cp);
+                int k = control_plane_stop(r->manager->systemd, &spec, on_unit_stopped, on_control_plane_done, r, &r->cp);
                 if (k < 0)
                         restore_fail(r, k, AGENT_ERROR_FAILED, "Cannot stop the control plane: out of resources");
                 return;
@@ -924,16 +915,6 @@ static void on_unit_started(ControlPlaneOp *op, const char *unit, void *userdata
                 restore_set_progress(r, MIN(r->progress + (unsigned) (100 / n), 99U));
 }
 
-static void on_started(ControlPlaneOp *op, int error, const char *message, void *userdata) {
-        Restore *r = userdata;
-
-        r->cp = NULL;
-        if (error < 0)
-                restore_fail(r, error, AGENT_ERROR_UNIT_FAILED, message);
-        else
-                restore_next(r);
-}
-
 /* etcd and the control plane run on the restored data: the restore is done whatever the finish
  * step says, which only files the previous data away. */
 static void on_finish_done(SystemdCall *call, const SystemdResult *result, void *userdata) {
@@ -975,7 +956,7 @@ static void phase_starting_control_plane(Restore *r) {
         switch (r->step) {
         case 0: {
                 ControlPlaneSpec spec = restore_spec(r, false, r->j.start_timeout_usec, false);
-                if (control_plane_start(r->manager->systemd, &spec, on_unit_started, on_started, r, &r->cp) < 0)
+                if (control_plane_start(r->manager->systemd, &spec, on_unit_started, on_control_plane_done, r, &r->cp) < 0)
                         restore_fail(r, -ENOMEM, AGENT_ERROR_UNIT_FAILED, "Cannot start the control plane");
                 return;
         }
