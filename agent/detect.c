@@ -266,7 +266,7 @@ int agent_config_detect(AgentConfig *c) {
                 log_oom();
         else if (r < 0) {
                 if (d.path)
-                        (void) asprintf(&detection_error, "%s: %s", d.path, strna(d.error));
+                        detection_error = strdup_printf("%s: %s", d.path, strna(d.error));
                 else
                         detection_error = strdup(strna(d.error));
                 log_error("Cannot read what agent.conf leaves unset from the static pod manifest %s. Nothing is guessed: set "

@@ -418,7 +418,7 @@ static void on_helper_done(SystemdCall *call, const SystemdResult *result, void 
                 name = AGENT_ERROR_CANCELLED;
                 k = -ECANCELED;
         }
-        (void) asprintf(&message,
+        message = strdup_printf(
                         "The restore helper's step '%s' failed: %s (its output: journalctl -u etcd-backup-restore-%s-%s.service)",
                         r->helper_step, result->message ?: strerror(-k), r->j.id, r->helper_step);
         restore_fail(r, k, name, message ?: "The restore helper failed");
@@ -859,7 +859,7 @@ static void on_etcd_started(SystemdCall *call, const SystemdResult *result, void
         r->call = NULL;
         if (result->error < 0) {
                 _cleanup_free_ char *message = NULL;
-                (void) asprintf(&message, "etcd did not start: %s", result->message ?: strerror(-result->error));
+                message = strdup_printf("etcd did not start: %s", result->message ?: strerror(-result->error));
                 restore_fail(r, result->error, AGENT_ERROR_ETCD_UNHEALTHY, message ?: "etcd did not start");
                 return;
         }
@@ -979,12 +979,12 @@ static void rollback_failed(Restore *r, const char *what) {
         _cleanup_free_ char *message = NULL;
 
         if (r->j.swapped)
-                (void) asprintf(&message,
+                message = strdup_printf(
                                 "%s. Rolling back failed: %s. etcd or the control plane may be down; etcd's data "
                                 "directory %s/member holds the restored data, the previous data is in %s/.restore-%s/data/member.",
                                 strna(r->j.error), what, r->j.data_dir, r->j.data_dir, r->j.id);
         else
-                (void) asprintf(&message,
+                message = strdup_printf(
                                 "%s. Rolling back failed: %s. etcd or the control plane may be down; the previous data "
                                 "is in place in %s/member.",
                                 strna(r->j.error), what, r->j.data_dir);
@@ -998,7 +998,7 @@ static void on_rollback_helper(SystemdCall *call, const SystemdResult *result, v
         r->call = NULL;
         if (result->error < 0 && streq_ptr(r->helper_step, "swap-old")) {
                 _cleanup_free_ char *what = NULL;
-                (void) asprintf(&what, "putting the previous data back failed: %s (journalctl -u etcd-backup-restore-%s-swap-old.service)",
+                what = strdup_printf("putting the previous data back failed: %s (journalctl -u etcd-backup-restore-%s-swap-old.service)",
                                 strna(result->message), r->j.id);
                 return rollback_failed(r, what ?: "putting the previous data back failed");
         }
@@ -1053,7 +1053,7 @@ static void on_rollback_etcd(SystemdCall *call, const SystemdResult *result, voi
         r->call = NULL;
         if (result->error < 0) {
                 _cleanup_free_ char *what = NULL;
-                (void) asprintf(&what, "etcd did not start on the previous data: %s", strna(result->message));
+                what = strdup_printf("etcd did not start on the previous data: %s", strna(result->message));
                 return rollback_failed(r, what ?: "etcd did not start");
         }
         restore_next(r);
@@ -1285,7 +1285,7 @@ static void on_worker(Worker *w, bool finished, int result, void *userdata) {
         if (result >= 0)
                 return restore_next(r);
         _cleanup_free_ char *why = NULL;
-        (void) asprintf(&why, "etcd did not become healthy within %" PRIu64 " s: %s", r->j.start_timeout_usec / USEC_PER_SEC,
+        why = strdup_printf("etcd did not become healthy within %" PRIu64 " s: %s", r->j.start_timeout_usec / USEC_PER_SEC,
                         message ?: strerror(-result));
         if (r->j.phase == RESTORE_ROLLING_BACK)
                 return rollback_failed(r, why ?: "etcd did not become healthy");

@@ -357,3 +357,14 @@ char *utf8_sanitize(const char *s, size_t max) {
         }
         return buf;
 }
+
+char *strdup_printf(const char *format, ...) {
+        va_list ap;
+        char *s;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}

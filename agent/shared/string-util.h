@@ -40,6 +40,9 @@ int safe_atoi64(const char *s, int64_t *ret);
 int safe_atou(const char *s, unsigned *ret);
 /* For functions that explain a refusal: sets *ret (if ret is not NULL) to the formatted
  * message, freeing what it held, and returns r. */
+/* asprintf() into a new string, NULL when out of memory (asprintf() leaves its pointer undefined
+ * then, and distribution build flags refuse an unchecked call). */
+_printf_(1, 2) char *strdup_printf(const char *format, ...);
 _printf_(3, 4) int set_message(char **ret, int r, const char *format, ...);
 _printf_(3, 0) int set_messagev(char **ret, int r, const char *format, va_list ap);
 

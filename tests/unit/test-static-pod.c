@@ -253,7 +253,7 @@ static void check_value(const AgentConfig *c, AgentConfigKey k, const char *valu
         CHECK_EQ(agent_config_value_string(c, k, &v), 0);
         CHECK_STREQ(v, value);
         if (source && source[0] == '@') { /* relative to dir */
-                (void) asprintf(&expected_source, "%s%s", dir, source + 1);
+                expected_source = strdup_printf("%s%s", dir, source + 1);
                 source = expected_source;
         }
         if (source)
