@@ -66,7 +66,8 @@ static int parse_unit(const char *value, void *data) {
         return free_and_strdup(data, value);
 }
 
-static int parse_unit_list(const char *value, void *data) {
+/* A whitespace-separated list of names, each one valid, appended to the list at data. */
+static int parse_name_list(const char *value, void *data, bool (*valid)(const char *)) {
         _cleanup_strv_free_ char **l = NULL;
         int r;
 
@@ -74,9 +75,13 @@ static int parse_unit_list(const char *value, void *data) {
         if (r < 0)
                 return r;
         for (char **u = l; *u; u++)
-                if (!unit_name_is_valid(*u))
+                if (!valid(*u))
                         return -EINVAL;
         return strv_extend_strv(data, l);
+}
+
+static int parse_unit_list(const char *value, void *data) {
+        return parse_name_list(value, data, unit_name_is_valid);
 }
 
 /* A static pod by its manifest's name without ".yaml": a Kubernetes object name (DNS-1123
@@ -95,16 +100,7 @@ static int parse_pod_name(const char *value, void *data) {
 }
 
 static int parse_pod_list(const char *value, void *data) {
-        _cleanup_strv_free_ char **l = NULL;
-        int r;
-
-        r = strv_split_whitespace(value, &l);
-        if (r < 0)
-                return r;
-        for (char **u = l; *u; u++)
-                if (!pod_name_is_valid(*u))
-                        return -EINVAL;
-        return strv_extend_strv(data, l);
+        return parse_name_list(value, data, pod_name_is_valid);
 }
 
 static int parse_scope(const char *value, void *data) {
