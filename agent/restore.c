@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
@@ -475,6 +476,20 @@ static int verify_run(Worker *w, void *userdata) {
                 return set_message(&r->work_message, -errno, "etcd's data directory %s cannot be used: %m", r->j.data_dir);
         if (!S_ISDIR(st.st_mode))
                 return set_message(&r->work_message, -ENOTDIR, "etcd's data directory %s is not a directory", r->j.data_dir);
+        /* The swap exchanges DIR/member with a directory staged beside it: a member dir that is
+         * its own mount point cannot be renamed (EBUSY), nor one on another file system than
+         * DIR (EXDEV). Found after the stop that would be a rollback; found here, nothing stops. */
+        _cleanup_free_ char *member_path = strdup_printf("%s/member", r->j.data_dir);
+        struct statx member;
+        if (!member_path)
+                return -ENOMEM;
+        if (statx(AT_FDCWD, member_path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &member) >= 0 && S_ISDIR(member.stx_mode) &&
+            (makedev(member.stx_dev_major, member.stx_dev_minor) != st.st_dev ||
+             (member.stx_attributes_mask & member.stx_attributes & STATX_ATTR_MOUNT_ROOT)))
+                return set_message(&r->work_message, -EXDEV,
+                                   "%s is a mount point: a restore replaces it by renaming, which needs a plain "
+                                   "directory on the file system of %s; mount %s itself instead",
+                                   member_path, r->j.data_dir, r->j.data_dir);
         if (statvfs(r->j.data_dir, &sv) < 0)
                 return set_message(&r->work_message, -errno, "Cannot tell the free space of %s: %m", r->j.data_dir);
         uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize, need = 2 * meta.snapshot_size + RESTORE_SPACE_MARGIN;

@@ -242,6 +242,23 @@ umount "$DATA_DIR"
 systemctl --user start etcd.service "$STANDIN_UNIT"
 agent_restart
 
+# A member dir that is its own mount point (a bind mount of itself, as a volume per member dir
+# would be): the swap could not rename it, so it is refused before the stop.
+systemctl --user stop "$STANDIN_UNIT" etcd.service
+mount --bind "$DATA_DIR/member" "$DATA_DIR/member"
+_SANDBOX_MOUNTS+=("$DATA_DIR/member")
+systemctl --user start etcd.service "$STANDIN_UNIT"
+agent_restart
+before
+p=$(restore_start "$backup") || true
+is "$(restore_wait "$p" 60)" failed "a member dir that is a mount point: failed"
+is "$(rprop "$p" Error | grep -c "member is a mount point")" 1 "  the error says why (Error names the mount point)"
+unchanged "$p"
+systemctl --user stop "$STANDIN_UNIT" etcd.service
+umount "$DATA_DIR/member"
+systemctl --user start etcd.service "$STANDIN_UNIT"
+agent_restart
+
 # ---- failures after the stop: rolled back ---------------------------------------------------
 
 # rolled_back PATH DESC : the old data is served again, by etcd and the stand-in, from the old dir.
