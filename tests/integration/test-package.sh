@@ -104,6 +104,11 @@ backup=/var/lib/etcd-backup/default-20261202T000000Z-0e0e0e0e.db.zst
 head -c 4096 /dev/urandom >"$backup"
 sha_before=$(sha256sum <"$backup")
 
+# A reinstall runs the scripts of an upgrade (prerm upgrade): the agent's timers stay.
+ok "dpkg -i again (an upgrade's scripts) succeeds" dpkg -i "$deb"
+ok "upgrade: the timer the agent made stays enabled, with its drop-in" \
+    test -L /etc/systemd/system/timers.target.wants/etcd-backup@default.timer -a -f "$control/etcd-backup@default.timer.d/50-etcd-backup.conf"
+
 ok "dpkg -r removes the package" dpkg -r etcd-backup-agent
 ok "remove: the unit files are gone" not test -e /lib/systemd/system/etcd-backup@.timer
 ok "remove: the timer the agent made is disabled" not test -L /etc/systemd/system/timers.target.wants/etcd-backup@default.timer
