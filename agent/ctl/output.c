@@ -7,6 +7,7 @@
 #include "options.h"
 #include "output.h"
 #include "table.h"
+#include "terminal.h"
 
 const char *format_time(char *buf, size_t l, usec_t t) {
         return t > 0 ? format_timestamp_rfc3339(buf, l, t) : NULL;
@@ -144,8 +145,11 @@ int print_configs(const Objects *o, bool full) {
                  : table_new("CONFIG", "SCHEDULE", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
         if (!t)
                 return -ENOMEM;
-        if (full)
+        if (full) {
                 table_set_align_right(t, 3);
+                table_set_color(t, 8, color_of_state);
+        }
+        table_set_color(t, full ? 6 : 3, color_of_state);
         for (size_t i = 0; i < o->n_configs; i++) {
                 const ConfigInfo *c = &o->configs[i];
                 char last[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], keep[16];

@@ -56,7 +56,8 @@ bool colors_enabled(void) {
 const char *color_of_state(const char *state) {
         if (!colors_enabled() || !state)
                 return "";
-        if (streq(state, "failed") || streq(state, "broken"))
+        /* rolled-back: a restore that did not happen. */
+        if (streq(state, "failed") || streq(state, "broken") || streq(state, "rolled-back"))
                 return ANSI_RED;
         if (streq(state, "completed") || streq(state, "success"))
                 return ANSI_GREEN;

@@ -19,8 +19,8 @@
 bool colors_decide(const char *no_color, const char *systemd_colors, const char *term, bool tty);
 /* The decision for this process, taken at the first call (before the pager takes stdout). */
 bool colors_enabled(void);
-/* The color of a state, result or phase ("failed" red, "completed", "success" green), or NULL:
- * "" when colors are off, so it can always be printed. */
+/* The escape sequence of a state, result or phase ("failed", "rolled-back", "broken" red;
+ * "completed", "success" green), "" for the others and when colors are off. A TableColorFunc. */
 const char *color_of_state(const char *state);
 /* ANSI_NORMAL, or "" when colors are off. */
 const char *color_normal(void);

@@ -183,6 +183,29 @@ TEST(table) {
         free(s);
 }
 
+static const char *color_failed(const char *cell) {
+        return streq(cell, "failed") ? "\033[31m" : "";
+}
+
+static void write_color_table(FILE *f) {
+        Table *t = table_new("N", "RESULT", "X", NULL);
+        table_set_color(t, 1, color_failed);
+        table_set_align_right(t, 2);
+        table_add_row(t, "a", "failed", "1");
+        table_add_row(t, "b", "completed", "22");
+        table_print(t, f, true);
+        table_free(t);
+}
+
+/* Widths count the text, not the escape sequences; the padding is outside the colored text. */
+TEST(table_color) {
+        char *s = capture(write_color_table);
+        CHECK_STREQ(s, "N RESULT     X\n"
+                       "a \033[31mfailed\033[0m     1\n"
+                       "b completed 22\n");
+        free(s);
+}
+
 TEST(formats) {
         char b[64];
 
@@ -195,6 +218,7 @@ TEST(formats) {
 
 int main(void) {
         RUN(json);
+        RUN(table_color);
         RUN(json_control_characters);
         RUN(json_utf8);
         RUN(utf8_decode);
