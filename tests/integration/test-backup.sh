@@ -210,7 +210,8 @@ script -qfec "env TERM=xterm SYSTEMD_PAGER='sed s/^/PAGED:/' etcd-backupctl list
 ok "on a terminal, list-configs goes through \$SYSTEMD_PAGER" grep -q "^PAGED:NAME " "$T/typescript"
 ok "  and colors default's completed result green" grep -qF "$(printf '\033[0;32mcompleted\033[0m')" "$T/typescript"
 script -qfec "env TERM=xterm SYSTEMD_PAGER='sed s/^/PAGED:/' etcd-backupctl --no-pager list-configs" "$T/typescript" >/dev/null
-ok "  not with --no-pager" not grep -q "PAGED:" "$T/typescript"
+# (script writes the command line into the typescript's header: anchored.)
+ok "  not with --no-pager" not grep -q "^PAGED:" "$T/typescript"
 script -qfec "env TERM=xterm NO_COLOR=1 SYSTEMD_PAGER=cat etcd-backupctl list-configs" "$T/typescript" >/dev/null
 ok "  NO_COLOR: no colors" not grep -qF "$(printf '\033[')" "$T/typescript"
 ok "  SYSTEMD_PAGER=cat: no pager, the table as it is" grep -q "^NAME " "$T/typescript"
