@@ -129,6 +129,8 @@ void pager_open(void) {
 
                 if (dup2(fd[0], STDIN_FILENO) < 0)
                         _exit(EXIT_FAILURE);
+                /* Not only at exec: the copy below must see the end of its input. */
+                close(fd[1]);
                 /* F: quit if it fits one screen (so short output just prints), R: pass colors,
                  * S: do not wrap, X: leave the output on screen, M: verbose prompt, K: quit on ^C. */
                 if (less)

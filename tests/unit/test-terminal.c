@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +77,43 @@ TEST(pager_on_tty) {
         unlink(path);
 }
 
+/* No pager to be found (neither variable, no less or more on PATH): the output is copied through
+ * to the terminal, not lost, and pager_close() does not hang on it. */
+TEST(pager_copy_through) {
+        char buf[256] = {};
+        int master, status;
+        size_t got = 0;
+        ssize_t n;
+        pid_t pid;
+
+        tap_deadline(20);
+        master = posix_openpt(O_RDWR | O_NOCTTY);
+        CHECK(master >= 0);
+        CHECK(grantpt(master) == 0 && unlockpt(master) == 0);
+        pid = fork();
+        if (pid == 0) {
+                int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+                if (slave < 0 || dup2(slave, STDOUT_FILENO) < 0)
+                        _exit(2);
+                unsetenv("SYSTEMD_PAGER");
+                unsetenv("PAGER");
+                setenv("PATH", "/nonexistent", 1);
+                pager_open();
+                printf("copied\n");
+                pager_close();
+                _exit(0);
+        }
+        CHECK(pid > 0);
+        /* Read before the child ends: a pty's buffer is small, and gone with its last slave. */
+        while (got < strlen("copied\r\n") && (n = read(master, buf + got, sizeof(buf) - 1 - got)) > 0)
+                got += (size_t) n;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK_STREQ(buf, "copied\r\n");
+        close(master);
+        tap_deadline(0);
+}
+
 /* Not a terminal: no pager, the output stays where it goes. */
 TEST(pager_not_on_pipe) {
         char buf[64] = {};
@@ -130,6 +168,7 @@ int main(void) {
         RUN(colors_decide);
         RUN(pager_decide);
         RUN(pager_on_tty);
+        RUN(pager_copy_through);
         RUN(pager_not_on_pipe);
         RUN(config_health);
         return tap_finish();
