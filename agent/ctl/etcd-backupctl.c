@@ -4,7 +4,8 @@
  * verb talks to org.etcdbackup.Agent1 on the system bus, prints a table (or, with --json, one
  * JSON document) and exits 0 on success, 1 with a message on stderr otherwise (restore and
  * cancel-restore: a status that says how the restore ended). Verbs that wait follow the agent's
- * signals and, on a terminal, show progress.
+ * signals and, on a terminal, show progress. On a terminal, long output goes through a pager and
+ * states are colored (terminal.c).
  *
  * This file has the verb table and main(). Beside it: options.c (every option, --help),
  * verb-*.c (the verbs, one file per kind of object; verbs.h lists them), objects.c (the agent's
@@ -22,29 +23,33 @@
 #include "macro.h"
 #include "options.h"
 #include "polkit-agent.h"
+#include "terminal.h"
 #include "verbs.h"
 
 typedef struct Verb {
         const char *name;
         int min_args, max_args; /* counting the verb itself */
         int (*dispatch)(sd_bus *bus, int argc, char *argv[]);
+        /* Prints a document that may be long: through the pager on a terminal. Not the verbs that
+         * wait and draw progress, nor those that print an id for scripts. */
+        bool pager;
 } Verb;
 
 static const Verb verbs[] = {
-        { "status", 1, 1, verb_status },
+        { "status", 1, 1, verb_status, .pager = true },
         { "backup", 1, 2, verb_backup },
-        { "list-backups", 1, 2, verb_list_backups },
+        { "list-backups", 1, 2, verb_list_backups, .pager = true },
         { "verify", 2, 2, verb_verify },
         { "delete-backup", 2, 2, verb_delete_backup },
         { "import", 2, 2, verb_import },
-        { "list-configs", 1, 1, verb_list_configs },
+        { "list-configs", 1, 1, verb_list_configs, .pager = true },
         { "add-config", 2, 2, verb_add_config },
         { "set-config", 2, 2, verb_set_config },
         { "remove-config", 2, 2, verb_remove_config },
         { "restore", 2, 2, verb_restore },
         { "cancel-restore", 2, 2, verb_cancel_restore },
-        { "list-restores", 1, 1, verb_list_restores },
-        { "restore-status", 2, 2, verb_restore_status },
+        { "list-restores", 1, 1, verb_list_restores, .pager = true },
+        { "restore-status", 2, 2, verb_restore_status, .pager = true },
 };
 
 int main(int argc, char *argv[]) {
@@ -85,8 +90,11 @@ int main(int argc, char *argv[]) {
         }
         (void) sd_bus_set_allow_interactive_authorization(bus, arg_ask_password);
 
+        if (verb->pager)
+                pager_open();
         agent = arg_ask_password ? polkit_agent_open() : 0;
         r = verb->dispatch(bus, n, args);
         polkit_agent_close(agent);
+        pager_close();
         return r < 0 ? EXIT_FAILURE : r;
 }

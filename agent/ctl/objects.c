@@ -72,6 +72,19 @@ void config_info_done(ConfigInfo *c) {
         *c = (ConfigInfo) {};
 }
 
+ConfigHealth config_info_health(const ConfigInfo *c, uint64_t now_usec) {
+        if (c->load_error && c->load_error[0])
+                return CONFIG_BROKEN;
+        if (!c->enabled)
+                return CONFIG_OK;
+        if (streq_ptr(c->last_result, "failed"))
+                return CONFIG_FAILED;
+        /* 0: no run known (a timer being restarted); not a sign of anything. */
+        if (c->next_run > 0 && c->next_run + CONFIG_OVERDUE_USEC < now_usec)
+                return CONFIG_OVERDUE;
+        return CONFIG_OK;
+}
+
 const PropertyMap restore_map[] = {
         { "Id", 's', offsetof(RestoreInfo, id) },
         { "Kind", 's', offsetof(RestoreInfo, kind) },

@@ -70,6 +70,18 @@ typedef struct ConfigInfo {
 extern const PropertyMap config_map[];
 void config_info_done(ConfigInfo *c);
 
+/* How long past its NextRun an enabled configuration's timer may be before it is overdue: the
+ * timer's AccuracySec= (1 min) and a loaded machine, with room to spare. */
+#define CONFIG_OVERDUE_USEC (15 * 60 * 1000000ULL)
+typedef enum ConfigHealth {
+        CONFIG_OK,
+        CONFIG_FAILED,  /* its last backup failed */
+        CONFIG_OVERDUE, /* NextRun passed long ago: the timer does not fire */
+        CONFIG_BROKEN,  /* its file cannot be used (the older one stays in force) */
+} ConfigHealth;
+/* Disabled configurations are OK whatever they say; pure, for status's exit status. */
+ConfigHealth config_info_health(const ConfigInfo *c, uint64_t now_usec);
+
 /* A restore, a stop of the control plane or a rejoin (Kind). */
 typedef struct RestoreInfo {
         char *path;

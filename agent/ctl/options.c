@@ -14,6 +14,8 @@
 
 JsonMode arg_json = JSON_OFF;
 bool arg_legend = true;
+bool arg_no_pager = false;
+bool arg_quiet = false;
 bool arg_ask_password = true;
 bool arg_wait = true;
 bool arg_scheduled = false;
@@ -61,9 +63,12 @@ static void help(void) {
                "Options:\n"
                "  -h --help              Show this help\n"
                "     --version           Show the version\n"
-               "     --json[=short|pretty|off]\n"
+               "     --json[=short|pretty|off|help]\n"
                "                         Print one JSON document instead of tables\n"
                "     --no-legend         Print tables without header and footer\n"
+               "     --no-pager          Do not pipe output into a pager\n"
+               "  -q --quiet             Do not print informational messages (errors are still\n"
+               "                         printed)\n"
                "     --no-ask-password   Do not ask for a password to authorize an action\n"
                "     --no-wait           backup, restore, cancel-restore: return once it has\n"
                "                         started (or was asked for)\n"
@@ -85,7 +90,9 @@ static void help(void) {
                "     --revision-bump=N   restore: raise the revision by N and mark older ones\n"
                "                         compacted (default 1000000000; 0: no bump)\n"
                "     --start-timeout=SEC restore: how long etcd, then each control-plane unit, may\n"
-               "                         take to be healthy (default: sized to the database)\n",
+               "                         take to be healthy (default: sized to the database)\n"
+               "\nSee the %s(1) man page for details.\n",
+               program_invocation_short_name,
                program_invocation_short_name);
 }
 
@@ -94,6 +101,7 @@ int parse_argv(int argc, char *argv[]) {
                 ARG_VERSION = 0x100,
                 ARG_JSON,
                 ARG_NO_LEGEND,
+                ARG_NO_PAGER,
                 ARG_NO_ASK_PASSWORD,
                 ARG_NO_WAIT,
                 ARG_SCHEDULED,
@@ -115,6 +123,8 @@ int parse_argv(int argc, char *argv[]) {
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "json", optional_argument, NULL, ARG_JSON },
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "no-pager", no_argument, NULL, ARG_NO_PAGER },
+                { "quiet", no_argument, NULL, 'q' },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "no-wait", no_argument, NULL, ARG_NO_WAIT },
                 { "scheduled", no_argument, NULL, ARG_SCHEDULED },
@@ -135,7 +145,7 @@ int parse_argv(int argc, char *argv[]) {
         unsigned keep, sec;
         int c;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -150,13 +160,23 @@ int parse_argv(int argc, char *argv[]) {
                                 arg_json = JSON_PRETTY;
                         else if (streq(optarg, "off"))
                                 arg_json = JSON_OFF;
-                        else {
-                                fprintf(stderr, "Unknown --json= mode '%s': expected short, pretty or off.\n", optarg);
+                        else if (streq(optarg, "help")) {
+                                printf("short\npretty\noff\n");
+                                return 0;
+                        } else {
+                                fprintf(stderr, "Unknown --json= mode '%s': expected short, pretty or off (--json=help lists them).\n",
+                                        optarg);
                                 return -EINVAL;
                         }
                         break;
                 case ARG_NO_LEGEND:
                         arg_legend = false;
+                        break;
+                case ARG_NO_PAGER:
+                        arg_no_pager = true;
+                        break;
+                case 'q':
+                        arg_quiet = true;
                         break;
                 case ARG_NO_ASK_PASSWORD:
                         arg_ask_password = false;

@@ -7,9 +7,20 @@
 #include "options.h"
 #include "output.h"
 #include "table.h"
+#include "terminal.h"
 
 const char *format_time(char *buf, size_t l, usec_t t) {
         return t > 0 ? format_timestamp_rfc3339(buf, l, t) : NULL;
+}
+
+const char *format_time_human(char *buf, size_t l, usec_t t, usec_t now_usec) {
+        char local[FORMAT_TIMESTAMP_MAX * 2], rel[FORMAT_TIMESTAMP_MAX];
+
+        if (t == 0 || !format_timestamp_local(local, sizeof(local), t) ||
+            !format_timestamp_relative(rel, sizeof(rel), t, now_usec))
+                return format_time(buf, l, t);
+        snprintf(buf, l, "%s %s", local, rel);
+        return buf;
 }
 
 JsonWriter json_writer(void) {
@@ -144,21 +155,26 @@ int print_configs(const Objects *o, bool full) {
                  : table_new("CONFIG", "SCHEDULE", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
         if (!t)
                 return -ENOMEM;
-        if (full)
+        if (full) {
                 table_set_align_right(t, 3);
+                table_set_color(t, 8, color_of_state);
+        }
+        table_set_color(t, full ? 6 : 3, color_of_state);
+        usec_t n = now(CLOCK_REALTIME);
+
         for (size_t i = 0; i < o->n_configs; i++) {
                 const ConfigInfo *c = &o->configs[i];
-                char last[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], keep[16];
+                char last[FORMAT_TIME_HUMAN_MAX], next[FORMAT_TIME_HUMAN_MAX], keep[16];
                 const char *result = isempty(c->last_result) ? NULL : c->last_result;
                 /* A file broken from the start leaves nothing known about enabled: no "disabled". */
                 bool unknown = !isempty(c->load_error) && isempty(c->schedule);
-                const char *next_run = c->enabled || unknown ? format_time(next, sizeof(next), c->next_run) : "disabled";
+                const char *next_run = c->enabled || unknown ? format_time_human(next, sizeof(next), c->next_run, n) : "disabled";
 
                 snprintf(keep, sizeof(keep), "%" PRIu32, c->keep);
                 r = full ? table_add_row(t, c->name, c->schedule, c->calendar, keep, c->enabled ? "yes" : "no",
-                                         format_time(last, sizeof(last), c->last_backup), result, next_run,
+                                         format_time_human(last, sizeof(last), c->last_backup, n), result, next_run,
                                          isempty(c->load_error) ? "loaded" : "broken")
-                         : table_add_row(t, c->name, c->schedule, format_time(last, sizeof(last), c->last_backup), result,
+                         : table_add_row(t, c->name, c->schedule, format_time_human(last, sizeof(last), c->last_backup, n), result,
                                          next_run);
                 if (r < 0)
                         return r;

@@ -13,6 +13,7 @@
 #include "restore-report.h"
 #include "string-util.h"
 #include "table.h"
+#include "terminal.h"
 
 RestorePhase restore_info_phase(const RestoreInfo *r) {
         return restore_phase_from_string(r->phase);
@@ -285,6 +286,7 @@ int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, FILE
         if (!t)
                 return -ENOMEM;
         table_set_align_right(t, 5);
+        table_set_color(t, 4, color_of_state);
         for (size_t i = 0; i < n; i++) {
                 const RestoreInfo *x = &restores[i];
                 char started[FORMAT_TIMESTAMP_MAX], downtime[FORMAT_SECONDS_MAX], kind[64];

@@ -102,7 +102,7 @@ int backup_start(Waiter *w, const char *config, const BusyBackoff *busy, char **
                         /* Busy with no backup to follow: a restore, or a backup that ended
                          * meanwhile. Ask again when the Manager changes (or the agent
                          * restarts), or after the backoff in case no change comes. */
-                        if (!told)
+                        if (!told && !arg_quiet)
                                 fprintf(stderr, "The agent is busy (%s); the backup of '%s' waits for it, at most %s.\n",
                                         strna(mi.state), config, bound);
                         told = true;
@@ -118,10 +118,12 @@ int backup_start(Waiter *w, const char *config, const BusyBackoff *busy, char **
                 if (r < 0)
                         return r;
                 if (streq_ptr(running.config, config)) {
-                        fprintf(stderr, "A backup of '%s' is running already (%s); following it.\n", config, running.id);
+                        if (!arg_quiet)
+                                fprintf(stderr, "A backup of '%s' is running already (%s); following it.\n", config, running.id);
                         return free_and_strdup(ret_path, mi.running_backup);
                 }
-                fprintf(stderr, "Waiting for backup %s of '%s' to end.\n", running.id, strna(running.config));
+                if (!arg_quiet)
+                        fprintf(stderr, "Waiting for backup %s of '%s' to end.\n", running.id, strna(running.config));
                 r = waiter_follow(w, mi.running_backup, &running, deadline);
                 if (r < 0 && r != -ETIME) /* past the deadline: the next Busy gives up */
                         return r;
@@ -135,13 +137,14 @@ int verb_backup(sd_bus *bus, int argc, char *argv[]) {
         const char *config = argc > 1 ? argv[1] : "default";
         int r;
 
-        r = waiter_init(&w, bus, &backup_wait_kind, isatty(STDERR_FILENO) && arg_json == JSON_OFF && !arg_scheduled);
+        r = waiter_init(&w, bus, &backup_wait_kind, isatty(STDERR_FILENO) && arg_json == JSON_OFF && !arg_scheduled && !arg_quiet);
         if (r < 0)
                 return r;
 
         r = backup_start(&w, config, arg_scheduled ? &scheduled_busy_backoff : NULL, &path);
         if (r == -ECANCELED) {
-                fprintf(stderr, "Stopped waiting; no backup of '%s' was started.\n", config);
+                if (!arg_quiet)
+                        fprintf(stderr, "Stopped waiting; no backup of '%s' was started.\n", config);
                 return 0;
         }
         if (r < 0)
@@ -152,7 +155,8 @@ int verb_backup(sd_bus *bus, int argc, char *argv[]) {
         else
                 r = get_properties(bus, path, BACKUP_INTERFACE, backup_map, &info);
         if (r == -ECANCELED) {
-                fprintf(stderr, "Backup %s continues in the background.\n", info.id);
+                if (!arg_quiet)
+                        fprintf(stderr, "Backup %s continues in the background.\n", info.id);
                 return 0;
         }
         if (r < 0)
@@ -216,7 +220,7 @@ int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
         }
         if (n > 0)
                 table_print(t, stdout, arg_legend);
-        if (arg_legend)
+        if (arg_legend && !arg_quiet)
                 printf("%s%zu backup%s listed.\n", n > 0 ? "\n" : "", n, n == 1 ? "" : "s");
         return 0;
 }
@@ -249,7 +253,7 @@ int verb_verify(sd_bus *bus, int argc, char *argv[]) {
         }
         if (r < 0)
                 return error_bus("verify the backup", &error, r);
-        if (arg_json == JSON_OFF)
+        if (arg_json == JSON_OFF && !arg_quiet)
                 printf("Backup %s is intact.\n", argv[1]);
         return 0;
 }

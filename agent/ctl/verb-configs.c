@@ -26,7 +26,7 @@ int verb_list_configs(sd_bus *bus, int argc, char *argv[]) {
                 return 0;
         }
         r = print_configs(&o, /* full= */ true);
-        if (r >= 0 && arg_legend)
+        if (r >= 0 && arg_legend && !arg_quiet)
                 printf("\n%zu configuration%s listed.\n", o.n_configs, o.n_configs == 1 ? "" : "s");
         return r;
 }

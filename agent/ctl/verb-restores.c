@@ -105,11 +105,12 @@ static void print_restore_json(const RestoreInfo *info) {
 static int waiter_init_restore(Waiter *w, sd_bus *bus) {
         int r;
 
-        r = waiter_init(w, bus, &restore_wait_kind, isatty(STDERR_FILENO) && arg_json == JSON_OFF);
+        r = waiter_init(w, bus, &restore_wait_kind, isatty(STDERR_FILENO) && arg_json == JSON_OFF && !arg_quiet);
         if (r < 0)
                 fprintf(stderr, "Failed to watch the agent: %s\n", strerror(-r));
         /* With --json, standard output holds the one document. */
-        w->stages = arg_json == JSON_OFF ? stdout : stderr;
+        /* -q: the end only, no step by step. */
+        w->stages = arg_quiet ? NULL : arg_json == JSON_OFF ? stdout : stderr;
         return r;
 }
 
@@ -126,7 +127,7 @@ static RestoreExit restore_follow(Waiter *w, const char *path, RestoreInfo *info
                 else
                         fprintf(stderr, "Lost track of restore %s; it may go on in the agent. See: etcd-backupctl list-restores\n",
                                 info->id ?: path);
-                if (info->id)
+                if (info->id && !arg_quiet)
                         restore_print_hint(info, stderr);
                 if (arg_json != JSON_OFF && info->id)
                         print_restore_json(info);
@@ -141,8 +142,10 @@ static RestoreExit restore_follow(Waiter *w, const char *path, RestoreInfo *info
         else {
                 putchar('\n');
                 restore_print_status(info, /* full= */ false, stdout);
-                putchar('\n');
-                restore_print_hint(info, stdout);
+                if (!arg_quiet) {
+                        putchar('\n');
+                        restore_print_hint(info, stdout);
+                }
         }
         return restore_exit_status(info);
 }

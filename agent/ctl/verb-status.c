@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* status: the agent's state, a running backup or restore, the last restore's outcome, the
- * configurations whose file is broken, and each configuration's last result and next run. */
+ * configurations whose file is broken, and each configuration's last result and next run. Exits
+ * STATUS_EXIT_NOT_OK, as systemctl status for a unit not active, when an enabled configuration's
+ * last backup failed or it is overdue, or a configuration's file is broken. */
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,7 +12,15 @@
 #include "options.h"
 #include "output.h"
 #include "restore-report.h"
+#include "terminal.h"
 #include "verbs.h"
+
+int status_exit_status(const ConfigInfo *configs, size_t n, uint64_t now_usec) {
+        for (size_t i = 0; i < n; i++)
+                if (config_info_health(&configs[i], now_usec) != CONFIG_OK)
+                        return STATUS_EXIT_NOT_OK;
+        return 0;
+}
 
 int verb_status(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(manager_info_done) ManagerInfo s = {};
@@ -100,7 +110,7 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                 json_end_array(&w);
                 json_end_object(&w);
                 json_finish(&w);
-                return 0;
+                return status_exit_status(o.configs, o.n_configs, now(CLOCK_REALTIME));
         }
 
         printf("       State: %s\n", strna(s.state));
@@ -119,8 +129,9 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                        strna(restoring->backup), strna(restoring->phase), restoring->progress);
         if (last_restore) {
                 char t[FORMAT_TIMESTAMP_MAX];
-                printf("Last restore: %s of backup %s: %s%s at %s%s%s\n", strna(last_restore->id), strna(last_restore->backup),
-                       strna(last_restore->phase), last_restore->dry_run ? " (dry run)" : "",
+                printf("Last restore: %s of backup %s: %s%s%s%s at %s%s%s\n", strna(last_restore->id), strna(last_restore->backup),
+                       color_of_state(last_restore->phase), strna(last_restore->phase),
+                       *color_of_state(last_restore->phase) ? color_normal() : "", last_restore->dry_run ? " (dry run)" : "",
                        format_time(t, sizeof(t), last_restore->finished) ?: "-", isempty(last_restore->error) ? "" : ": ",
                        strempty(last_restore->error));
         }
@@ -141,5 +152,8 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                         printf("  %-30s %s (%s%s)\n", s.detected[i], s.detected[i + 1],
                                streq(s.detected[i + 2], "default") ? "" : "from ", s.detected[i + 2]);
         putchar('\n');
-        return print_configs(&o, /* full= */ false);
+        r = print_configs(&o, /* full= */ false);
+        if (r < 0)
+                return r;
+        return status_exit_status(o.configs, o.n_configs, now(CLOCK_REALTIME));
 }

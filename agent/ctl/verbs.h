@@ -13,10 +13,15 @@
 
 #include <systemd/sd-bus.h>
 
+#include "objects.h"
 #include "wait.h"
 
 /* verb-status.c */
 int verb_status(sd_bus *bus, int argc, char *argv[]);
+/* status's exit status: 0 when every configuration is CONFIG_OK, else STATUS_EXIT_NOT_OK (3, as
+ * systemctl status for a unit that is not active; 1 stays "could not ask"). */
+#define STATUS_EXIT_NOT_OK 3
+int status_exit_status(const ConfigInfo *configs, size_t n, uint64_t now_usec);
 
 /* verb-backups.c */
 int verb_backup(sd_bus *bus, int argc, char *argv[]);

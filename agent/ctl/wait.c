@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include "bus-names.h"
+#include "options.h"
 #include "time-util.h"
 #include "wait.h"
 
@@ -93,7 +94,7 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0 || !streq(name, AGENT_BUS_NAME))
                 return 0;
         if (isempty(new_owner)) {
-                if (w->info && !w->done) {
+                if (w->info && !w->done && !arg_quiet) {
                         clear_progress(w);
                         fprintf(stderr, "The agent stopped; waiting for it to start again.\n");
                 }

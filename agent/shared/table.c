@@ -15,6 +15,7 @@ struct Table {
         size_t n_rows; /* the header included */
         char **cells;  /* row-major */
         bool right[TABLE_COLUMNS_MAX];
+        TableColorFunc color[TABLE_COLUMNS_MAX];
 };
 
 Table *table_new(const char *header, ...) {
@@ -57,6 +58,11 @@ void table_set_align_right(Table *t, size_t column) {
                 t->right[column] = true;
 }
 
+void table_set_color(Table *t, size_t column, TableColorFunc color) {
+        if (column < t->n_columns)
+                t->color[column] = color;
+}
+
 int table_add_row(Table *t, const char *cell, ...) {
         char **c;
         va_list ap;
@@ -93,14 +99,16 @@ int table_print(Table *t, FILE *f, bool legend) {
         for (size_t r = legend ? 0 : 1; r < t->n_rows; r++) {
                 for (size_t i = 0; i < t->n_columns; i++) {
                         const char *s = t->cells[r * t->n_columns + i];
+                        const char *on = r > 0 && t->color[i] ? t->color[i](s) : NULL;
+                        int pad = (int) (width[i] - strlen(s));
                         bool last = i + 1 == t->n_columns;
 
+                        /* The padding outside the colored text, so a reset never ends early. */
                         if (t->right[i])
-                                fprintf(f, "%*s", (int) width[i], s);
-                        else if (last)
-                                fputs(s, f);
-                        else
-                                fprintf(f, "%-*s", (int) width[i], s);
+                                fprintf(f, "%*s", pad, "");
+                        fprintf(f, "%s%s%s", strempty(on), s, isempty(on) ? "" : "\033[0m");
+                        if (!t->right[i] && !last)
+                                fprintf(f, "%*s", pad, "");
                         if (!last)
                                 fputc(' ', f);
                 }

@@ -17,6 +17,10 @@ Table *table_free(Table *t);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Table *, table_free);
 
 void table_set_align_right(Table *t, size_t column);
+/* The cells of a column (the header not) are printed after the escape sequence color(cell)
+ * returns, and a reset after it when that was not empty; widths count the text only. */
+typedef const char *(*TableColorFunc)(const char *cell);
+void table_set_color(Table *t, size_t column, TableColorFunc color);
 /* One cell per column; NULL prints as "-". */
 int table_add_row(Table *t, const char *cell, ...);
 /* Without the header when legend is false, as systemd's --no-legend. */

@@ -23,6 +23,37 @@ char *format_timestamp_rfc3339(char *buf, size_t l, usec_t t) {
         return utc(t, &tm) && strftime(buf, l, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0 ? buf : NULL;
 }
 
+char *format_timestamp_local(char *buf, size_t l, usec_t t) {
+        time_t sec = (time_t) (t / USEC_PER_SEC);
+        struct tm tm;
+
+        return localtime_r(&sec, &tm) && strftime(buf, l, "%a %Y-%m-%d %H:%M:%S %Z", &tm) > 0 ? buf : NULL;
+}
+
+char *format_timestamp_relative(char *buf, size_t l, usec_t t, usec_t now_usec) {
+        const char *suffix = t > now_usec ? "left" : "ago";
+        usec_t d = t > now_usec ? t - now_usec : now_usec - t;
+        uint64_t days = d / USEC_PER_DAY, hours = d / USEC_PER_HOUR % 24, minutes = d / USEC_PER_MINUTE % 60,
+                 seconds = d / USEC_PER_SEC % 60;
+        int n;
+
+        if (days >= 2)
+                n = snprintf(buf, l, "%" PRIu64 " days %s", days, suffix);
+        else if (days == 1)
+                n = snprintf(buf, l, "1 day %" PRIu64 "h %s", hours, suffix);
+        else if (hours >= 6)
+                n = snprintf(buf, l, "%" PRIu64 "h %s", hours, suffix);
+        else if (hours > 0)
+                n = snprintf(buf, l, "%" PRIu64 "h %" PRIu64 "min %s", hours, minutes, suffix);
+        else if (minutes >= 5)
+                n = snprintf(buf, l, "%" PRIu64 "min %s", minutes, suffix);
+        else if (minutes > 0)
+                n = snprintf(buf, l, "%" PRIu64 "min %" PRIu64 "s %s", minutes, seconds, suffix);
+        else
+                n = snprintf(buf, l, "%" PRIu64 "s %s", seconds, suffix);
+        return n > 0 && (size_t) n < l ? buf : NULL;
+}
+
 char *format_timestamp_compact(char *buf, size_t l, usec_t t) {
         struct tm tm;
         return utc(t, &tm) && strftime(buf, l, "%Y%m%dT%H%M%SZ", &tm) > 0 ? buf : NULL;

@@ -5,7 +5,8 @@
 # its own unit, on a private system bus with its own policy and a real polkitd: the file and
 # what stock zstd and etcdctl make of it, the listing, verify, delete, the named errors for
 # bad input, polkit's say, a second backup while one runs, etcd stopped before and during a
-# backup, SIGTERM during a backup, and the agent's introspection against dbus/*.xml.
+# backup, SIGTERM during a backup, and the agent's introspection against dbus/*.xml; the CLI's
+# -q, status's exit status, the pager and colors on a terminal.
 
 source "$(dirname "$0")/lib/sandbox.sh"
 source "$(dirname "$0")/lib/agent.sh"
@@ -61,6 +62,11 @@ ok "--no-legend prints the row alone" bash -c "[ \"\$(etcd-backupctl --no-legend
 is "$(ctl --json list-backups nosuch | jq length)" 0 "list-backups CONFIG filters by configuration"
 ok "verify ID says the backup is intact" ctl verify "$id"
 is "$(ctl --json verify "$id" | jq -c '[.verified, .error]')" '[true,null]' "verify --json says so too"
+is "$(ctl -q verify "$id")" "" "-q: verify of an intact backup prints nothing"
+is "$(ctl -q list-backups | grep -c 'listed\.')" 0 "-q: list-backups has no 'N backups listed.' footer"
+ok "  but its rows" grep -q "^$id " <<<"$(ctl -q list-backups)"
+out=$(ctl -q verify 00000000-0000-4000-8000-000000000000 2>&1) && rc=0 || rc=$?
+ok "-q: an error is still said (exit status $rc)" test "$rc" -ne 0 -a -n "$out"
 
 # ---- bad input gets named errors ----------------------------------------------------------
 
@@ -124,6 +130,14 @@ kill -CONT "$etcd_pid"
 wait_until 30 bash -c "[ \"\$(busctl --system get-property $AGENT_NAME $first $AGENT_BACKUP State)\" = 's \"completed\"' ]"
 is "$(prop "$first" State)" completed "the first one completes once etcd goes on"
 is "$(busctl --system get-property $AGENT_NAME $AGENT_PATH $AGENT_MANAGER State)" 's "idle"' "and the agent is idle again"
+# status's exit status looks at enabled configurations (default is not): one whose timer never
+# fires while the test runs.
+ok "add-config watched, enabled" ctl add-config watched --schedule='*-01-01 04:00:00'
+ok "  a backup of it" ctl -q backup watched
+ctl status >"$T/status.out" && rc=0 || rc=$?
+diag "$(cat "$T/status.out")"
+is "$rc" 0 "status exits 0 while every enabled configuration's last backup completed"
+ok "  and shows watched's last result, completed" grep -Eq '^watched .* completed ' "$T/status.out"
 
 # ---- Cancel ---------------------------------------------------------------------------------
 
@@ -149,11 +163,23 @@ failed=$(failed_backups | head -1)
 is "$(prop "$failed" ErrorName)" org.etcdbackup.Agent1.Error.EtcdUnavailable "its Backup object is failed with EtcdUnavailable"
 ok "its Error names the endpoint" grep -q "$ETCD_ENDPOINT" <<<"$(prop "$failed" Error)"
 ok "the CLI says why" grep -q "failed: etcd Status call to $ETCD_ENDPOINT failed" <<<"$out"
+ctl status >/dev/null && rc=0 || rc=$?
+is "$rc" 0 "status still exits 0: the configuration that failed, default, is disabled"
+ok "a backup of watched fails too" not ctl -q backup watched
+ctl status >"$T/status.out" && rc=0 || rc=$?
+is "$rc" 3 "status exits 3 once an enabled configuration's last backup failed"
+ok "  and its RESULT says failed" grep -Eq '^watched .* failed ' "$T/status.out"
+ctl --json status >/dev/null && rc=0 || rc=$?
+is "$rc" 3 "  status --json too"
 is "$(storage_files '*.db.zst')" "$before" "no new .db.zst"
 is "$(storage_files '*.partial')" "" "no .partial"
 ok "the agent is still up" systemctl --user is-active --quiet "$AGENT_UNIT"
 systemctl --user start etcd.service
 wait_until 20 etcdctl_s endpoint health
+ok "once etcd is back, a backup of watched" ctl -q backup watched
+ctl status >/dev/null && rc=0 || rc=$?
+is "$rc" 0 "  and status exits 0 again"
+ok "remove-config watched" ctl remove-config watched
 
 # ---- etcd stopped in the middle of a stream ---------------------------------------------------
 
@@ -177,6 +203,20 @@ freeze_mid_stream() {
 # On a terminal the CLI shows the progress while it waits (script(1) gives it one).
 script -qfec "etcd-backupctl backup" "$T/typescript" >/dev/null
 ok "on a terminal, backup shows its progress" grep -Eq "Backing up 'default': [0-9]+% \([0-9.]+[KMG] of [0-9.]+M\)" "$T/typescript"
+
+# ---- pager and colors on a terminal ------------------------------------------------------------
+
+script -qfec "env TERM=xterm SYSTEMD_PAGER='sed s/^/PAGED:/' etcd-backupctl list-configs" "$T/typescript" >/dev/null
+ok "on a terminal, list-configs goes through \$SYSTEMD_PAGER" grep -q "^PAGED:NAME " "$T/typescript"
+ok "  and colors default's completed result green" grep -qF "$(printf '\033[0;32mcompleted\033[0m')" "$T/typescript"
+script -qfec "env TERM=xterm SYSTEMD_PAGER='sed s/^/PAGED:/' etcd-backupctl --no-pager list-configs" "$T/typescript" >/dev/null
+# (script writes the command line into the typescript's header: anchored.)
+ok "  not with --no-pager" not grep -q "^PAGED:" "$T/typescript"
+script -qfec "env TERM=xterm NO_COLOR=1 SYSTEMD_PAGER=cat etcd-backupctl list-configs" "$T/typescript" >/dev/null
+ok "  NO_COLOR: no colors" not grep -qF "$(printf '\033[')" "$T/typescript"
+ok "  SYSTEMD_PAGER=cat: no pager, the table as it is" grep -q "^NAME " "$T/typescript"
+out=$(SYSTEMD_PAGER='sed s/^/PAGED:/' TERM=xterm etcd-backupctl list-configs)
+ok "on a pipe: neither pager nor colors" not grep -qF -e PAGED: -e "$(printf '\033[')" <<<"$out"
 before=$(storage_files '*.db.zst')
 path=$(busctl --system call $AGENT_NAME $AGENT_PATH $AGENT_MANAGER StartBackup s default | awk '{print $2}' | tr -d '"')
 caught=$(freeze_mid_stream)

@@ -123,8 +123,9 @@ agent_start
 ok "a configuration whose file broke while the agent was down is still there" config_exists race-c
 ok "  its LoadError names the file" grep -q "$CONFIGS/race-c.conf" <<<"$(config_prop race-c LoadError)"
 ok "  and its timer was kept" timer_active race-c
-out=$(ctl status)
+out=$(ctl status) && rc=0 || rc=$?
 diag "$out"
+is "$rc" 3 "  status exits 3 (not OK) while a configuration is broken"
 ok "  status says it is broken, and why" grep -Eq "^ +Broken: race-c: $CONFIGS/race-c.conf:3: .*Keep" <<<"$out"
 is "$(sed -n '/Broken:/,/^$/p' <<<"$out" | grep -c .)" 1 "  and names no other configuration"
 ok "  list-configs marks it broken in its LOAD column" \

@@ -183,6 +183,29 @@ TEST(table) {
         free(s);
 }
 
+static const char *color_failed(const char *cell) {
+        return streq(cell, "failed") ? "\033[31m" : "";
+}
+
+static void write_color_table(FILE *f) {
+        Table *t = table_new("N", "RESULT", "X", NULL);
+        table_set_color(t, 1, color_failed);
+        table_set_align_right(t, 2);
+        table_add_row(t, "a", "failed", "1");
+        table_add_row(t, "b", "completed", "22");
+        table_print(t, f, true);
+        table_free(t);
+}
+
+/* Widths count the text, not the escape sequences; the padding is outside the colored text. */
+TEST(table_color) {
+        char *s = capture(write_color_table);
+        CHECK_STREQ(s, "N RESULT     X\n"
+                       "a \033[31mfailed\033[0m     1\n"
+                       "b completed 22\n");
+        free(s);
+}
+
 TEST(formats) {
         char b[64];
 
@@ -193,8 +216,28 @@ TEST(formats) {
         CHECK_STREQ(format_timestamp_compact(b, sizeof(b), 1795573030194338ULL), "20261125T021710Z");
 }
 
+TEST(relative_times) {
+        const usec_t t = 1795573030194338ULL, s = 1000000ULL;
+        char b[64];
+
+        setenv("TZ", "UTC", 1);
+        tzset();
+        CHECK_STREQ(format_timestamp_local(b, sizeof(b), t), "Wed 2026-11-25 02:17:10 UTC");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t + 300 * s, t), "5min left");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t, t + 90 * s), "1min 30s ago");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t, t + 12 * s), "12s ago");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t, t), "0s ago");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t + 4200 * s, t), "1h 10min left");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t, t + 7 * 3600 * s + 59 * s), "7h ago");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t + 26 * 3600 * s, t), "1 day 2h left");
+        CHECK_STREQ(format_timestamp_relative(b, sizeof(b), t, t + 10 * 86400 * s), "10 days ago");
+        CHECK(!format_timestamp_relative(b, 4, t, t + 10 * 86400 * s)); /* too small a buffer */
+}
+
 int main(void) {
         RUN(json);
+        RUN(table_color);
+        RUN(relative_times);
         RUN(json_control_characters);
         RUN(json_utf8);
         RUN(utf8_decode);
