@@ -66,7 +66,9 @@ expected=(
     /usr/share/dbus-1/interfaces/org.etcdbackup.Agent1.xml
     /usr/share/polkit-1/actions/org.etcdbackup.agent1.policy
     /usr/share/man/man1/etcd-backupctl.1.gz
+    /usr/share/man/man5/etcd-backupd.conf.5.gz
     /usr/share/man/man8/etcd-backupd.8.gz
+    /usr/share/bash-completion/completions/etcd-backupctl
     /usr/share/doc/etcd-backup-agent/copyright
 )
 missing=()
