@@ -194,7 +194,9 @@ int etcd_member_list_initial_cluster(const EtcdMemberList *l, uint64_t self_id, 
  *   -ENOENT     remove, promote: no member has that id ("member not found");
  *   -EINVAL     add: a peer URL etcd does not take ("given member URLs are invalid");
  *   -EKEYREJECTED etcd authentication is on and the client is not root.
- * A change that timed out or was cancelled may still have been made: look at MemberList.
+ * A change that timed out or was cancelled may still have been made: look at MemberList. etcd
+ * refuses to remove a voter ("unhealthy cluster", -EHOSTUNREACH) until the others have been
+ * connected for 5 s, so a removal right after a member started wants retrying.
  */
 
 /* Cluster/MemberAdd of a member with these peer URLs (NULL-terminated, at least one), as a

@@ -287,7 +287,7 @@ h2=$(ETCD_ENDPOINT=$jclient probe hashkv --rev "$cur")
 ok "HashKV of both members at one revision is equal" \
     test -n "$(field hash <<<"$h1")" -a "$(field hash <<<"$h1")" = "$(field hash <<<"$h2")"
 is "$(field member_id <<<"$h2")" "$jid" "and the second answer is the joiner's"
-# (etcd refuses, EHOSTDOWN, to remove a voter until the others were connected for 5 s)
+# (etcd refuses, "unhealthy cluster", to remove a voter until the others were connected for 5 s)
 out=$(probe member-remove "$jid")
 diag "first MemberRemove of the joiner: $(field error <<<"$out") $(field message <<<"$out")"
 removed() { probe member-remove "$1" >/dev/null; [[ $(probe members | field members) == 1 ]]; }
