@@ -820,23 +820,6 @@ static int members_take(EtcdClient *c, const char *what, const Etcdserverpb__Res
         return r;
 }
 
-int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
-                            EtcdMemberList *ret, char **ret_message) {
-        Etcdserverpb__MemberListRequest req = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
-        Etcdserverpb__MemberListResponse *resp;
-        ProtobufCMessage *answer = NULL;
-        int r;
-
-        req.linearizable = linearizable;
-        r = unary_call(c, &method_member_list, &req.base, timeout, cancel, &answer, NULL, ret_message);
-        if (r < 0)
-                return r;
-        resp = (Etcdserverpb__MemberListResponse *) answer;
-        r = members_take(c, method_member_list.name, resp->header, resp->members, resp->n_members, ret, ret_message);
-        protobuf_c_message_free_unpacked(answer, NULL);
-        return r;
-}
-
 const EtcdMember *etcd_member_list_find(const EtcdMemberList *l, uint64_t id) {
         for (size_t i = 0; i < l->n_members; i++)
                 if (l->members[i].id == id)
@@ -881,54 +864,46 @@ int etcd_member_list_initial_cluster(const EtcdMemberList *l, uint64_t self_id, 
         return 0;
 }
 
-int etcd_client_member_add(EtcdClient *c, char * const *peer_urls, bool is_learner, usec_t timeout,
-                           const atomic_bool *cancel, uint64_t *ret_id, EtcdMemberList *ret, char **ret_message) {
-        Etcdserverpb__MemberAddRequest req = ETCDSERVERPB__MEMBER_ADD_REQUEST__INIT;
-        Etcdserverpb__MemberAddResponse *resp;
-        ProtobufCMessage *answer = NULL;
-        int r;
-
-        if (!peer_urls || !peer_urls[0])
-                return set_message(ret_message, -EINVAL, "A member to add needs at least one peer URL");
-
-        req.peerurls = (char **) peer_urls;
-        req.n_peerurls = strv_length(peer_urls);
-        req.islearner = is_learner;
-        r = unary_call(c, &method_member_add, &req.base, timeout, cancel, &answer, NULL, ret_message);
-        if (r < 0)
-                return r;
-        resp = (Etcdserverpb__MemberAddResponse *) answer;
-        r = members_take(c, method_member_add.name, resp->header, resp->members, resp->n_members, ret, ret_message);
-        if (r >= 0) {
-                /* The id is what the caller promotes or removes later, and what it finds itself by
-                 * in the list it builds --initial-cluster from: both must be there. */
-                if (!resp->member || resp->member->id == 0 || !etcd_member_list_find(ret, resp->member->id)) {
-                        etcd_member_list_done(ret);
-                        r = set_message(ret_message, -EBADMSG,
-                                        "etcd at %s answered MemberAdd without the added member in its member list", c->url);
-                } else
-                        *ret_id = resp->member->id;
-        }
-        protobuf_c_message_free_unpacked(answer, NULL);
-        return r;
-}
-
-/* MemberRemove and MemberPromote: a member id in, the members after the change back. */
-static int member_change(EtcdClient *c, const Method *m, ProtobufCMessage *request, usec_t timeout,
-                         const atomic_bool *cancel, EtcdMemberList *ret, char **ret_message) {
+/*
+ * The Cluster calls: request out, the members the answer lists back (into ret, if not NULL, on
+ * success only), and for MemberAdd the id of the member added. The answers are types of their
+ * own, alike but for MemberAdd's added member.
+ */
+static int members_call(EtcdClient *c, const Method *m, const ProtobufCMessage *request, usec_t timeout,
+                        const atomic_bool *cancel, EtcdMemberList *ret, uint64_t *ret_added, char **ret_message) {
+        const Etcdserverpb__ResponseHeader *header;
+        const Etcdserverpb__Member *added = NULL;
+        Etcdserverpb__Member **members;
         ProtobufCMessage *answer = NULL;
         EtcdMemberList l = {};
+        size_t n;
         int r;
 
         r = unary_call(c, m, request, timeout, cancel, &answer, NULL, ret_message);
         if (r < 0)
                 return r;
-        if (m == &method_member_promote) {
-                Etcdserverpb__MemberPromoteResponse *p = (Etcdserverpb__MemberPromoteResponse *) answer;
-                r = members_take(c, m->name, p->header, p->members, p->n_members, &l, ret_message);
+        if (m == &method_member_add) {
+                Etcdserverpb__MemberAddResponse *a = (Etcdserverpb__MemberAddResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members, added = a->member;
+        } else if (m == &method_member_remove) {
+                Etcdserverpb__MemberRemoveResponse *a = (Etcdserverpb__MemberRemoveResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members;
+        } else if (m == &method_member_promote) {
+                Etcdserverpb__MemberPromoteResponse *a = (Etcdserverpb__MemberPromoteResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members;
         } else {
-                Etcdserverpb__MemberRemoveResponse *resp = (Etcdserverpb__MemberRemoveResponse *) answer;
-                r = members_take(c, m->name, resp->header, resp->members, resp->n_members, &l, ret_message);
+                Etcdserverpb__MemberListResponse *a = (Etcdserverpb__MemberListResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members;
+        }
+        r = members_take(c, m->name, header, members, n, &l, ret_message);
+        /* The id is what the caller promotes or removes later, and what it finds itself by in
+         * the list it builds --initial-cluster from: both must be there. */
+        if (r >= 0 && ret_added) {
+                if (!added || added->id == 0 || !etcd_member_list_find(&l, added->id))
+                        r = set_message(ret_message, -EBADMSG,
+                                        "etcd at %s answered MemberAdd without the added member in its member list", c->url);
+                else
+                        *ret_added = added->id;
         }
         protobuf_c_message_free_unpacked(answer, NULL);
         if (r >= 0 && ret)
@@ -938,12 +913,33 @@ static int member_change(EtcdClient *c, const Method *m, ProtobufCMessage *reque
         return r;
 }
 
+int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
+                            EtcdMemberList *ret, char **ret_message) {
+        Etcdserverpb__MemberListRequest req = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
+
+        req.linearizable = linearizable;
+        return members_call(c, &method_member_list, &req.base, timeout, cancel, ret, NULL, ret_message);
+}
+
+int etcd_client_member_add(EtcdClient *c, char * const *peer_urls, bool is_learner, usec_t timeout,
+                           const atomic_bool *cancel, uint64_t *ret_id, EtcdMemberList *ret, char **ret_message) {
+        Etcdserverpb__MemberAddRequest req = ETCDSERVERPB__MEMBER_ADD_REQUEST__INIT;
+
+        if (!peer_urls || !peer_urls[0])
+                return set_message(ret_message, -EINVAL, "A member to add needs at least one peer URL");
+
+        req.peerurls = (char **) peer_urls;
+        req.n_peerurls = strv_length(peer_urls);
+        req.islearner = is_learner;
+        return members_call(c, &method_member_add, &req.base, timeout, cancel, ret, ret_id, ret_message);
+}
+
 int etcd_client_member_remove(EtcdClient *c, uint64_t id, usec_t timeout, const atomic_bool *cancel,
                               EtcdMemberList *ret, char **ret_message) {
         Etcdserverpb__MemberRemoveRequest req = ETCDSERVERPB__MEMBER_REMOVE_REQUEST__INIT;
 
         req.id = id;
-        return member_change(c, &method_member_remove, &req.base, timeout, cancel, ret, ret_message);
+        return members_call(c, &method_member_remove, &req.base, timeout, cancel, ret, NULL, ret_message);
 }
 
 int etcd_client_member_promote(EtcdClient *c, uint64_t id, usec_t timeout, const atomic_bool *cancel,
@@ -951,7 +947,7 @@ int etcd_client_member_promote(EtcdClient *c, uint64_t id, usec_t timeout, const
         Etcdserverpb__MemberPromoteRequest req = ETCDSERVERPB__MEMBER_PROMOTE_REQUEST__INIT;
 
         req.id = id;
-        return member_change(c, &method_member_promote, &req.base, timeout, cancel, ret, ret_message);
+        return members_call(c, &method_member_promote, &req.base, timeout, cancel, ret, NULL, ret_message);
 }
 
 int etcd_client_hash_kv(EtcdClient *c, int64_t revision, usec_t timeout, const atomic_bool *cancel,
