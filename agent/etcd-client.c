@@ -832,6 +832,8 @@ int etcd_member_list_initial_cluster(const EtcdMemberList *l, uint64_t self_id, 
         _cleanup_free_ char *s = NULL;
         size_t n = 0;
 
+        if (isempty(self_name))
+                return set_message(ret_message, -EINVAL, "The joining member needs a name for --initial-cluster");
         if (!etcd_member_list_find(l, self_id))
                 return set_message(ret_message, -ENOENT, "Member %" PRIx64 " is not in the cluster's member list", self_id);
 

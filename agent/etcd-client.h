@@ -175,7 +175,8 @@ const EtcdMember *etcd_member_list_find(const EtcdMemberList *l, uint64_t id);
  * it): NAME=PEER_URL for every peer URL of every member, self_name for self_id, whose name etcd
  * does not know before it started, as etcdctl member add prints it. -EBUSY when another member
  * was added but has not started (its name is not known, and etcd would refuse the join);
- * -ENOENT when self_id is not in l; -EINVAL for a name or URL that cannot be written there.
+ * -ENOENT when self_id is not in l; -EINVAL for an empty self_name or a name or URL that cannot
+ * be written there.
  */
 int etcd_member_list_initial_cluster(const EtcdMemberList *l, uint64_t self_id, const char *self_name, char **ret,
                                      char **ret_message);
