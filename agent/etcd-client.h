@@ -3,9 +3,9 @@
 
 /*
  * The etcd client: the Maintenance/Status, Maintenance/Snapshot, KV/Range, Cluster/MemberList and
- * Maintenance/HashKV calls of etcd's v3 gRPC API, the membership changes a member rejoining a
- * (restored) cluster makes (Cluster/MemberAdd, MemberRemove, MemberPromote), over the gRPC core C API, plain or with mutual
- * TLS, and the health check a restore waits for. Every call blocks, so only worker threads
+ * Maintenance/HashKV calls of etcd's v3 gRPC API, and the membership changes a member rejoining a
+ * (restored) cluster makes (Cluster/MemberAdd, MemberRemove, MemberPromote), over the gRPC core C
+ * API, plain or with mutual TLS, and the health check a restore waits for. Every call blocks, so only worker threads
  * make them; gRPC's completion queue has no fd the event loop could watch. Non-logging: failures
  * come back as negative errno plus a message that names the endpoint and what to check.
  */
@@ -174,7 +174,7 @@ const EtcdMember *etcd_member_list_find(const EtcdMemberList *l, uint64_t id);
  * etcd's --initial-cluster for member self_id joining the cluster l lists (as MemberAdd answered
  * it): NAME=PEER_URL for every peer URL of every member, self_name for self_id, whose name etcd
  * does not know before it started, as etcdctl member add prints it. -EBUSY when another member
- * was added but has not started (its name is not known, and etcd would refuse the join);
+ * was added but has not started (--initial-cluster needs its name, which etcd learns when it starts);
  * -ENOENT when self_id is not in l; -EINVAL for an empty self_name or a name or URL that cannot
  * be written there.
  */
