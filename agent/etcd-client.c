@@ -7,7 +7,8 @@
  * the bbolt file, remaining_bytes counting down, then one extra message with the SHA-256 of the
  * file. etcd never fills in the header of these messages, so the size is learnt from the first
  * chunk and the digest is told apart by position, not by remaining_bytes == 0. The unary calls
- * (Status, Range, MemberList, HashKV) all go through unary_call(); the health check a restore
+ * (Status, Range, MemberList, MemberAdd, MemberRemove, MemberPromote, HashKV) all go through
+ * unary_call(); the health check a restore
  * waits for is built from them.
  */
 
@@ -40,6 +41,12 @@ static const Method method_status = { METHOD_STATUS, "Status", &etcdserverpb__st
 static const Method method_range = { "/etcdserverpb.KV/Range", "Range", &etcdserverpb__range_response__descriptor };
 static const Method method_member_list = { "/etcdserverpb.Cluster/MemberList", "MemberList",
                                            &etcdserverpb__member_list_response__descriptor };
+static const Method method_member_add = { "/etcdserverpb.Cluster/MemberAdd", "MemberAdd",
+                                          &etcdserverpb__member_add_response__descriptor };
+static const Method method_member_remove = { "/etcdserverpb.Cluster/MemberRemove", "MemberRemove",
+                                             &etcdserverpb__member_remove_response__descriptor };
+static const Method method_member_promote = { "/etcdserverpb.Cluster/MemberPromote", "MemberPromote",
+                                              &etcdserverpb__member_promote_response__descriptor };
 static const Method method_hash_kv = { "/etcdserverpb.Maintenance/HashKV", "HashKV",
                                        &etcdserverpb__hash_kvresponse__descriptor };
 
@@ -296,7 +303,8 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
                 /* Not -EACCES: that would read as our own permission problem. */
                 r = -EKEYREJECTED;
                 if (status == GRPC_STATUS_PERMISSION_DENIED)
-                        hint = " (with etcd authentication on, reads need a role that may read the key)";
+                        hint = startswith(what, "Member") && !streq(what, "MemberList") ? " (with etcd authentication on, membership changes need the root role)"
+                                                          : " (with etcd authentication on, reads need a role that may read the key)";
                 break;
         case GRPC_STATUS_OUT_OF_RANGE:
                 /* How etcd (rpctypes) refuses a read at a revision it no longer has or does not have
@@ -307,6 +315,22 @@ static int status_to_error(EtcdClient *c, const char *what, grpc_status_code sta
                 break;
         case GRPC_STATUS_UNIMPLEMENTED:
                 r = -EOPNOTSUPP;
+                break;
+        case GRPC_STATUS_FAILED_PRECONDITION:
+                /* How etcd (rpctypes) refuses a membership change. "... in sync with leader" first:
+                 * it extends "can only promote a learner member". */
+                r = strstr(d, "can only promote a learner member which is in sync with leader") ? -EAGAIN
+                    : strstr(d, "can only promote a learner member") ? -EALREADY
+                    : strstr(d, "too many learner members in cluster") ? -EBUSY
+                    : strstr(d, "not enough started members") ? -EHOSTDOWN
+                    : strstr(d, "member ID already exist") || strstr(d, "Peer URLs already exists") ? -EEXIST
+                                                                                                   : -EPROTO;
+                break;
+        case GRPC_STATUS_NOT_FOUND:
+                r = -ENOENT; /* "etcdserver: member not found" */
+                break;
+        case GRPC_STATUS_INVALID_ARGUMENT:
+                r = -EINVAL; /* "etcdserver: given member URLs are invalid", "... key is not provided" */
                 break;
         case GRPC_STATUS_UNKNOWN:
                 /* etcd's maintenance calls (Snapshot, HashKV) return its auth errors unconverted:
@@ -769,27 +793,20 @@ static int strv_copy_n(char * const *l, size_t n, char ***ret) {
         return 0;
 }
 
-int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
-                            EtcdMemberList *ret, char **ret_message) {
-        Etcdserverpb__MemberListRequest req = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
-        Etcdserverpb__MemberListResponse *resp;
-        ProtobufCMessage *answer = NULL;
-        int r;
+/* Copies the members of an answer, for MemberList and the membership changes alike. */
+static int members_take(EtcdClient *c, const char *what, const Etcdserverpb__ResponseHeader *header,
+                        Etcdserverpb__Member * const *members, size_t n_members, EtcdMemberList *ret,
+                        char **ret_message) {
+        int r = 0;
 
-        req.linearizable = linearizable;
-        r = unary_call(c, &method_member_list, &req.base, timeout, cancel, &answer, NULL, ret_message);
-        if (r < 0)
-                return r;
-        resp = (Etcdserverpb__MemberListResponse *) answer;
-
-        *ret = (EtcdMemberList) { .header = header_from_pb(resp->header) };
-        if (resp->n_members > ETCD_MEMBERS_MAX)
-                r = set_message(ret_message, -EBADMSG, "etcd at %s lists %zu members, more than the %u a cluster may have here",
-                                c->url, resp->n_members, ETCD_MEMBERS_MAX);
-        else if (!(ret->members = new0(EtcdMember, resp->n_members)))
-                r = -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < resp->n_members; i++) {
-                const Etcdserverpb__Member *m = resp->members[i];
+        *ret = (EtcdMemberList) { .header = header_from_pb(header) };
+        if (n_members > ETCD_MEMBERS_MAX)
+                return set_message(ret_message, -EBADMSG, "etcd at %s lists %zu members in its %s answer, more than the %u a cluster may have here",
+                                   c->url, n_members, what, ETCD_MEMBERS_MAX);
+        if (!(ret->members = new0(EtcdMember, n_members)))
+                return -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n_members; i++) {
+                const Etcdserverpb__Member *m = members[i];
                 EtcdMember *to = ret->members + ret->n_members++;
 
                 *to = (EtcdMember) { .id = m->id, .is_learner = m->islearner };
@@ -798,11 +815,141 @@ int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, co
                     strv_copy_n(m->clienturls, m->n_clienturls, &to->client_urls) < 0)
                         r = -ENOMEM;
         }
-
-        protobuf_c_message_free_unpacked(answer, NULL);
         if (r < 0)
                 etcd_member_list_done(ret);
         return r;
+}
+
+const EtcdMember *etcd_member_list_find(const EtcdMemberList *l, uint64_t id) {
+        for (size_t i = 0; i < l->n_members; i++)
+                if (l->members[i].id == id)
+                        return l->members + i;
+        return NULL;
+}
+
+int etcd_member_list_initial_cluster(const EtcdMemberList *l, uint64_t self_id, const char *self_name, char **ret,
+                                     char **ret_message) {
+        _cleanup_free_ char *s = NULL;
+        size_t n = 0;
+
+        if (isempty(self_name))
+                return set_message(ret_message, -EINVAL, "The joining member needs a name for --initial-cluster");
+        if (!etcd_member_list_find(l, self_id))
+                return set_message(ret_message, -ENOENT, "Member %" PRIx64 " is not in the cluster's member list", self_id);
+
+        for (size_t i = 0; i < l->n_members; i++) {
+                const EtcdMember *m = l->members + i;
+                const char *name = m->id == self_id ? self_name : m->name;
+
+                if (isempty(name))
+                        return set_message(ret_message, -EBUSY,
+                                           "Member %" PRIx64 " was added to the cluster but has not started: it must start or be removed before another member joins",
+                                           m->id);
+                /* "," and "=" separate the list; etcd's own names and URLs never hold them. */
+                if (strpbrk(name, ",= \t\n"))
+                        return set_message(ret_message, -EINVAL, "Member name \"%s\" cannot be written in --initial-cluster", name);
+                if (!m->peer_urls || !m->peer_urls[0])
+                        return set_message(ret_message, -EINVAL, "Member %" PRIx64 " has no peer URL", m->id);
+                STRV_FOREACH(u, m->peer_urls) {
+                        char *t;
+
+                        if (strpbrk(*u, ",= \t\n"))
+                                return set_message(ret_message, -EINVAL, "Peer URL \"%s\" cannot be written in --initial-cluster", *u);
+                        if (asprintf(&t, "%s%s%s=%s", strempty(s), n > 0 ? "," : "", name, *u) < 0)
+                                return -ENOMEM;
+                        free(s);
+                        s = t;
+                        n++;
+                }
+        }
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+/*
+ * The Cluster calls: request out, the members the answer lists back (into ret, if not NULL, on
+ * success only), and for MemberAdd the id of the member added. The answers are types of their
+ * own, alike but for MemberAdd's added member.
+ */
+static int members_call(EtcdClient *c, const Method *m, const ProtobufCMessage *request, usec_t timeout,
+                        const atomic_bool *cancel, EtcdMemberList *ret, uint64_t *ret_added, char **ret_message) {
+        const Etcdserverpb__ResponseHeader *header;
+        const Etcdserverpb__Member *added = NULL;
+        Etcdserverpb__Member **members;
+        ProtobufCMessage *answer = NULL;
+        EtcdMemberList l = {};
+        size_t n;
+        int r;
+
+        r = unary_call(c, m, request, timeout, cancel, &answer, NULL, ret_message);
+        if (r < 0)
+                return r;
+        if (m == &method_member_add) {
+                Etcdserverpb__MemberAddResponse *a = (Etcdserverpb__MemberAddResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members, added = a->member;
+        } else if (m == &method_member_remove) {
+                Etcdserverpb__MemberRemoveResponse *a = (Etcdserverpb__MemberRemoveResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members;
+        } else if (m == &method_member_promote) {
+                Etcdserverpb__MemberPromoteResponse *a = (Etcdserverpb__MemberPromoteResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members;
+        } else {
+                Etcdserverpb__MemberListResponse *a = (Etcdserverpb__MemberListResponse *) answer;
+                header = a->header, members = a->members, n = a->n_members;
+        }
+        r = members_take(c, m->name, header, members, n, &l, ret_message);
+        /* The id is what the caller promotes or removes later, and what it finds itself by in
+         * the list it builds --initial-cluster from: both must be there. */
+        if (r >= 0 && ret_added) {
+                if (!added || added->id == 0 || !etcd_member_list_find(&l, added->id))
+                        r = set_message(ret_message, -EBADMSG,
+                                        "etcd at %s answered MemberAdd without the added member in its member list", c->url);
+                else
+                        *ret_added = added->id;
+        }
+        protobuf_c_message_free_unpacked(answer, NULL);
+        if (r >= 0 && ret)
+                *ret = l;
+        else
+                etcd_member_list_done(&l);
+        return r;
+}
+
+int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
+                            EtcdMemberList *ret, char **ret_message) {
+        Etcdserverpb__MemberListRequest req = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
+
+        req.linearizable = linearizable;
+        return members_call(c, &method_member_list, &req.base, timeout, cancel, ret, NULL, ret_message);
+}
+
+int etcd_client_member_add(EtcdClient *c, char * const *peer_urls, bool is_learner, usec_t timeout,
+                           const atomic_bool *cancel, uint64_t *ret_id, EtcdMemberList *ret, char **ret_message) {
+        Etcdserverpb__MemberAddRequest req = ETCDSERVERPB__MEMBER_ADD_REQUEST__INIT;
+
+        if (!peer_urls || !peer_urls[0])
+                return set_message(ret_message, -EINVAL, "A member to add needs at least one peer URL");
+
+        req.peerurls = (char **) peer_urls;
+        req.n_peerurls = strv_length(peer_urls);
+        req.islearner = is_learner;
+        return members_call(c, &method_member_add, &req.base, timeout, cancel, ret, ret_id, ret_message);
+}
+
+int etcd_client_member_remove(EtcdClient *c, uint64_t id, usec_t timeout, const atomic_bool *cancel,
+                              EtcdMemberList *ret, char **ret_message) {
+        Etcdserverpb__MemberRemoveRequest req = ETCDSERVERPB__MEMBER_REMOVE_REQUEST__INIT;
+
+        req.id = id;
+        return members_call(c, &method_member_remove, &req.base, timeout, cancel, ret, NULL, ret_message);
+}
+
+int etcd_client_member_promote(EtcdClient *c, uint64_t id, usec_t timeout, const atomic_bool *cancel,
+                               EtcdMemberList *ret, char **ret_message) {
+        Etcdserverpb__MemberPromoteRequest req = ETCDSERVERPB__MEMBER_PROMOTE_REQUEST__INIT;
+
+        req.id = id;
+        return members_call(c, &method_member_promote, &req.base, timeout, cancel, ret, NULL, ret_message);
 }
 
 int etcd_client_hash_kv(EtcdClient *c, int64_t revision, usec_t timeout, const atomic_bool *cancel,

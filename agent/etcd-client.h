@@ -3,8 +3,9 @@
 
 /*
  * The etcd client: the Maintenance/Status, Maintenance/Snapshot, KV/Range, Cluster/MemberList and
- * Maintenance/HashKV calls of etcd's v3 gRPC API over the gRPC core C API, plain or with mutual
- * TLS, and the health check a restore waits for. Every call blocks, so only worker threads
+ * Maintenance/HashKV calls of etcd's v3 gRPC API, and the membership changes a member rejoining a
+ * (restored) cluster makes (Cluster/MemberAdd, MemberRemove, MemberPromote), over the gRPC core C
+ * API, plain or with mutual TLS, and the health check a restore waits for. Every call blocks, so only worker threads
  * make them; gRPC's completion queue has no fd the event loop could watch. Non-logging: failures
  * come back as negative errno plus a message that names the endpoint and what to check.
  */
@@ -165,6 +166,52 @@ void etcd_member_list_done(EtcdMemberList *l);
  * from the member's own view. *ret is set on success only; etcd_member_list_done() it. */
 int etcd_client_member_list(EtcdClient *c, bool linearizable, usec_t timeout, const atomic_bool *cancel,
                             EtcdMemberList *ret, char **ret_message);
+
+/* The member with this id, or NULL. */
+const EtcdMember *etcd_member_list_find(const EtcdMemberList *l, uint64_t id);
+
+/*
+ * etcd's --initial-cluster for member self_id joining the cluster l lists (as MemberAdd answered
+ * it): NAME=PEER_URL for every peer URL of every member, self_name for self_id, whose name etcd
+ * does not know before it started, as etcdctl member add prints it. -EBUSY when another member
+ * was added but has not started (--initial-cluster needs its name, which etcd learns when it starts);
+ * -ENOENT when self_id is not in l; -EINVAL for an empty self_name or a name or URL that cannot
+ * be written there.
+ */
+int etcd_member_list_initial_cluster(const EtcdMemberList *l, uint64_t self_id, const char *self_name, char **ret,
+                                     char **ret_message);
+
+/*
+ * The membership changes, linearizable through raft. Errors besides those every call has
+ * (-EHOSTUNREACH also for "etcdserver: unhealthy cluster", "... rpc not supported for learner"),
+ * each with etcd's own text kept in the message:
+ *   -EAGAIN     promote: the learner is not in sync with the leader yet ("can only promote a
+ *               learner member which is in sync with leader"): try again later;
+ *   -EALREADY   promote: the member is no learner ("can only promote a learner member");
+ *   -EBUSY      add: the cluster has its one learner already ("too many learner members");
+ *   -EHOSTDOWN  add, remove: the change would leave too few started members for a quorum
+ *               ("re-configuration failed due to not enough started members");
+ *   -EEXIST     add: a member with one of the peer URLs exists ("Peer URLs already exists");
+ *   -ENOENT     remove, promote: no member has that id ("member not found");
+ *   -EINVAL     add: a peer URL etcd does not take ("given member URLs are invalid");
+ *   -EKEYREJECTED etcd authentication is on and the client is not root.
+ * A change that timed out or was cancelled may still have been made: look at MemberList. etcd
+ * refuses to remove a voter ("unhealthy cluster", -EHOSTUNREACH) until the others have been
+ * connected for 5 s, so a removal right after a member started wants retrying.
+ */
+
+/* Cluster/MemberAdd of a member with these peer URLs (NULL-terminated, at least one), as a
+ * learner or as a voter. *ret_id is the new member's id, *ret every member after the change,
+ * the new one included (its name "" and no client URLs until it starts); set on success only. */
+int etcd_client_member_add(EtcdClient *c, char * const *peer_urls, bool is_learner, usec_t timeout,
+                           const atomic_bool *cancel, uint64_t *ret_id, EtcdMemberList *ret, char **ret_message);
+
+/* Cluster/MemberRemove and Cluster/MemberPromote of member id. ret, if not NULL, gets every
+ * member after the change; set on success only. */
+int etcd_client_member_remove(EtcdClient *c, uint64_t id, usec_t timeout, const atomic_bool *cancel,
+                              EtcdMemberList *ret, char **ret_message);
+int etcd_client_member_promote(EtcdClient *c, uint64_t id, usec_t timeout, const atomic_bool *cancel,
+                               EtcdMemberList *ret, char **ret_message);
 
 typedef struct EtcdHashKV {
         EtcdHeader header;

@@ -3,12 +3,15 @@
  * The agent's etcd client, one call per run, for test-etcd-client.sh: what the call returned, as
  * key=value lines the script can compare with what etcdctl says.
  *
- *   etcd-probe [OPTIONS] range KEY | members | hashkv | health
+ *   etcd-probe [OPTIONS] range KEY | members | hashkv | health | member-add | member-remove ID |
+ *              member-promote ID
  *
  * Options: --endpoint URL, --cacert/--cert/--key FILE, --timeout-ms N (default 5000),
  * --cancel-after-ms N (sets the cancel flag from another thread), and for range --prefix,
  * --range-end KEY, --limit N, --rev N, --serializable, --count-only, --keys-only; hashkv --rev N;
- * members --linearizable; health --min-rev N, --compacted-rev N.
+ * members --linearizable; health --min-rev N, --compacted-rev N; member-add --peer URL (repeated),
+ * --learner, --name NAME (also prints the --initial-cluster for NAME). IDs in decimal (or 0x hex),
+ * as etcdctl -w fields prints them.
  * Always prints elapsed_ms=; on failure error=ENAME and message=, exit status 1.
  */
 
@@ -41,10 +44,21 @@ static void print_header(const EtcdHeader *h) {
                h->cluster_id, h->member_id, h->raft_term);
 }
 
+static void print_members(const EtcdMemberList *l) {
+        print_header(&l->header);
+        printf("members=%zu\n", l->n_members);
+        for (size_t i = 0; i < l->n_members; i++) {
+                _cleanup_free_ char *peers = strv_join(l->members[i].peer_urls, ","),
+                                    *clients = strv_join(l->members[i].client_urls, ",");
+                printf("member id=%" PRIu64 " name=%s peer=%s client=%s learner=%i\n", l->members[i].id,
+                       l->members[i].name, strempty(peers), strempty(clients), l->members[i].is_learner);
+        }
+}
+
 int main(int argc, char *argv[]) {
         enum { ARG_ENDPOINT = 0x100, ARG_CACERT, ARG_CERT, ARG_KEY, ARG_TIMEOUT, ARG_CANCEL, ARG_PREFIX, ARG_RANGE_END,
                ARG_LIMIT, ARG_REV, ARG_SERIALIZABLE, ARG_COUNT_ONLY, ARG_KEYS_ONLY, ARG_LINEARIZABLE, ARG_MIN_REV,
-               ARG_COMPACTED_REV };
+               ARG_COMPACTED_REV, ARG_PEER, ARG_LEARNER, ARG_NAME };
         static const struct option options[] = {
                 { "endpoint", required_argument, NULL, ARG_ENDPOINT },
                 { "cacert", required_argument, NULL, ARG_CACERT },
@@ -62,13 +76,19 @@ int main(int argc, char *argv[]) {
                 { "linearizable", no_argument, NULL, ARG_LINEARIZABLE },
                 { "min-rev", required_argument, NULL, ARG_MIN_REV },
                 { "compacted-rev", required_argument, NULL, ARG_COMPACTED_REV },
+                { "peer", required_argument, NULL, ARG_PEER },
+                { "learner", no_argument, NULL, ARG_LEARNER },
+                { "name", required_argument, NULL, ARG_NAME },
                 {},
         };
         EtcdEndpoint e = {};
         EtcdRangeRequest q = {};
         EtcdHealthExpect expect = {};
         usec_t timeout = 5 * USEC_PER_SEC, cancel_usec = USEC_INFINITY, start;
-        bool linearizable = false;
+        bool linearizable = false, learner = false;
+        char *peers[8] = {};
+        size_t n_peers = 0;
+        const char *name = NULL;
         EtcdClient *c = NULL;
         char *message = NULL;
         pthread_t thread;
@@ -92,10 +112,17 @@ int main(int argc, char *argv[]) {
                 case ARG_LINEARIZABLE: linearizable = true; break;
                 case ARG_MIN_REV: expect.min_revision = strtoll(optarg, NULL, 10); break;
                 case ARG_COMPACTED_REV: expect.compacted_revision = strtoll(optarg, NULL, 10); break;
+                case ARG_PEER:
+                        if (n_peers >= ELEMENTSOF(peers) - 1)
+                                return 2;
+                        peers[n_peers++] = optarg;
+                        break;
+                case ARG_LEARNER: learner = true; break;
+                case ARG_NAME: name = optarg; break;
                 default: return 2;
                 }
         if (!e.url || optind >= argc) {
-                fprintf(stderr, "usage: %s --endpoint URL [OPTIONS] range KEY|members|hashkv|health\n", argv[0]);
+                fprintf(stderr, "usage: %s --endpoint URL [OPTIONS] range KEY|members|hashkv|health|member-add|member-remove ID|member-promote ID\n", argv[0]);
                 return 2;
         }
         const char *verb = argv[optind];
@@ -127,16 +154,34 @@ int main(int argc, char *argv[]) {
                 EtcdMemberList l = {};
 
                 r = etcd_client_member_list(c, linearizable, timeout, &cancel_flag, &l, &message);
+                if (r >= 0)
+                        print_members(&l);
+                etcd_member_list_done(&l);
+        } else if (streq(verb, "member-add")) {
+                EtcdMemberList l = {};
+                uint64_t id = 0;
+
+                r = etcd_client_member_add(c, peers, learner, timeout, &cancel_flag, &id, &l, &message);
                 if (r >= 0) {
-                        print_header(&l.header);
-                        printf("members=%zu\n", l.n_members);
-                        for (size_t i = 0; i < l.n_members; i++) {
-                                _cleanup_free_ char *peers = strv_join(l.members[i].peer_urls, ","),
-                                                    *clients = strv_join(l.members[i].client_urls, ",");
-                                printf("member id=%" PRIu64 " name=%s peer=%s client=%s learner=%i\n", l.members[i].id,
-                                       l.members[i].name, strempty(peers), strempty(clients), l.members[i].is_learner);
+                        printf("added_id=%" PRIu64 "\n", id);
+                        print_members(&l);
+                        if (name) {
+                                _cleanup_free_ char *ic = NULL;
+
+                                r = etcd_member_list_initial_cluster(&l, id, name, &ic, &message);
+                                if (r >= 0)
+                                        printf("initial_cluster=%s\n", ic);
                         }
                 }
+                etcd_member_list_done(&l);
+        } else if ((streq(verb, "member-remove") || streq(verb, "member-promote")) && optind + 1 < argc) {
+                uint64_t id = strtoull(argv[optind + 1], NULL, 0);
+                EtcdMemberList l = {};
+
+                r = (streq(verb, "member-remove") ? etcd_client_member_remove : etcd_client_member_promote)(
+                        c, id, timeout, &cancel_flag, &l, &message);
+                if (r >= 0)
+                        print_members(&l);
                 etcd_member_list_done(&l);
         } else if (streq(verb, "hashkv")) {
                 EtcdHashKV h = {};

@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The etcd client's reads, member list, KV hash and the health check a restore waits for,
-# through etcd-probe (the client itself, one call per run) against real etcd 3.4.23 members,
-# compared with what etcdctl says: values and revisions of keys etcdctl wrote, prefixes with a
-# limit, what is kept of a large answer, reads at compacted and at future revisions, the health
+# The etcd client's reads, member list, membership changes, KV hash and the health check a
+# restore waits for, through etcd-probe (the client itself, one call per run) against real etcd
+# 3.4.23 members, compared with what etcdctl says: a learner added, its promotion refused while
+# it is not in sync, removed; a second etcd joining as a learner with the --initial-cluster
+# MemberAdd gave, promoted once in sync, with the same KV hash; values and revisions of keys
+# etcdctl wrote, prefixes with a limit, what is kept of a large answer, reads at compacted and at future revisions, the health
 # check passing and failing for each reason with its own errno (a revision below the one
 # expected, a revision that should be compacted and is not, a NOSPACE alarm, etcd stopped or
 # frozen by SIGSTOP within the timeout and on cancel), and all of it over mutual TLS, with etcd
@@ -128,10 +130,76 @@ reads_and_health() {
     is "$(field error <<<"$out")" ENODATA "$l: a revision expected compacted that etcd has not reached: ENODATA"
 }
 
+# emembers : etcdctl member list as "DECIMAL_ID name=NAME peer=URL learner=BOOL" lines, sorted
+emembers() {
+    etcdctl_s member list -w fields | awk -F' : ' '
+        $1 == "\"ID\"" { id = $2 } $1 == "\"Name\"" { name = $2; gsub(/"/, "", name) }
+        $1 == "\"PeerURL\"" { peer = $2; gsub(/"/, "", peer) }
+        $1 == "\"IsLearner\"" { print id " name=" name " peer=" peer " learner=" $2 }' | sort
+}
+
+# membership LABEL : MemberAdd of a learner that never starts, MemberPromote refused for it,
+# MemberRemove, against the current etcd, compared with etcdctl member list.
+membership() {
+    local l=$1 out id self lpeer
+    self=$(etcdctl_s member list -w fields | efield ID)
+    lpeer=http://127.0.0.1:$(sandbox_free_port) || sandbox_bail "no free port"
+
+    out=$(probe member-add --learner --peer "$lpeer" --name joiner)
+    id=$(field added_id <<<"$out")
+    ok "$l: MemberAdd of a learner answers a new id" test -n "$id" -a "$id" != 0 -a "$id" != "$self"
+    is "$(field members <<<"$out")" 2 "$l: and a member list of two"
+    is "$(grep "^member id=$id " <<<"$out")" "member id=$id name= peer=$lpeer client= learner=1" \
+        "$l: the new one in it: a learner, no name, no client URL yet"
+    is "$(grep "^member id=$self " <<<"$out" | cut -d' ' -f2-4,6)" "id=$self name=$ETCD_NAME peer=$ETCD_PEER_URL learner=0" \
+        "$l: the old one too, a voter"
+    is "$(field initial_cluster <<<"$out" | tr ',' '\n' | sort | tr '\n' ' ')" \
+        "$(printf '%s\n' "$ETCD_NAME=$ETCD_PEER_URL" "joiner=$lpeer" | sort | tr '\n' ' ')" \
+        "$l: the --initial-cluster for the new one, as etcdctl member add prints it"
+    is "$(emembers | tr '\n' ';')" \
+        "$(printf '%s\n' "$self name=$ETCD_NAME peer=$ETCD_PEER_URL learner=false" "$id name= peer=$lpeer learner=true" | sort | tr '\n' ';')" \
+        "$l: etcdctl member list agrees"
+    out=$(probe members)
+    is "$(grep -c "^member id=$id name= peer=$lpeer client= learner=1$" <<<"$out")" 1 "$l: and so does our MemberList"
+
+    out=$(probe member-add --learner --peer "$lpeer")
+    is "$(field error <<<"$out")" EEXIST "$l: adding the same peer URL again: EEXIST"
+    # (etcd 3.4 makes the id from the peer URLs and the time in seconds: within the same second
+    # it is the id that exists)
+    ok "$l: with etcd's text" grep -Eq \
+        "^message=etcd MemberAdd call to $ETCD_ENDPOINT failed: etcdserver: (Peer URLs already exists|member ID already exist)$" <<<"$out"
+    out=$(probe member-add --learner --peer "http://127.0.0.1:$(sandbox_free_port)")
+    is "$(field error <<<"$out")" EBUSY "$l: a second learner: EBUSY (etcd 3.4 takes one)"
+    ok "$l: with etcd's text" grep -q "etcdserver: too many learner members in cluster" <<<"$out"
+
+    out=$(probe member-promote "$id")
+    is "$(field error <<<"$out")" EAGAIN "$l: promoting the learner that never started: EAGAIN"
+    ok "$l: with etcd's text" \
+        grep -q "^message=etcd MemberPromote call to $ETCD_ENDPOINT failed: etcdserver: can only promote a learner member which is in sync with leader" <<<"$out"
+    out=$(probe member-promote "$self")
+    is "$(field error <<<"$out")" EALREADY "$l: promoting a voter: EALREADY"
+    ok "$l: with etcd's text" grep -q "etcdserver: can only promote a learner member$" <<<"$out"
+
+    out=$(probe member-remove "$id")
+    is "$(field members <<<"$out")" 1 "$l: MemberRemove of the learner answers a list of one"
+    is "$(grep '^member ' <<<"$out" | cut -d' ' -f2)" "id=$self" "$l: the old member"
+    is "$(emembers | cut -d' ' -f1)" "$self" "$l: etcdctl member list agrees"
+    out=$(probe member-remove "$id")
+    is "$(field error <<<"$out")" ENOENT "$l: removing it again: ENOENT"
+    ok "$l: with etcd's text" grep -q "etcdserver: member not found" <<<"$out"
+
+    out=$(probe hashkv)
+    same "$(field hash <<<"$out")" "$(etcdctl_s endpoint hashkv -w fields | efield Hash)" \
+        "$l: HashKV at revision 0 is etcdctl endpoint hashkv's"
+    is "$(field member_id <<<"$out")" "$self" "$l: and names the member that answered"
+}
+
 # ---- plain etcd ---------------------------------------------------------------------------
 
 sandbox_start_etcd etcd
 reads_and_health plain
+membership plain
+
 
 pid=$(systemctl --user show -P MainPID "$ETCD_UNIT")
 kill -STOP "$pid"
@@ -182,10 +250,57 @@ ok "its message says it was too large" grep -q "larger than max" <<<"$out"
 out=$(probe range /sandbox/fill/ --prefix --limit 2 --keys-only)
 is "$(field kvs <<<"$out"),$(field count <<<"$out")" "2,5" "with a limit and keys only it is read"
 
+# ---- a learner that joins and is promoted -------------------------------------------------
+
+promoted() { [[ -z $(probe member-promote "$1" | field error) ]]; }
+jpeer=http://127.0.0.1:$(sandbox_free_port) && jclient=http://127.0.0.1:$(sandbox_free_port) ||
+    sandbox_bail "no free port"
+out=$(probe member-add --learner --peer "$jpeer" --name joiner)
+jid=$(field added_id <<<"$out")
+ic=$(field initial_cluster <<<"$out")
+ok "a learner for the joining etcd is added" test -n "$jid" -a -n "$ic"
+mkdir -p "$T/etcd/joiner"
+sandbox_user_unit joiner.service <<EOF
+[Unit]
+Description=sandbox etcd joining as a learner
+[Service]
+UnsetEnvironment=ETCD_NAME ETCD_DATA_DIR ETCD_ENDPOINT ETCD_PEER_URL ETCD_UNIT ETCD_CACERT ETCD_CERT ETCD_KEY
+ExecStart=/usr/bin/etcd --name joiner --data-dir $T/etcd/joiner/data --logger zap --log-outputs stderr \\
+    --listen-peer-urls $jpeer --initial-advertise-peer-urls $jpeer \\
+    --initial-cluster $ic --initial-cluster-state existing \\
+    --listen-client-urls $jclient --advertise-client-urls $jclient
+TimeoutStopSec=10
+EOF
+systemctl --user start joiner.service
+ok "once in sync, MemberPromote of it succeeds" wait_until 60 promoted "$jid"
+out=$(probe members)
+is "$(grep "^member id=$jid " <<<"$out")" "member id=$jid name=joiner peer=$jpeer client=$jclient learner=0" \
+    "it is a voter now, with its name and client URL"
+is "$(emembers | grep "^$jid " | cut -d' ' -f4)" "learner=false" "etcdctl member list agrees"
+etcdctl_s put /t/joined yes >/dev/null
+cur=$(revision)
+# (the joiner applies the put a moment later: wait for its revision, then compare)
+joiner_rev() { [[ $(ETCD_ENDPOINT=$jclient etcdctl_s get / -w json --consistency=s | jq -r .header.revision) -ge $cur ]]; }
+ok "the joiner has the newest revision" wait_until 20 joiner_rev
+h1=$(probe hashkv --rev "$cur")
+h2=$(ETCD_ENDPOINT=$jclient probe hashkv --rev "$cur")
+ok "HashKV of both members at one revision is equal" \
+    test -n "$(field hash <<<"$h1")" -a "$(field hash <<<"$h1")" = "$(field hash <<<"$h2")"
+is "$(field member_id <<<"$h2")" "$jid" "and the second answer is the joiner's"
+# (etcd refuses, "unhealthy cluster", to remove a voter until the others were connected for 5 s)
+out=$(probe member-remove "$jid")
+diag "first MemberRemove of the joiner: $(field error <<<"$out") $(field message <<<"$out")"
+removed() { probe member-remove "$1" >/dev/null; [[ $(probe members | field members) == 1 ]]; }
+ok "the joiner removed again: one member left" wait_until 30 removed "$jid"
+is "$(emembers | cut -d' ' -f1)" "$(probe members | sed -n 's/^member id=\([0-9]*\) .*/\1/p')" \
+    "etcdctl member list agrees"
+systemctl --user stop joiner.service
+
 # ---- over mutual TLS ----------------------------------------------------------------------
 
 sandbox_start_etcd tls --tls
 reads_and_health tls
+membership tls
 out=$("$PROBE" --endpoint "$ETCD_ENDPOINT" --cacert "$ETCD_CACERT" health --timeout-ms 3000 2>>"$T/probe.err" || true)
 is "$(field error <<<"$out")" EHOSTUNREACH "TLS without a client certificate: EHOSTUNREACH"
 
@@ -206,5 +321,8 @@ out=$(probe range /t/a)
 is "$(field error <<<"$out")" EKEYREJECTED "a plain Range is refused: EKEYREJECTED"
 out=$(probe hashkv)
 is "$(field error <<<"$out")" EKEYREJECTED "HashKV, which needs root: EKEYREJECTED"
+out=$(probe member-add --learner --peer "http://127.0.0.1:$(sandbox_free_port)")
+is "$(field error <<<"$out")" EKEYREJECTED "MemberAdd, which needs root: EKEYREJECTED"
+ok "its message says so" grep -q "membership changes need the root role" <<<"$out"
 
 ok "no sanitizer report from the probe" not grep -q Sanitizer "$T/probe.err"

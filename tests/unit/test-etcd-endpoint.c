@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Endpoint URLs: what becomes a gRPC target, and what is refused. */
+/* Endpoint URLs: what becomes a gRPC target, and what is refused; the --initial-cluster a
+ * joining member builds from the member list MemberAdd answered. */
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "etcd-client.h"
@@ -71,8 +74,47 @@ TEST(refused) {
         check_refused("http://ho%73t");
 }
 
+static char *a_urls[] = { "https://10.0.0.1:2380", NULL }, *b_urls[] = { "https://10.0.0.2:2380", "https://[fd00::2]:2380", NULL },
+            *c_urls[] = { "https://10.0.0.3:2380", NULL }, *no_urls[] = { NULL };
+
+static int initial_cluster(EtcdMember *m, size_t n, uint64_t self, const char *name, char **ret) {
+        EtcdMemberList l = { .members = m, .n_members = n };
+        char *message = NULL;
+        int r;
+
+        *ret = NULL;
+        r = etcd_member_list_initial_cluster(&l, self, name, ret, &message);
+        if (r < 0)
+                printf("#   %s\n", message);
+        free(message);
+        return r;
+}
+
+TEST(initial_cluster) {
+        EtcdMember m[] = {
+                { .id = 0xa, .name = (char *) "a", .peer_urls = a_urls, .client_urls = no_urls },
+                { .id = 0xb, .name = (char *) "", .peer_urls = b_urls, .client_urls = no_urls, .is_learner = true },
+                { .id = 0xc, .name = (char *) "", .peer_urls = c_urls, .client_urls = no_urls, .is_learner = true },
+        };
+        char *s;
+
+        /* The new member's name is ours to give, for each of its peer URLs. */
+        CHECK_EQ(initial_cluster(m, 2, 0xb, "b", &s), 0);
+        CHECK_STREQ(s, "a=https://10.0.0.1:2380,b=https://10.0.0.2:2380,b=https://[fd00::2]:2380");
+        free(s);
+        /* Another member added and not started: its name is not known. */
+        CHECK_EQ(initial_cluster(m, 3, 0xb, "b", &s), -EBUSY);
+        CHECK(!s);
+        CHECK_EQ(initial_cluster(m, 2, 0xd, "d", &s), -ENOENT);
+        CHECK_EQ(initial_cluster(m, 2, 0xb, "b=x", &s), -EINVAL);
+        CHECK_EQ(initial_cluster(m, 2, 0xb, "", &s), -EINVAL);
+        m[1].peer_urls = no_urls;
+        CHECK_EQ(initial_cluster(m, 2, 0xb, "b", &s), -EINVAL);
+}
+
 int main(void) {
         RUN(accepted);
         RUN(refused);
+        RUN(initial_cluster);
         return tap_finish();
 }
