@@ -270,7 +270,55 @@ void manager_update_state(Manager *m) {
         }
         LIST_FOREACH(backups, b, m->backups)
                 n += b->state == BACKUP_COMPLETED;
-        (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s.", n, m->config.storage_directory);
+        _cleanup_free_ char *health = manager_health_summary(m, now(CLOCK_REALTIME));
+        (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s%s%s.", n, m->config.storage_directory,
+                          health ? "; " : "", strempty(health));
+}
+
+/* What an operator must know first, for the status line: the first configuration whose last
+ * backup failed (with why), else the first one overdue (its timer should have run more than
+ * HEALTH_OVERDUE_USEC ago), and how many more are in trouble. NULL when all is well. */
+#define HEALTH_OVERDUE_USEC (5 * USEC_PER_MINUTE)
+#define HEALTH_REASON_MAX 120
+char *manager_health_summary(Manager *m, usec_t now_usec) {
+        BackupConfig *failed = NULL, *overdue = NULL;
+        unsigned troubled = 0;
+        char *s = NULL;
+        int r;
+
+        LIST_FOREACH(configs, c, m->configs) {
+                bool is_failed = streq_ptr(c->last_result, "failed");
+                bool is_overdue = c->spec.enabled && c->next_run > 0 && c->next_run + HEALTH_OVERDUE_USEC < now_usec;
+
+                if (is_failed && !failed)
+                        failed = c;
+                else if (is_overdue && !overdue)
+                        overdue = c;
+                troubled += is_failed || is_overdue;
+        }
+        if (failed) {
+                const char *why = failed->last_error ?: "unknown reason";
+                size_t l = strlen(why);
+                if (l > 0 && why[l - 1] == '.') /* the status line ends in one */
+                        l--;
+                r = asprintf(&s, "last backup of '%s' failed: %.*s%s", failed->name, (int) MIN(l, (size_t) HEALTH_REASON_MAX),
+                             why, l > HEALTH_REASON_MAX ? "..." : "");
+        } else if (overdue) {
+                char ts[FORMAT_TIMESTAMP_MAX];
+                r = asprintf(&s, "'%s' overdue since %s", overdue->name,
+                             format_timestamp_rfc3339(ts, sizeof(ts), overdue->next_run));
+        } else
+                return NULL;
+        if (r < 0)
+                return NULL;
+        if (troubled > 1) {
+                char *t = NULL;
+                if (asprintf(&t, "%s (+%u more in trouble)", s, troubled - 1) < 0)
+                        return s;
+                free(s);
+                s = t;
+        }
+        return s;
 }
 
 /* Reads a backup id argument and looks the backup up, with the errors a caller can act on. */

@@ -88,6 +88,9 @@ void manager_restore_finished(Manager *m);
 
 /* Re-derives State from what runs, and tells the bus and the service manager when it changed. */
 void manager_update_state(Manager *m);
+/* One short phrase on the configurations in trouble (a failed last backup, an overdue timer), for
+ * the status line; NULL when none is. Allocated. */
+char *manager_health_summary(Manager *m, usec_t now_usec);
 
 /* Once no backup, verification or import runs: gives back what only they use. */
 void manager_release_memory(Manager *m);

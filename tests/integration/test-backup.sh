@@ -5,7 +5,7 @@
 # its own unit, on a private system bus with its own policy and a real polkitd: the file and
 # what stock zstd and etcdctl make of it, the listing, verify, delete, the named errors for
 # bad input, polkit's say, a second backup while one runs, etcd stopped before and during a
-# backup, SIGTERM during a backup, and the agent's introspection against dbus/*.xml.
+# backup (and the status line saying so), SIGTERM during a backup, and the agent's introspection against dbus/*.xml.
 
 source "$(dirname "$0")/lib/sandbox.sh"
 source "$(dirname "$0")/lib/agent.sh"
@@ -152,6 +152,10 @@ ok "the CLI says why" grep -q "failed: etcd Status call to $ETCD_ENDPOINT failed
 is "$(storage_files '*.db.zst')" "$before" "no new .db.zst"
 is "$(storage_files '*.partial')" "" "no .partial"
 ok "the agent is still up" systemctl --user is-active --quiet "$AGENT_UNIT"
+status=$(systemctl --user show -P StatusText "$AGENT_UNIT")
+diag "status: $status"
+ok "its status line says the last backup of 'default' failed, and why" \
+    grep -qF "; last backup of 'default' failed: etcd Status call to $ETCD_ENDPOINT failed" <<<"$status"
 systemctl --user start etcd.service
 wait_until 20 etcdctl_s endpoint health
 
@@ -209,6 +213,8 @@ agent_start
 is "$(ctl --json list-backups | jq -r '[.[].id] | sort | join(" ")')" "$completed" \
     "after a restart the agent lists the backups on disk"
 ok "and a backup works again" ctl backup
+is "$(systemctl --user show -P StatusText "$AGENT_UNIT")" "Idle; $(storage_files '*.db.zst' | wc -l) backups in $STORAGE." \
+    "once one succeeds, the status line no longer speaks of a failure"
 
 # ---- disk full ------------------------------------------------------------------------------
 
