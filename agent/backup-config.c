@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "backup-config.h"
+#include "metrics.h"
 #include "bus-util.h"
 #include "conf-parser.h"
 #include "errors.h"
@@ -150,6 +151,7 @@ int backup_config_new(Manager *m, const char *name, BackupConfigSpec *spec, Back
 
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, c->object_path);
+        manager_metrics_changed(m);
         if (ret)
                 *ret = c;
         return 0;
@@ -162,6 +164,7 @@ void backup_config_set_next_run(BackupConfig *c, usec_t next) {
         if (c->manager->bus)
                 (void) sd_bus_emit_properties_changed(c->manager->bus, c->object_path, CONFIG_INTERFACE, "NextRun", NULL);
         manager_update_state(c->manager); /* the status line says which configuration is overdue */
+        manager_metrics_changed(c->manager);
 }
 
 void backup_config_set_spec(BackupConfig *c, BackupConfigSpec *spec) {
@@ -472,6 +475,7 @@ static void config_load_apply(ConfigLoad *l) {
                 if (!found) {
                         log_config(c->name, LOG_INFO, 0, "Backup configuration '%s' removed: its file is gone.", c->name);
                         backup_config_free(c);
+                        manager_metrics_changed(m);
                 }
         }
 
@@ -681,6 +685,8 @@ void backup_config_record_result(BackupConfig *c, const Backup *b) {
         int r;
 
         config_set_last(c, b->id, b->meta.created, backup_state_to_string(b->state), b->error_message);
+        if (b->state == BACKUP_FAILED)
+                c->failures++;
         r = save_results(c->manager);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the last results in %s, ignoring: %m", c->manager->state_dir);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "manager.h"
 #include "memory-util.h"
+#include "metrics.h"
 #include "restore.h"
 #include "string-util.h"
 #include "systemd-jobs.h"
@@ -200,6 +201,7 @@ Manager *manager_free(Manager *m) {
         m->import = backup_import_free(m->import);
         backup_configs_cancel_load(m);
         m->retention_defer = sd_event_source_disable_unref(m->retention_defer);
+        m->metrics_defer = sd_event_source_disable_unref(m->metrics_defer);
         m->extend_timeout = sd_event_source_disable_unref(m->extend_timeout);
         /* A restore still running stays in its journal, and is resumed at the next start. Its
          * calls to systemd go with it, then the client with the timers' calls. */
@@ -608,6 +610,7 @@ static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_erro
         backup_configs_touch(m, name);
         log_info("Backup configuration '%s' removed; its backups stay until deleted.", name);
         backup_config_free(c);
+        manager_metrics_changed(m);
         return timers_reconcile_and_reply(m->timers, msg, name, NULL);
 }
 
@@ -810,6 +813,7 @@ static int on_retention(sd_event_source *s, void *userdata) {
                         c->retention_due = false;
                         backup_config_apply_retention(c, manager_find_backup(m, c->last_backup_id));
                 }
+        manager_metrics_changed(m); /* the backups kept */
         return 0;
 }
 
@@ -817,6 +821,7 @@ void manager_backup_finished(Manager *m, Backup *b) {
         BackupConfig *c = manager_find_config(m, b->meta.config);
 
         /* A backup of a configuration removed meanwhile stays, without retention. */
+        manager_metrics_changed(m);
         if (!c)
                 return;
         backup_config_record_result(c, b);
@@ -830,6 +835,7 @@ void manager_backup_finished(Manager *m, Backup *b) {
 void manager_restore_finished(Manager *m) {
         m->extend_timeout = sd_event_source_disable_unref(m->extend_timeout);
         manager_update_state(m);
+        manager_metrics_changed(m);
         manager_release_memory(m);
         if (m->exit_requested && m->serving)
                 (void) sd_event_exit(m->event, 0);

@@ -49,6 +49,7 @@ typedef struct Manager {
         bool configs_in_place; /* the first load and its timers are done */
         Timers *timers;
         sd_event_source *retention_defer;
+        sd_event_source *metrics_defer; /* the metrics file is to be written (agent/metrics.h) */
 
         Backup *backups; /* completed ones on disk, the running one, the last few failed */
         Backup *running;

@@ -5,7 +5,7 @@
 # its own unit, on a private system bus with its own policy and a real polkitd: the file and
 # what stock zstd and etcdctl make of it, the listing, verify, delete, the named errors for
 # bad input, polkit's say, a second backup while one runs, etcd stopped before and during a
-# backup (and the status line saying so), SIGTERM during a backup, and the agent's introspection against dbus/*.xml.
+# backup (and the status line saying so), the metrics textfile, SIGTERM during a backup, and the agent's introspection against dbus/*.xml.
 
 source "$(dirname "$0")/lib/sandbox.sh"
 source "$(dirname "$0")/lib/agent.sh"
@@ -215,6 +215,31 @@ is "$(ctl --json list-backups | jq -r '[.[].id] | sort | join(" ")')" "$complete
 ok "and a backup works again" ctl backup
 is "$(systemctl --user show -P StatusText "$AGENT_UNIT")" "Idle; $(storage_files '*.db.zst' | wc -l) backups in $STORAGE." \
     "once one succeeds, the status line no longer speaks of a failure"
+
+# ---- metrics for node_exporter's textfile collector --------------------------------------------
+
+# The default TextfilePath= is Debian's directory, which the unit may write once it exists (the
+# agent started before it did, and said so).
+PROM=/var/lib/prometheus/node-exporter/etcd_backup.prom
+ok "no metrics directory: the agent says so" \
+    grep -q "/var/lib/prometheus/node-exporter does not exist: not writing metrics" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
+said=$(grep -c 'not writing metrics' "$SANDBOX_LOG_DIR/$AGENT_UNIT.log")
+ctl backup >/dev/null
+is "$(grep -c 'not writing metrics' "$SANDBOX_LOG_DIR/$AGENT_UNIT.log")" "$said" "  once, not after every backup"
+mkdir -p /var/lib/prometheus/node-exporter
+agent_restart
+ok "with the directory, a backup" ctl backup
+has_metrics() { grep -q '^etcd_backup_last_result{config="default"} 1$' "$PROM" 2>/dev/null; }
+wait_until 10 has_metrics
+ok "writes $PROM with the last result of 'default'" has_metrics
+is "$(stat -c %a "$PROM")" 644 "  readable by node_exporter's user"
+is "$(awk '$1 == "etcd_backup_kept_backups{config=\"default\"}" { print $2 }' "$PROM")" \
+    "$(storage_files 'default-*.db.zst' | wc -l)" "  the backups kept"
+last=$(awk '$1 == "etcd_backup_last_success_timestamp_seconds{config=\"default\"}" { print int($2) }' "$PROM")
+ok "  the last success is the backup just taken ($last)" test $(( $(date +%s) - ${last:-0} )) -lt 300
+ok "  every family has HELP and TYPE" test "$(grep -c '^# HELP etcd_backup_' "$PROM")" = "$(grep -c '^# TYPE etcd_backup_' "$PROM")"
+ok "  the agent's version" grep -q '^etcd_backup_agent_info{version="[^"]*"} 1$' "$PROM"
+is "$(find /var/lib/prometheus/node-exporter -name '.#*' | wc -l)" 0 "  no temporary file left"
 
 # ---- disk full ------------------------------------------------------------------------------
 
