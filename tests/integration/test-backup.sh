@@ -218,14 +218,16 @@ is "$(systemctl --user show -P StatusText "$AGENT_UNIT")" "Idle; $(storage_files
 
 # ---- metrics for node_exporter's textfile collector --------------------------------------------
 
-# The default TextfilePath= is Debian's directory, which the unit may write once it exists (the
-# agent started before it did, and said so).
+# The default TextfilePath= is Debian's directory, which the unit may write once it exists.
+# Without it (removed in the sandbox's /var overlay only) the agent says so once.
 PROM=/var/lib/prometheus/node-exporter/etcd_backup.prom
-ok "no metrics directory: the agent says so" \
-    grep -q "/var/lib/prometheus/node-exporter does not exist: not writing metrics" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"
-said=$(grep -c 'not writing metrics' "$SANDBOX_LOG_DIR/$AGENT_UNIT.log")
+rm -rf /var/lib/prometheus/node-exporter
+agent_restart
+missing_said() { grep -c "/var/lib/prometheus/node-exporter does not exist: not writing metrics" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"; }
+ok "no metrics directory: the agent says so" wait_until 10 missing_said
+said=$(missing_said)
 ctl backup >/dev/null
-is "$(grep -c 'not writing metrics' "$SANDBOX_LOG_DIR/$AGENT_UNIT.log")" "$said" "  once, not after every backup"
+is "$(missing_said)" "$said" "  once, not after every backup"
 mkdir -p /var/lib/prometheus/node-exporter
 agent_restart
 ok "with the directory, a backup" ctl backup
@@ -240,6 +242,28 @@ ok "  the last success is the backup just taken ($last)" test $(( $(date +%s) - 
 ok "  every family has HELP and TYPE" test "$(grep -c '^# HELP etcd_backup_' "$PROM")" = "$(grep -c '^# TYPE etcd_backup_' "$PROM")"
 ok "  the agent's version" grep -q '^etcd_backup_agent_info{version="[^"]*"} 1$' "$PROM"
 is "$(find /var/lib/prometheus/node-exporter -name '.#*' | wc -l)" 0 "  no temporary file left"
+
+# node_exporter's own textfile collector reads it as Prometheus would.
+if command -v prometheus-node-exporter >/dev/null; then
+    np=$(sandbox_free_port)
+    prometheus-node-exporter --collector.textfile.directory=/var/lib/prometheus/node-exporter \
+        --web.listen-address="127.0.0.1:$np" --collector.disable-defaults --collector.textfile \
+        >"$SANDBOX_LOG_DIR/node-exporter.log" 2>&1 &
+    node_exporter_pid=$!
+    sandbox_on_exit kill "$node_exporter_pid"
+    scrape() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$np/metrics"; }
+    wait_until 30 scrape
+    scrape >"$T/scraped"
+    is "$(awk '$1 == "node_textfile_scrape_error" { print $2 }' "$T/scraped")" 0 \
+        "node_exporter's textfile collector parses the file (node_textfile_scrape_error 0)"
+    ok "  and serves the last result of 'default'" grep -qx 'etcd_backup_last_result{config="default"} 1' "$T/scraped"
+    ok "  with the backups kept and a last success just now" \
+        awk -v now="$(date +%s)" '$1 == "etcd_backup_kept_backups{config=\"default\"}" { k = 1 }
+            $1 == "etcd_backup_last_success_timestamp_seconds{config=\"default\"}" && $2 + 0 > now - 300 { s = 1 }
+            END { exit !(k && s) }' "$T/scraped"
+else
+    skip "node_exporter reads the file" "prometheus-node-exporter is not installed (tools/packages.txt)"
+fi
 
 # ---- disk full ------------------------------------------------------------------------------
 
