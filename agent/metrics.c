@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +36,74 @@ static void put_family(FILE *f, const char *name, const char *type, const char *
         fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void put_seconds(FILE *f, usec_t t) {
-        fprintf(f, "%" PRIu64 ".%06" PRIu64 "\n", t / USEC_PER_SEC, t % USEC_PER_SEC);
+/* The per-configuration families, in the order they are written. A sample is left out where
+ * its configuration has no value (when, not if, matters for a timestamp). */
+typedef enum SampleWhen { ALWAYS, IF_SUCCESS, IF_ATTEMPT, IF_RESULT, IF_NEXT_RUN } SampleWhen;
+typedef enum SampleKind { SECONDS, COUNT, FLAG } SampleKind;
+
+static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+        size_t offset;
+        SampleKind kind;
+        SampleWhen when;
+} config_families[] = {
+        { "etcd_backup_last_success_timestamp_seconds", "gauge",
+          "When the last successful backup of the configuration began, in seconds since the epoch.",
+          offsetof(MetricsConfig, last_success), SECONDS, IF_SUCCESS },
+        { "etcd_backup_last_attempt_timestamp_seconds", "gauge",
+          "When the last backup of the configuration, successful or not, began.",
+          offsetof(MetricsConfig, last_attempt), SECONDS, IF_ATTEMPT },
+        { "etcd_backup_last_result", "gauge", "Whether the last backup of the configuration succeeded (1) or failed (0).",
+          offsetof(MetricsConfig, last_ok), FLAG, IF_RESULT },
+        { "etcd_backup_last_duration_seconds", "gauge", "How long the last successful backup took.",
+          offsetof(MetricsConfig, last_duration), SECONDS, IF_SUCCESS },
+        { "etcd_backup_last_size_bytes", "gauge", "The size of the file of the last successful backup.",
+          offsetof(MetricsConfig, last_size), COUNT, IF_SUCCESS },
+        { "etcd_backup_kept_backups", "gauge", "Completed backups of the configuration in storage.",
+          offsetof(MetricsConfig, kept), COUNT, ALWAYS },
+        { "etcd_backup_next_run_timestamp_seconds", "gauge",
+          "When the configuration's timer runs next, in seconds since the epoch.",
+          offsetof(MetricsConfig, next_run), SECONDS, IF_NEXT_RUN },
+        { "etcd_backup_failures_total", "counter", "Failed backups of the configuration since the agent started.",
+          offsetof(MetricsConfig, failures), COUNT, ALWAYS },
+};
+
+static bool sample_wanted(const MetricsConfig *c, SampleWhen when) {
+        switch (when) {
+        case IF_SUCCESS:
+                return c->last_success > 0;
+        case IF_ATTEMPT:
+                return c->last_attempt > 0;
+        case IF_RESULT:
+                return c->has_result;
+        case IF_NEXT_RUN:
+                return c->next_run > 0;
+        default:
+                return true;
+        }
 }
 
-/* The start of a configuration's sample: NAME{config="CONFIG"} */
-static void put_sample(FILE *f, const char *metric, const MetricsConfig *c) {
-        fprintf(f, "%s{config=\"", metric);
+static void put_config_sample(FILE *f, const MetricsConfig *c, size_t family) {
+        const void *v = (const uint8_t *) c + config_families[family].offset;
+
+        fprintf(f, "%s{config=\"", config_families[family].name);
         put_label_value(f, c->name);
         fputs("\"} ", f);
+        switch (config_families[family].kind) {
+        case SECONDS: {
+                usec_t t = *(const usec_t *) v;
+                fprintf(f, "%" PRIu64 ".%06" PRIu64 "\n", t / USEC_PER_SEC, t % USEC_PER_SEC);
+                break;
+        }
+        case COUNT:
+                fprintf(f, "%" PRIu64 "\n", *(const uint64_t *) v);
+                break;
+        case FLAG:
+                fprintf(f, "%d\n", *(const bool *) v);
+                break;
+        }
 }
 
 int metrics_format(const char *version, const MetricsConfig *configs, size_t n, const MetricsRestores *restores,
@@ -61,69 +121,11 @@ int metrics_format(const char *version, const MetricsConfig *configs, size_t n, 
         put_label_value(f, version);
         fputs("\"} 1\n", f);
 
-        put_family(f, "etcd_backup_last_success_timestamp_seconds", "gauge",
-                   "When the last successful backup of the configuration began, in seconds since the epoch.");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                if (c->last_success == 0)
-                        continue;
-                put_sample(f, "etcd_backup_last_success_timestamp_seconds", c);
-                put_seconds(f, c->last_success);
-        }
-        put_family(f, "etcd_backup_last_attempt_timestamp_seconds", "gauge",
-                   "When the last backup of the configuration, successful or not, began.");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                if (c->last_attempt == 0)
-                        continue;
-                put_sample(f, "etcd_backup_last_attempt_timestamp_seconds", c);
-                put_seconds(f, c->last_attempt);
-        }
-        put_family(f, "etcd_backup_last_result", "gauge",
-                   "Whether the last backup of the configuration succeeded (1) or failed (0).");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                if (!c->has_result)
-                        continue;
-                put_sample(f, "etcd_backup_last_result", c);
-                fprintf(f, "%d\n", c->last_ok);
-        }
-        put_family(f, "etcd_backup_last_duration_seconds", "gauge", "How long the last successful backup took.");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                if (c->last_success == 0)
-                        continue;
-                put_sample(f, "etcd_backup_last_duration_seconds", c);
-                put_seconds(f, c->last_duration);
-        }
-        put_family(f, "etcd_backup_last_size_bytes", "gauge", "The size of the file of the last successful backup.");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                if (c->last_success == 0)
-                        continue;
-                put_sample(f, "etcd_backup_last_size_bytes", c);
-                fprintf(f, "%" PRIu64 "\n", c->last_size);
-        }
-        put_family(f, "etcd_backup_kept_backups", "gauge", "Completed backups of the configuration in storage.");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                put_sample(f, "etcd_backup_kept_backups", c);
-                fprintf(f, "%u\n", c->kept);
-        }
-        put_family(f, "etcd_backup_next_run_timestamp_seconds", "gauge",
-                   "When the configuration's timer runs next, in seconds since the epoch.");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                if (c->next_run == 0)
-                        continue;
-                put_sample(f, "etcd_backup_next_run_timestamp_seconds", c);
-                put_seconds(f, c->next_run);
-        }
-        put_family(f, "etcd_backup_failures_total", "counter", "Failed backups of the configuration since the agent started.");
-        for (size_t i = 0; i < n; i++) {
-                const MetricsConfig *c = &configs[i];
-                put_sample(f, "etcd_backup_failures_total", c);
-                fprintf(f, "%" PRIu64 "\n", c->failures);
+        for (size_t k = 0; k < ELEMENTSOF(config_families); k++) {
+                put_family(f, config_families[k].name, config_families[k].type, config_families[k].help);
+                for (size_t i = 0; i < n; i++)
+                        if (sample_wanted(&configs[i], config_families[k].when))
+                                put_config_sample(f, &configs[i], k);
         }
 
         put_family(f, "etcd_backup_restores_total", "counter", "Restores that ended, by how they ended.");

@@ -22,7 +22,7 @@ typedef struct MetricsConfig {
         bool last_ok;          /* ...and the last one succeeded */
         usec_t last_duration;  /* of the last successful one */
         uint64_t last_size;    /* its file's bytes */
-        unsigned kept;         /* completed backups on disk */
+        uint64_t kept;         /* completed backups on disk */
         usec_t next_run;       /* 0: no timer */
         uint64_t failures;     /* failed backups since the agent started */
 } MetricsConfig;
