@@ -38,6 +38,15 @@ static int parse_absolute_path(const char *value, void *data) {
         return free_and_strdup(data, value);
 }
 
+/* "no" turns the metrics off: an empty assignment means the default, as for every key. */
+static int parse_textfile_path(const char *value, void *data) {
+        if (streq(value, "no"))
+                return free_and_strdup(data, "");
+        if (endswith(value, "/"))
+                return -EINVAL;
+        return parse_absolute_path(value, data);
+}
+
 static int parse_endpoint(const char *value, void *data) {
         _cleanup_free_ char *target = NULL;
         bool tls;
@@ -136,6 +145,7 @@ static const struct {
         [CONFIG_CONTROL_PLANE_MANIFEST_DIRECTORY] = { "ControlPlane", "ManifestDirectory", parse_absolute_path, offsetof(AgentConfig, manifest_directory), "an absolute path" },
         [CONFIG_STORAGE_DIRECTORY] = { "Storage", "Directory", parse_absolute_path, offsetof(AgentConfig, storage_directory), "an absolute path" },
         [CONFIG_SYSTEMD_SCOPE] = { "Systemd", "Scope", parse_scope, offsetof(AgentConfig, scope), "\"system\" or \"user\"" },
+        [CONFIG_METRICS_TEXTFILE_PATH] = { "Metrics", "TextfilePath", parse_textfile_path, offsetof(AgentConfig, metrics_textfile), "an absolute file name, or \"no\"" },
 };
 
 static bool item_is_list(size_t i) {
@@ -220,6 +230,7 @@ static int fill_defaults(AgentConfig *c) {
         r = r ?: set_default(&c->initial_advertise_peer_urls, "http://localhost:2380");
         r = r ?: set_default(&c->initial_cluster_token, "etcd-cluster");
         r = r ?: set_default(&c->storage_directory, "/var/lib/etcd-backup");
+        r = r ?: set_default(&c->metrics_textfile, METRICS_TEXTFILE_DEFAULT);
         if (r < 0)
                 return r;
 
@@ -263,6 +274,7 @@ void agent_config_done(AgentConfig *c) {
         c->control_plane_static_pods = strv_free(c->control_plane_static_pods);
         c->manifest_directory = mfree(c->manifest_directory);
         c->storage_directory = mfree(c->storage_directory);
+        c->metrics_textfile = mfree(c->metrics_textfile);
         for (size_t i = 0; i < _CONFIG_KEY_MAX; i++)
                 c->sources[i] = mfree(c->sources[i]);
 }

@@ -41,10 +41,13 @@ typedef enum AgentConfigKey {
         CONFIG_CONTROL_PLANE_MANIFEST_DIRECTORY,
         CONFIG_STORAGE_DIRECTORY,
         CONFIG_SYSTEMD_SCOPE,
+        CONFIG_METRICS_TEXTFILE_PATH,
         _CONFIG_KEY_MAX,
 } AgentConfigKey;
 
 #define MANIFEST_DIRECTORY_DEFAULT "/etc/kubernetes/manifests"
+/* Where Debian's prometheus-node-exporter reads textfiles from. */
+#define METRICS_TEXTFILE_DEFAULT "/var/lib/prometheus/node-exporter/etcd_backup.prom"
 
 typedef struct AgentConfig {
         EtcdEndpoint etcd;                /* [Etcd] Endpoint= TrustedCAFile= CertFile= KeyFile= */
@@ -61,6 +64,7 @@ typedef struct AgentConfig {
         char *manifest_directory;         /* [ControlPlane] ManifestDirectory= */
         char *storage_directory;          /* [Storage] Directory= */
         SystemdScope scope;               /* [Systemd] Scope= */
+        char *metrics_textfile;           /* [Metrics] TextfilePath=, "" when "no" (off) */
         /* Where each key's value came from: the file that set it (agent.conf or a drop-in),
          * the static pod manifest it was read from (agent/detect.c), or NULL for the default. */
         char *sources[_CONFIG_KEY_MAX];

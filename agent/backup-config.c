@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "backup-config.h"
+#include "metrics.h"
 #include "bus-util.h"
 #include "conf-parser.h"
 #include "errors.h"
@@ -114,6 +115,7 @@ BackupConfig *backup_config_free(BackupConfig *c) {
         backup_config_spec_done(&c->spec);
         free(c->load_error);
         free(c->last_result);
+        free(c->last_error);
         free(c->object_path);
         free(c->name);
         free(c);
@@ -149,6 +151,7 @@ int backup_config_new(Manager *m, const char *name, BackupConfigSpec *spec, Back
 
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, c->object_path);
+        manager_metrics_changed(m);
         if (ret)
                 *ret = c;
         return 0;
@@ -160,6 +163,8 @@ void backup_config_set_next_run(BackupConfig *c, usec_t next) {
         c->next_run = next;
         if (c->manager->bus)
                 (void) sd_bus_emit_properties_changed(c->manager->bus, c->object_path, CONFIG_INTERFACE, "NextRun", NULL);
+        manager_update_state(c->manager); /* the status line says which configuration is overdue */
+        manager_metrics_changed(c->manager);
 }
 
 void backup_config_set_spec(BackupConfig *c, BackupConfigSpec *spec) {
@@ -470,6 +475,7 @@ static void config_load_apply(ConfigLoad *l) {
                 if (!found) {
                         log_config(c->name, LOG_INFO, 0, "Backup configuration '%s' removed: its file is gone.", c->name);
                         backup_config_free(c);
+                        manager_metrics_changed(m);
                 }
         }
 
@@ -628,10 +634,20 @@ int backup_configs_load(Manager *m, backup_configs_loaded_t done) {
 
 /* ---- the last backup of each ------------------------------------------------------------------- */
 
-static void config_set_last(BackupConfig *c, const char *id, usec_t when, const char *result) {
+/* The reason of a failure, on one line: it goes into the status line and the results file. */
+static void config_set_last_error(BackupConfig *c, const char *error) {
+        if (free_and_strdup(&c->last_error, error) < 0 || !c->last_error)
+                return;
+        for (char *p = c->last_error; *p; p++)
+                if ((unsigned char) *p < ' ')
+                        *p = ' ';
+}
+
+static void config_set_last(BackupConfig *c, const char *id, usec_t when, const char *result, const char *error) {
         snprintf(c->last_backup_id, sizeof(c->last_backup_id), "%s", id);
         c->last_backup = when;
         (void) free_and_strdup(&c->last_result, result);
+        config_set_last_error(c, streq_ptr(result, "failed") ? error : NULL);
         if (c->manager->bus)
                 (void) sd_bus_emit_properties_changed(c->manager->bus, c->object_path, CONFIG_INTERFACE, "LastBackup",
                                                       "LastBackupId", "LastResult", NULL);
@@ -650,8 +666,9 @@ static int save_results(Manager *m) {
         fputs("# The last backup of each configuration, kept by etcd-backupd across restarts.\n", f);
         LIST_FOREACH(configs, c, m->configs)
                 if (c->last_result)
-                        fprintf(f, "[%s]\nId=%s\nTime=%" PRIu64 "\nResult=%s\n", c->name, c->last_backup_id,
-                                c->last_backup, c->last_result);
+                        fprintf(f, "[%s]\nId=%s\nTime=%" PRIu64 "\nResult=%s\n%s%s%s", c->name, c->last_backup_id,
+                                c->last_backup, c->last_result, c->last_error ? "Error=" : "", strempty(c->last_error),
+                                c->last_error ? "\n" : "");
         if (fclose(f) != 0)
                 return -ENOMEM;
 
@@ -667,7 +684,9 @@ static int save_results(Manager *m) {
 void backup_config_record_result(BackupConfig *c, const Backup *b) {
         int r;
 
-        config_set_last(c, b->id, b->meta.created, backup_state_to_string(b->state));
+        config_set_last(c, b->id, b->meta.created, backup_state_to_string(b->state), b->error_message);
+        if (b->state == BACKUP_FAILED)
+                c->failures++;
         r = save_results(c->manager);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the last results in %s, ignoring: %m", c->manager->state_dir);
@@ -686,6 +705,8 @@ static int on_result_assignment(const char *section, const char *key, const char
                 c->last_backup = t;
         else if (streq(key, "Result") && (streq(value, "completed") || streq(value, "failed")))
                 (void) free_and_strdup(&c->last_result, value);
+        else if (streq(key, "Error"))
+                config_set_last_error(c, value);
         return 0;
 }
 
@@ -707,7 +728,7 @@ void backup_configs_load_results(Manager *m) {
         LIST_FOREACH(backups, b, m->backups) {
                 BackupConfig *c = manager_find_config(m, b->meta.config);
                 if (c && b->state == BACKUP_COMPLETED && b->meta.created > c->last_backup)
-                        config_set_last(c, b->id, b->meta.created, "completed");
+                        config_set_last(c, b->id, b->meta.created, "completed", NULL);
         }
 }
 

@@ -50,6 +50,8 @@ struct BackupConfig {
         char last_backup_id[BACKUP_ID_STRING_MAX];
         usec_t last_backup;
         char *last_result; /* "completed", "failed" or NULL */
+        char *last_error;  /* why the last backup failed, one line; NULL unless it did */
+        uint64_t failures; /* failed backups since the agent started, for the metrics */
 
         usec_t next_run; /* its timer's next elapse, as timers.c learns it from systemd */
         bool retention_due; /* a backup of it completed; retention runs from the loop */

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "manager.h"
 #include "memory-util.h"
+#include "metrics.h"
 #include "restore.h"
 #include "string-util.h"
 #include "systemd-jobs.h"
@@ -200,6 +201,7 @@ Manager *manager_free(Manager *m) {
         m->import = backup_import_free(m->import);
         backup_configs_cancel_load(m);
         m->retention_defer = sd_event_source_disable_unref(m->retention_defer);
+        m->metrics_defer = sd_event_source_disable_unref(m->metrics_defer);
         m->extend_timeout = sd_event_source_disable_unref(m->extend_timeout);
         /* A restore still running stays in its journal, and is resumed at the next start. Its
          * calls to systemd go with it, then the client with the timers' calls. */
@@ -270,7 +272,55 @@ void manager_update_state(Manager *m) {
         }
         LIST_FOREACH(backups, b, m->backups)
                 n += b->state == BACKUP_COMPLETED;
-        (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s.", n, m->config.storage_directory);
+        _cleanup_free_ char *health = manager_health_summary(m, now(CLOCK_REALTIME));
+        (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s%s%s.", n, m->config.storage_directory,
+                          health ? "; " : "", strempty(health));
+}
+
+/* What an operator must know first, for the status line: the first configuration whose last
+ * backup failed (with why), else the first one overdue (its timer should have run more than
+ * HEALTH_OVERDUE_USEC ago), and how many more are in trouble. NULL when all is well. */
+#define HEALTH_OVERDUE_USEC (5 * USEC_PER_MINUTE)
+#define HEALTH_REASON_MAX 120
+char *manager_health_summary(Manager *m, usec_t now_usec) {
+        BackupConfig *failed = NULL, *overdue = NULL;
+        unsigned troubled = 0;
+        char *s = NULL;
+        int r;
+
+        LIST_FOREACH(configs, c, m->configs) {
+                bool is_failed = streq_ptr(c->last_result, "failed");
+                bool is_overdue = c->spec.enabled && c->next_run > 0 && c->next_run + HEALTH_OVERDUE_USEC < now_usec;
+
+                if (is_failed && !failed)
+                        failed = c;
+                else if (is_overdue && !overdue)
+                        overdue = c;
+                troubled += is_failed || is_overdue;
+        }
+        if (failed) {
+                const char *why = failed->last_error ?: "unknown reason";
+                size_t l = strlen(why);
+                if (l > 0 && why[l - 1] == '.') /* the status line ends in one */
+                        l--;
+                r = asprintf(&s, "last backup of '%s' failed: %.*s%s", failed->name, (int) MIN(l, (size_t) HEALTH_REASON_MAX),
+                             why, l > HEALTH_REASON_MAX ? "..." : "");
+        } else if (overdue) {
+                char ts[FORMAT_TIMESTAMP_MAX];
+                r = asprintf(&s, "'%s' overdue since %s", overdue->name,
+                             format_timestamp_rfc3339(ts, sizeof(ts), overdue->next_run));
+        } else
+                return NULL;
+        if (r < 0)
+                return NULL;
+        if (troubled > 1) {
+                char *t = NULL;
+                if (asprintf(&t, "%s (+%u more in trouble)", s, troubled - 1) < 0)
+                        return s;
+                free(s);
+                s = t;
+        }
+        return s;
 }
 
 /* Reads a backup id argument and looks the backup up, with the errors a caller can act on. */
@@ -560,6 +610,7 @@ static int method_remove_config(sd_bus_message *msg, void *userdata, sd_bus_erro
         backup_configs_touch(m, name);
         log_info("Backup configuration '%s' removed; its backups stay until deleted.", name);
         backup_config_free(c);
+        manager_metrics_changed(m);
         return timers_reconcile_and_reply(m->timers, msg, name, NULL);
 }
 
@@ -762,6 +813,7 @@ static int on_retention(sd_event_source *s, void *userdata) {
                         c->retention_due = false;
                         backup_config_apply_retention(c, manager_find_backup(m, c->last_backup_id));
                 }
+        manager_metrics_changed(m); /* the backups kept */
         return 0;
 }
 
@@ -769,6 +821,7 @@ void manager_backup_finished(Manager *m, Backup *b) {
         BackupConfig *c = manager_find_config(m, b->meta.config);
 
         /* A backup of a configuration removed meanwhile stays, without retention. */
+        manager_metrics_changed(m);
         if (!c)
                 return;
         backup_config_record_result(c, b);
@@ -782,6 +835,7 @@ void manager_backup_finished(Manager *m, Backup *b) {
 void manager_restore_finished(Manager *m) {
         m->extend_timeout = sd_event_source_disable_unref(m->extend_timeout);
         manager_update_state(m);
+        manager_metrics_changed(m);
         manager_release_memory(m);
         if (m->exit_requested && m->serving)
                 (void) sd_event_exit(m->event, 0);

@@ -49,6 +49,7 @@ typedef struct Manager {
         bool configs_in_place; /* the first load and its timers are done */
         Timers *timers;
         sd_event_source *retention_defer;
+        sd_event_source *metrics_defer; /* the metrics file is to be written (agent/metrics.h) */
 
         Backup *backups; /* completed ones on disk, the running one, the last few failed */
         Backup *running;
@@ -88,6 +89,9 @@ void manager_restore_finished(Manager *m);
 
 /* Re-derives State from what runs, and tells the bus and the service manager when it changed. */
 void manager_update_state(Manager *m);
+/* One short phrase on the configurations in trouble (a failed last backup, an overdue timer), for
+ * the status line; NULL when none is. Allocated. */
+char *manager_health_summary(Manager *m, usec_t now_usec);
 
 /* Once no backup, verification or import runs: gives back what only they use. */
 void manager_release_memory(Manager *m);

@@ -5,8 +5,9 @@
 # its own unit, on a private system bus with its own policy and a real polkitd: the file and
 # what stock zstd and etcdctl make of it, the listing, verify, delete, the named errors for
 # bad input, polkit's say, a second backup while one runs, etcd stopped before and during a
-# backup, SIGTERM during a backup, and the agent's introspection against dbus/*.xml; the CLI's
-# -q, status's exit status, the pager and colors on a terminal.
+# backup (and the status line saying so), the metrics textfile, SIGTERM during a backup, and the
+# agent's introspection against dbus/*.xml; the CLI's -q, status's exit status, the pager and
+# colors on a terminal.
 
 source "$(dirname "$0")/lib/sandbox.sh"
 source "$(dirname "$0")/lib/agent.sh"
@@ -174,6 +175,10 @@ is "$rc" 3 "  status --json too"
 is "$(storage_files '*.db.zst')" "$before" "no new .db.zst"
 is "$(storage_files '*.partial')" "" "no .partial"
 ok "the agent is still up" systemctl --user is-active --quiet "$AGENT_UNIT"
+status=$(systemctl --user show -P StatusText "$AGENT_UNIT")
+diag "status: $status"
+ok "its status line says the last backup of 'default' failed, and why" \
+    grep -qF "; last backup of 'default' failed: etcd Status call to $ETCD_ENDPOINT failed" <<<"$status"
 systemctl --user start etcd.service
 wait_until 20 etcdctl_s endpoint health
 ok "once etcd is back, a backup of watched" ctl -q backup watched
@@ -249,6 +254,57 @@ agent_start
 is "$(ctl --json list-backups | jq -r '[.[].id] | sort | join(" ")')" "$completed" \
     "after a restart the agent lists the backups on disk"
 ok "and a backup works again" ctl backup
+is "$(systemctl --user show -P StatusText "$AGENT_UNIT")" "Idle; $(storage_files '*.db.zst' | wc -l) backups in $STORAGE." \
+    "once one succeeds, the status line no longer speaks of a failure"
+
+# ---- metrics for node_exporter's textfile collector --------------------------------------------
+
+# The default TextfilePath= is Debian's directory, which the unit may write once it exists.
+# Without it (removed in the sandbox's /var overlay only) the agent says so once.
+PROM=/var/lib/prometheus/node-exporter/etcd_backup.prom
+rm -rf /var/lib/prometheus/node-exporter
+agent_restart
+missing_said() { grep -c "/var/lib/prometheus/node-exporter does not exist: not writing metrics" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"; }
+ok "no metrics directory: the agent says so" wait_until 10 missing_said
+said=$(missing_said)
+ctl backup >/dev/null
+is "$(missing_said)" "$said" "  once, not after every backup"
+mkdir -p /var/lib/prometheus/node-exporter
+agent_restart
+ok "with the directory, a backup" ctl backup
+has_metrics() { grep -q '^etcd_backup_last_result{config="default"} 1$' "$PROM" 2>/dev/null; }
+wait_until 10 has_metrics
+ok "writes $PROM with the last result of 'default'" has_metrics
+is "$(stat -c %a "$PROM")" 644 "  readable by node_exporter's user"
+is "$(awk '$1 == "etcd_backup_kept_backups{config=\"default\"}" { print $2 }' "$PROM")" \
+    "$(storage_files 'default-*.db.zst' | wc -l)" "  the backups kept"
+last=$(awk '$1 == "etcd_backup_last_success_timestamp_seconds{config=\"default\"}" { print int($2) }' "$PROM")
+ok "  the last success is the backup just taken ($last)" test $(( $(date +%s) - ${last:-0} )) -lt 300
+ok "  every family has HELP and TYPE" test "$(grep -c '^# HELP etcd_backup_' "$PROM")" = "$(grep -c '^# TYPE etcd_backup_' "$PROM")"
+ok "  the agent's version" grep -q '^etcd_backup_agent_info{version="[^"]*"} 1$' "$PROM"
+is "$(find /var/lib/prometheus/node-exporter -name '.#*' | wc -l)" 0 "  no temporary file left"
+
+# node_exporter's own textfile collector reads it as Prometheus would.
+if command -v prometheus-node-exporter >/dev/null; then
+    np=$(sandbox_free_port)
+    prometheus-node-exporter --collector.textfile.directory=/var/lib/prometheus/node-exporter \
+        --web.listen-address="127.0.0.1:$np" --collector.disable-defaults --collector.textfile \
+        >"$SANDBOX_LOG_DIR/node-exporter.log" 2>&1 &
+    node_exporter_pid=$!
+    sandbox_on_exit kill "$node_exporter_pid"
+    scrape() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "http://127.0.0.1:$np/metrics"; }
+    wait_until 30 scrape
+    scrape >"$T/scraped"
+    is "$(awk '$1 == "node_textfile_scrape_error" { print $2 }' "$T/scraped")" 0 \
+        "node_exporter's textfile collector parses the file (node_textfile_scrape_error 0)"
+    ok "  and serves the last result of 'default'" grep -qx 'etcd_backup_last_result{config="default"} 1' "$T/scraped"
+    ok "  with the backups kept and a last success just now" \
+        awk -v now="$(date +%s)" '$1 == "etcd_backup_kept_backups{config=\"default\"}" { k = 1 }
+            $1 == "etcd_backup_last_success_timestamp_seconds{config=\"default\"}" && $2 + 0 > now - 300 { s = 1 }
+            END { exit !(k && s) }' "$T/scraped"
+else
+    skip "node_exporter reads the file" "prometheus-node-exporter is not installed (tools/packages.txt)"
+fi
 
 # ---- disk full ------------------------------------------------------------------------------
 

@@ -161,6 +161,13 @@ ok "  and a MESSAGE_ID= on each" \
     test "$(jctl -o export RESTORE_ID="$id" | grep -c '^MESSAGE_ID=')" -ge 7
 ok "  the completion names the downtime" bash -c "journalctl --directory=/run/log/journal --no-pager -o cat RESTORE_ID=$id | grep -qi complet"
 ok "  the phases carry PHASE=" bash -c "journalctl --directory=/run/log/journal --no-pager -o export RESTORE_ID=$id | grep -qx PHASE=starting-etcd"
+prom=/var/lib/prometheus/node-exporter/etcd_backup.prom
+if [ -d "${prom%/*}" ]; then
+    ok "  the metrics count it among the completed restores" \
+        wait_until 10 grep -qx 'etcd_backup_restores_total{result="completed"} 1' "$prom"
+else
+    skip "  the metrics count it" "no ${prom%/*} (prometheus-node-exporter, tools/packages.txt, makes it)"
+fi
 ok "a backup can be taken again" ctl backup
 
 # ---- RevisionBump=0 --------------------------------------------------------------------------

@@ -78,7 +78,9 @@ TEST(every_key) {
                                  "[Storage]\n"
                                  "Directory=/srv/etcd-backups\n"
                                  "[Systemd]\n"
-                                 "Scope=user\n");
+                                 "Scope=user\n"
+                                 "[Metrics]\n"
+                                 "TextfilePath=/srv/metrics/etcd.prom\n");
         CHECK_EQ(agent_config_load(path, &c), 0);
         CHECK_STREQ(c.etcd.url, "https://10.0.0.5:2379");
         CHECK_STREQ(c.etcd.trusted_ca_file, "/etc/kubernetes/pki/etcd/ca.crt");
@@ -93,6 +95,17 @@ TEST(every_key) {
         CHECK_STREQ(c.control_plane_units[2], "kube-controller-manager.service");
         CHECK_STREQ(c.storage_directory, "/srv/etcd-backups");
         CHECK_EQ(c.scope, SCOPE_USER);
+        CHECK_STREQ(c.metrics_textfile, "/srv/metrics/etcd.prom");
+        agent_config_done(&c);
+
+        /* "no" turns the metrics off; nothing set is Debian's node_exporter directory. */
+        write_file("agent.conf", "[Metrics]\nTextfilePath=no\n");
+        CHECK_EQ(agent_config_load(path, &c), 0);
+        CHECK_STREQ(c.metrics_textfile, "");
+        agent_config_done(&c);
+        write_file("agent.conf", "[Metrics]\nTextfilePath=\n");
+        CHECK_EQ(agent_config_load(path, &c), 0);
+        CHECK_STREQ(c.metrics_textfile, METRICS_TEXTFILE_DEFAULT);
         agent_config_done(&c);
 }
 
@@ -136,6 +149,8 @@ TEST(invalid_values_refused) {
                 "[ControlPlane]\nUnits=kube-apiserver.service ../evil.service\n",
                 "[Storage]\nDirectory=relative/dir\n",
                 "[Systemd]\nScope=session\n",
+                "[Metrics]\nTextfilePath=etcd.prom\n",
+                "[Metrics]\nTextfilePath=/var/lib/prometheus/node-exporter/\n",
                 "[Etcd]\nCertFile=/etc/x.crt\n",
                 "Endpoint=http://10.0.0.1:2379\n",
                 "[Etcd]\nthis is not an assignment\n",
