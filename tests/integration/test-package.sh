@@ -69,6 +69,7 @@ expected=(
     /usr/share/man/man5/etcd-backupd.conf.5.gz
     /usr/share/man/man8/etcd-backupd.8.gz
     /usr/share/bash-completion/completions/etcd-backupctl
+    /usr/lib/systemd/catalog/etcd-backup.catalog
     /usr/share/doc/etcd-backup-agent/copyright
 )
 missing=()
