@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -145,7 +146,8 @@ static int pod_port(ControlPlaneOp *op, const char *pod, unsigned *ret, char **r
 }
 
 /* 1 if something accepts a connection on 127.0.0.1:port, 0 if it is refused, -EAGAIN if that
- * cannot be told yet. */
+ * cannot be told yet. Never blocks: a non-blocking connect() on the loopback is in progress when
+ * it returns, and settled (accepted or reset) by the time a poll() without a timeout looks. */
 static int port_answers(unsigned port) {
         struct sockaddr_in sa = {
                 .sin_family = AF_INET,
@@ -153,12 +155,19 @@ static int port_answers(unsigned port) {
                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
         };
         _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+        int error = 0;
+        socklen_t len = sizeof(error);
 
         if (fd < 0)
                 return -errno;
         if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) >= 0)
                 return 1;
-        return errno == ECONNREFUSED ? 0 : -EAGAIN;
+        if (errno == ECONNREFUSED)
+                return 0;
+        if (errno != EINPROGRESS || poll(&p, 1, 0) <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+                return -EAGAIN;
+        return error == 0 ? 1 : error == ECONNREFUSED ? 0 : -EAGAIN;
 }
 
 /* 1 while a process (etcd) holds bbolt's lock on the member's database. */

@@ -563,17 +563,18 @@ static int health_run(Worker *w, void *userdata) {
 
         grpc_init();
         k = etcd_client_new(&r->endpoint, &c, &r->work_message);
-        while (k >= 0) {
+        /* Again until the deadline while etcd does not answer yet (a static pod's etcd is
+         * started by the kubelet when it sees the manifest, with no start job to wait for). */
+        for (bool again = k >= 0; again;) {
                 _cleanup_(etcd_health_done) EtcdHealth h = {};
                 usec_t left, t = now(CLOCK_MONOTONIC);
 
                 left = r->work_deadline > t ? r->work_deadline - t : 0;
                 k = etcd_client_check_health(c, &r->work_expect, MAX(MIN(left, RESTORE_HEALTH_ATTEMPT), USEC_PER_SEC), cancel,
                                              &h, &r->work_message);
-                if (k >= 0 || !IN_SET(-k, EHOSTUNREACH, ENOTCONN, ETIMEDOUT) || now(CLOCK_MONOTONIC) >= r->work_deadline ||
-                    atomic_load(cancel))
-                        break;
-                for (int i = 0; i < RESTORE_HEALTH_PAUSE_MSEC / 50 && !atomic_load(cancel); i++)
+                again = k < 0 && IN_SET(-k, EHOSTUNREACH, ENOTCONN, ETIMEDOUT) && now(CLOCK_MONOTONIC) < r->work_deadline &&
+                        !atomic_load(cancel);
+                for (int i = 0; again && i < RESTORE_HEALTH_PAUSE_MSEC / 50 && !atomic_load(cancel); i++)
                         (void) usleep(50 * 1000);
         }
         c = etcd_client_free(c);
