@@ -77,4 +77,4 @@ is "$(manifests_listing)" "etcd.yaml kube-apiserver.yaml " "  no hidden manifest
 is "$(etcd_keys /registry)" "$keys_old" "  etcd runs on the data it had"
 ok "  kube-apiserver answers again" wait_until 60 apiserver_up
 
-agent_sane
+agent_sane 1 # the SIGKILL above

@@ -113,50 +113,23 @@ spec:
     name: etcd-data
 status: {}
 YAML
+# kube-apiserver: `sleep infinity`, or the stand-in serving on its --secure-port.
+local -a cmd=(/usr/bin/sleep infinity)
 if [[ ${1:-} == --apiserver-standin ]]; then
     aport=$(sandbox_free_port)
     mkdir -p "$T/apiserver-switch"
     : >"$T/apiserver.log"
-    cat >"$manifests/kube-apiserver.yaml" <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: kube-apiserver
-  namespace: kube-system
-spec:
-  containers:
-  - command:
-    - /usr/bin/python3
-    - $KUBEADM_LIB/kube-apiserver-standin.py
-    - --endpoint=https://127.0.0.1:$cport
-    - --cacert=$pki/ca.crt
-    - --cert=$pki/healthcheck-client.crt
-    - --key=$pki/healthcheck-client.key
-    - --log=$T/apiserver.log
-    - --switch-dir=$T/apiserver-switch
-    - --start-timeout=60
-    - --gone-timeout=600
-    - --secure-port=$aport
-    name: kube-apiserver
-  hostNetwork: true
-  terminationGracePeriodSeconds: 10
-YAML
-else
-cat >"$manifests/kube-apiserver.yaml" <<YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: kube-apiserver
-  namespace: kube-system
-spec:
-  containers:
-  - command:
-    - /usr/bin/sleep
-    - infinity
-    name: kube-apiserver
-  hostNetwork: true
-YAML
+    cmd=(/usr/bin/python3 "$KUBEADM_LIB/kube-apiserver-standin.py" "--endpoint=https://127.0.0.1:$cport"
+         "--cacert=$pki/ca.crt" "--cert=$pki/healthcheck-client.crt" "--key=$pki/healthcheck-client.key"
+         "--log=$T/apiserver.log" "--switch-dir=$T/apiserver-switch" --start-timeout=60 --gone-timeout=600
+         "--secure-port=$aport")
 fi
+{
+    printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: kube-apiserver' '  namespace: kube-system' 'spec:' \
+        '  containers:' '  - command:'
+    printf '    - %s\n' "${cmd[@]}"
+    printf '%s\n' '    name: kube-apiserver' '  hostNetwork: true' '  terminationGracePeriodSeconds: 10'
+} >"$manifests/kube-apiserver.yaml"
 cp "$T/etcd.yaml" "$manifests/etcd.yaml"
 
 sandbox_user_unit kubelet.service <<UNIT
