@@ -10,6 +10,7 @@
 source "$(dirname "$0")/lib/sandbox.sh"
 source "$(dirname "$0")/lib/agent.sh"
 source "$(dirname "$0")/lib/restore.sh"
+source "$(dirname "$0")/lib/kubeadm.sh"
 sandbox_enter "$@"
 plan_begin
 
@@ -18,22 +19,11 @@ manifests=/etc/kubernetes/manifests  # where the agent sees it (its /tmp is priv
 mkdir -p "$manifests" "$T/pod-switch"
 : >"$T/pod.events"
 aport=$(sandbox_free_port)
-{
-    printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: kube-apiserver' 'spec:' '  containers:' '  - command:'
-    printf '    - %s\n' /usr/bin/python3 "$RESTORE_LIB/kube-apiserver-standin.py" "--endpoint=$ETCD_ENDPOINT" \
-        "--log=$T/pod.events" "--switch-dir=$T/pod-switch" --start-timeout=60 --gone-timeout=600 "--secure-port=$aport"
-    printf '%s\n' '    name: kube-apiserver' '  hostNetwork: true' '  terminationGracePeriodSeconds: 10'
-} >"$manifests/kube-apiserver.yaml"
+static_pod_manifest "$manifests/kube-apiserver.yaml" kube-apiserver /usr/bin/python3 "$RESTORE_LIB/kube-apiserver-standin.py" \
+    "--endpoint=$ETCD_ENDPOINT" "--log=$T/pod.events" "--switch-dir=$T/pod-switch" --start-timeout=60 --gone-timeout=600 \
+    "--secure-port=$aport"
 cp "$manifests/kube-apiserver.yaml" "$T/kube-apiserver.yaml"
-sandbox_user_unit kubelet.service <<UNIT
-[Unit]
-Description=kubelet stand-in (static pods of $manifests)
-[Service]
-ExecStart=/usr/bin/python3 $RESTORE_LIB/kubelet-standin.py $manifests 0.5
-KillMode=mixed
-TimeoutStopSec=40
-UNIT
-systemctl --user start kubelet.service
+kubelet_standin_start "$manifests"
 pod_up() { python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$aport" 2>/dev/null; }
 ok "the static pod's stand-in answers on its --secure-port" wait_until 60 pod_up
 restore_agent_conf "StaticPods=kube-apiserver

@@ -12,12 +12,39 @@
 #       $aport (events in $T/apiserver.log, switches in $T/apiserver-switch). Returns once etcd
 #       is healthy. $T/etcd.yaml is a copy of etcd's manifest.
 #
+#   static_pod_manifest FILE NAME COMMAND...
+#       a Pod manifest as kubeadm's are shaped: one container NAME running COMMAND, hostNetwork
+#   kubelet_standin_start DIR
+#       kubelet.service: lib/kubelet-standin.py running the static pods of DIR
+#
 # Variables: pki, manifests, cport, pport, mport, aport.
 
 [[ -n ${_KUBEADM_SH_LOADED:-} ]] && return 0
 _KUBEADM_SH_LOADED=1
 
 KUBEADM_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+static_pod_manifest() {
+    local file=$1 name=$2; shift 2
+    {
+        printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata:' "  name: $name" '  namespace: kube-system' 'spec:' \
+            '  containers:' '  - command:'
+        printf '    - %s\n' "$@"
+        printf '%s\n' "    name: $name" '  hostNetwork: true' '  terminationGracePeriodSeconds: 10'
+    } >"$file"
+}
+
+kubelet_standin_start() {
+    sandbox_user_unit kubelet.service <<UNIT
+[Unit]
+Description=kubelet stand-in (static pods of $1)
+[Service]
+ExecStart=/usr/bin/python3 $KUBEADM_LIB/kubelet-standin.py $1 0.5
+KillMode=mixed
+TimeoutStopSec=40
+UNIT
+    systemctl --user start kubelet.service
+}
 
 kubeadm_setup() {
 # The usual sandbox (its etcd unit gives the certificates), then the node made kubeadm's.
@@ -124,23 +151,10 @@ if [[ ${1:-} == --apiserver-standin ]]; then
          "--log=$T/apiserver.log" "--switch-dir=$T/apiserver-switch" --start-timeout=60 --gone-timeout=600
          "--secure-port=$aport")
 fi
-{
-    printf '%s\n' 'apiVersion: v1' 'kind: Pod' 'metadata:' '  name: kube-apiserver' '  namespace: kube-system' 'spec:' \
-        '  containers:' '  - command:'
-    printf '    - %s\n' "${cmd[@]}"
-    printf '%s\n' '    name: kube-apiserver' '  hostNetwork: true' '  terminationGracePeriodSeconds: 10'
-} >"$manifests/kube-apiserver.yaml"
+static_pod_manifest "$manifests/kube-apiserver.yaml" kube-apiserver "${cmd[@]}"
 cp "$T/etcd.yaml" "$manifests/etcd.yaml"
 
-sandbox_user_unit kubelet.service <<UNIT
-[Unit]
-Description=kubelet stand-in (static pods of $manifests)
-[Service]
-ExecStart=/usr/bin/python3 $KUBEADM_LIB/kubelet-standin.py $manifests 0.5
-KillMode=mixed
-TimeoutStopSec=40
-UNIT
-systemctl --user start kubelet.service
+kubelet_standin_start "$manifests"
 export ETCD_ENDPOINT=https://127.0.0.1:$cport ETCD_CACERT=$pki/ca.crt ETCD_CERT=$pki/healthcheck-client.crt \
     ETCD_KEY=$pki/healthcheck-client.key
 wait_until 30 etcdctl_s endpoint health >/dev/null 2>&1 ||
