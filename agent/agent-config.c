@@ -8,6 +8,7 @@
 #include "conf-parser.h"
 #include "detect.h"
 #include "log.h"
+#include "static-pod.h"
 #include "string-util.h"
 
 static const char * const scope_table[_SCOPE_MAX] = {
@@ -93,23 +94,14 @@ static int parse_unit_list(const char *value, void *data) {
         return parse_name_list(value, data, unit_name_is_valid);
 }
 
-/* A static pod by its manifest's name without ".yaml": a Kubernetes object name (DNS-1123
- * subdomain), so never a path. */
-static bool pod_name_is_valid(const char *s) {
-        size_t n = strlen(s);
-
-        return n > 0 && n <= 253 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n && s[0] != '.' &&
-               s[0] != '-' && !strstr(s, "..");
-}
-
 static int parse_pod_name(const char *value, void *data) {
-        if (!pod_name_is_valid(value))
+        if (!static_pod_name_is_valid(value))
                 return -EINVAL;
         return free_and_strdup(data, value);
 }
 
 static int parse_pod_list(const char *value, void *data) {
-        return parse_name_list(value, data, pod_name_is_valid);
+        return parse_name_list(value, data, static_pod_name_is_valid);
 }
 
 static int parse_scope(const char *value, void *data) {

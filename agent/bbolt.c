@@ -918,6 +918,17 @@ static int lock_fd(int fd, int operation, char **ret_message) {
         return 0;
 }
 
+int bbolt_lock_held(int fd) {
+        int r = lock_fd(fd, LOCK_SH, NULL);
+
+        if (r == -EBUSY)
+                return 1;
+        if (r < 0)
+                return r;
+        (void) flock(fd, LOCK_UN);
+        return 0;
+}
+
 int bbolt_read_revisions(int fd, BboltRevisions *ret, char **ret_message) {
         Tx tx;
         int r;

@@ -47,6 +47,11 @@ typedef struct BboltRevisions {
  */
 int bbolt_check_header(const void *head, size_t size, uint64_t db_size, BboltHeader *ret, char **ret_message);
 
+/* Whether a process holds bbolt's lock on the database open at fd (etcd flock()s member/snap/db
+ * for as long as it has it open): 1 if it does, 0 if not (the lock is tried and let go at
+ * once), a negative errno if that cannot be told. Never blocks. */
+int bbolt_lock_held(int fd);
+
 /*
  * Reads the revisions of the database open at fd, checking the header and every page read on
  * the way (the right-most path of bucket "key", the path to the two meta keys). Holds bbolt's

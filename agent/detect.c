@@ -33,11 +33,23 @@ static void detect_done(Detect *d) {
         free(d->error);
 }
 
+/* POD.yaml, or where a restore moved it while the pod is stopped (STATIC_POD_HIDDEN_FORMAT):
+ * an agent started again in the middle of a restore must still know the node to finish it. */
+static bool manifest_name(int dir_fd, const char *pod, char *name, size_t size) {
+        snprintf(name, size, "%s.yaml", pod);
+        if (faccessat(dir_fd, name, F_OK, 0) >= 0)
+                return true;
+        snprintf(name, size, "." STATIC_POD_HIDDEN_FORMAT, pod);
+        if (faccessat(dir_fd, name, F_OK, 0) >= 0)
+                return true;
+        snprintf(name, size, "%s.yaml", pod);
+        return false;
+}
+
 static bool manifest_exists(int dir_fd, const char *pod) {
         char name[300];
 
-        snprintf(name, sizeof(name), "%s.yaml", pod);
-        return faccessat(dir_fd, name, F_OK, 0) >= 0;
+        return manifest_name(dir_fd, pod, name, sizeof(name));
 }
 
 static int set(Detect *d, AgentConfigKey k, const char *value, const char *source) {
@@ -189,11 +201,11 @@ static int detect_flag(Detect *d, AgentConfigKey k, const char *flag, const char
 
 static int detect_etcd(Detect *d) {
         AgentConfig *c = d->config;
-        _cleanup_free_ char *name = NULL;
+        char name[300];
         int r;
 
-        if (asprintf(&name, "%s.yaml", c->etcd_static_pod) < 0 ||
-            asprintf(&d->path, "%s/%s", c->manifest_directory ?: MANIFEST_DIRECTORY_DEFAULT, name) < 0)
+        (void) manifest_name(d->dir_fd, c->etcd_static_pod, name, sizeof(name));
+        if (asprintf(&d->path, "%s/%s", c->manifest_directory ?: MANIFEST_DIRECTORY_DEFAULT, name) < 0)
                 return -ENOMEM;
         r = static_pod_load(d->dir_fd, name, &d->pod, &d->error);
         if (r < 0)

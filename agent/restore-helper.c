@@ -29,6 +29,11 @@
  *   cleanup  removes S, S/staged last: as long as S/data/member exists the marker that says
  *            whether it is the previous data exists too. Refuses while S/data/member is
  *            DIR/member itself or holds the previous data (after swap --to new).
+ *   manifest moves a static pod's manifest out of the kubelet's sight (DIR/POD.yaml to
+ *            DIR/.POD.yaml.etcd-backup-restore: the kubelet ignores dotfiles, and stops the
+ *            pod) or back, with one no-replace rename within DIR, unchanged: a run finding it
+ *            already where it was to go does nothing but the fsync; both names present is
+ *            refused (someone wrote a new manifest meanwhile: not ours to overwrite).
  * Exit codes: 0 ok, 2 usage, 3 backup corrupt, 4 no space, 5 the restore tool failed, 6 the
  * bump failed, 1 anything else.
  */
@@ -49,6 +54,7 @@
 #include "fs-util.h"
 #include "log.h"
 #include "restore-journal.h"
+#include "static-pod.h"
 #include "string-util.h"
 
 #define EXIT_USAGE 2
@@ -69,7 +75,7 @@
 extern char **environ;
 
 static const char *arg_data_dir, *arg_id, *arg_backup, *arg_tool, *arg_name, *arg_initial_cluster,
-        *arg_peer_urls, *arg_token, *arg_to;
+        *arg_peer_urls, *arg_token, *arg_to, *arg_dir, *arg_pod;
 static uint64_t arg_bump;
 static bool arg_bump_set;
 static char *arg_staging; /* ".restore-ID" */
@@ -688,6 +694,37 @@ static int step_cleanup(int dir_fd) {
         return staging_remove(dir_fd) < 0 ? 1 : 0;
 }
 
+static int step_manifest(void) {
+        _cleanup_free_ char *visible = NULL, *hidden = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        bool to_hidden = streq(arg_to, "hidden");
+        const char *from, *to;
+        int r;
+
+        if (asprintf(&visible, "%s.yaml", arg_pod) < 0 || asprintf(&hidden, "." STATIC_POD_HIDDEN_FORMAT, arg_pod) < 0)
+                return log_oom(), 1;
+        dir_fd = open(arg_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0)
+                return log_error_errno(errno, "Cannot open %s: %m", arg_dir), 1;
+        from = to_hidden ? visible : hidden;
+        to = to_hidden ? hidden : visible;
+        if (faccessat(dir_fd, from, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (errno != ENOENT)
+                        return log_error_errno(errno, "Cannot look at %s/%s: %m", arg_dir, from), 1;
+                if (faccessat(dir_fd, to, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+                        return log_error_errno(errno, "Neither %s/%s nor %s/%s is there: %m", arg_dir, from, arg_dir, to), 1;
+                log_info("%s/%s is in place already.", arg_dir, to);
+        } else {
+                r = rename_noreplace(dir_fd, from, dir_fd, to);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot rename %s/%s to %s: %m", arg_dir, from, to), 1;
+                log_info("Renamed %s/%s to %s.", arg_dir, from, to);
+        }
+        if (fsync_dir(dir_fd) < 0)
+                return log_error_errno(errno, "Cannot fsync %s: %m", arg_dir), 1;
+        return 0;
+}
+
 /* ---- the command line ------------------------------------------------------------------- */
 
 static void help(FILE *f) {
@@ -697,14 +734,15 @@ static void help(FILE *f) {
                 "       %1$s swap --data-dir DIR --id ID --to new|old\n"
                 "       %1$s finish --data-dir DIR --id ID\n"
                 "       %1$s cleanup --data-dir DIR --id ID\n"
-                "The steps of a restore that write etcd's data dir, run by etcd-backupd in transient units.\n"
+                "       %1$s manifest --dir DIR --pod NAME --to hidden|visible\n"
+                "The steps of a restore that write etcd's data dir or a static pod's manifest, run by etcd-backupd in transient units.\n"
                 "Exit status: 0 ok, 2 usage, 3 backup corrupt, 4 no space, 5 the restore tool failed,\n"
                 "6 the revision bump failed, 1 anything else.\n",
                 program_invocation_short_name);
 }
 
 static int parse_argv(int argc, char *argv[], const char **ret_step) {
-        enum { ARG_DATA_DIR = 0x100, ARG_ID, ARG_BACKUP, ARG_TOOL, ARG_NAME, ARG_CLUSTER, ARG_URLS, ARG_TOKEN, ARG_BUMP, ARG_TO };
+        enum { ARG_DATA_DIR = 0x100, ARG_ID, ARG_BACKUP, ARG_TOOL, ARG_NAME, ARG_CLUSTER, ARG_URLS, ARG_TOKEN, ARG_BUMP, ARG_TO, ARG_DIR, ARG_POD };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "data-dir", required_argument, NULL, ARG_DATA_DIR },
@@ -717,10 +755,12 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 { "initial-cluster-token", required_argument, NULL, ARG_TOKEN },
                 { "bump", required_argument, NULL, ARG_BUMP },
                 { "to", required_argument, NULL, ARG_TO },
+                { "dir", required_argument, NULL, ARG_DIR },
+                { "pod", required_argument, NULL, ARG_POD },
                 {},
         };
         const char *step;
-        bool stage;
+        bool stage, manifest;
         int c;
 
         if (argc >= 2 && (streq(argv[1], "--help") || streq(argv[1], "-h"))) {
@@ -728,11 +768,13 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 return 0;
         }
         if (argc < 2 || argv[1][0] == '-')
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "A step is needed: stage, swap, finish or cleanup.");
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "A step is needed: stage, swap, finish, cleanup or manifest.");
         step = argv[1];
-        if (!streq(step, "stage") && !streq(step, "swap") && !streq(step, "finish") && !streq(step, "cleanup"))
+        if (!streq(step, "stage") && !streq(step, "swap") && !streq(step, "finish") && !streq(step, "cleanup") &&
+            !streq(step, "manifest"))
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Unknown step \"%s\".", step);
         stage = streq(step, "stage");
+        manifest = streq(step, "manifest");
 
         /* Options after the step; getopt must not permute a stray argument out of sight. */
         optind = 2;
@@ -743,15 +785,17 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 case 'h':
                         help(stdout);
                         return 0;
-                case ARG_DATA_DIR: slot = &arg_data_dir; break;
-                case ARG_ID:       slot = &arg_id; break;
+                case ARG_DATA_DIR: slot = manifest ? NULL : &arg_data_dir; break;
+                case ARG_ID:       slot = manifest ? NULL : &arg_id; break;
+                case ARG_DIR:      slot = manifest ? &arg_dir : NULL; break;
+                case ARG_POD:      slot = manifest ? &arg_pod : NULL; break;
                 case ARG_BACKUP:   slot = stage ? &arg_backup : NULL; break;
                 case ARG_TOOL:     slot = stage ? &arg_tool : NULL; break;
                 case ARG_NAME:     slot = stage ? &arg_name : NULL; break;
                 case ARG_CLUSTER:  slot = stage ? &arg_initial_cluster : NULL; break;
                 case ARG_URLS:     slot = stage ? &arg_peer_urls : NULL; break;
                 case ARG_TOKEN:    slot = stage ? &arg_token : NULL; break;
-                case ARG_TO:       slot = streq(step, "swap") ? &arg_to : NULL; break;
+                case ARG_TO:       slot = streq(step, "swap") || manifest ? &arg_to : NULL; break;
                 case ARG_BUMP:
                         if (!stage)
                                 break;
@@ -772,6 +816,16 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
         if (optind < argc)
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Unexpected argument \"%s\".", argv[optind]);
 
+        if (manifest) {
+                if (!arg_dir || !arg_pod || !arg_to || (!streq(arg_to, "hidden") && !streq(arg_to, "visible")))
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "manifest needs --dir, --pod and --to hidden or --to visible.");
+                if (!path_is_safe(arg_dir))
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--dir must be an absolute path without . or .. (not the root).");
+                if (!static_pod_name_is_valid(arg_pod))
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--pod must be a static pod's name.");
+                *ret_step = step;
+                return 1;
+        }
         if (!arg_data_dir || !arg_id)
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--data-dir and --id are needed.");
         if (!path_is_safe(arg_data_dir))
@@ -803,6 +857,8 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv, &step);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : 0;
+        if (streq(step, "manifest"))
+                return step_manifest();
         if (asprintf(&arg_staging, ".restore-%s", arg_id) < 0)
                 return log_oom(), 1;
         /* etcdctl 3.4 speaks v2 unless told; the unit sets it too, a manual run may not. */

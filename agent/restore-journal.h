@@ -57,6 +57,9 @@ typedef struct RestoreJournal {
         char *data_dir;
         char *etcd_unit;
         char **units; /* [ControlPlane] Units=, in stop order; NULL when none */
+        char *etcd_static_pod; /* [Etcd] StaticPod=: etcd is this pod, etcd_unit is not stopped */
+        char **static_pods;    /* [ControlPlane] StaticPods=, in stop order; NULL when none */
+        char *manifest_dir;    /* [ControlPlane] ManifestDirectory=, with a static pod */
         char *name;
         char *initial_cluster;
         char *initial_advertise_peer_urls;
@@ -70,6 +73,9 @@ typedef struct RestoreJournal {
         bool dry_run;
         char *previous_data;
         char **stopped; /* components stopped so far, in the order they were; NULL when none */
+        /* "pod:NAME" of each static pod whose manifest may be out of the kubelet's sight:
+         * listed before the rename that hides it, dropped after the one that puts it back. */
+        char **hidden;
         bool swapped;
         bool resumed;
         RestorePhase failure_phase; /* the phase a rollback started from; _RESTORE_PHASE_INVALID: none */

@@ -308,8 +308,9 @@ static int append_filter(sd_bus_message *m, const char *property, char * const *
         return r;
 }
 
-/* The helper's unit: exactly the paths of this restore writable, nothing else (RESTORE-DESIGN.md). */
-static int helper_message(Restore *r, const char *unit, char **argv, sd_bus_message **ret) {
+/* The helper's unit: exactly the paths of this restore writable, nothing else (RESTORE-DESIGN.md):
+ * etcd's data dir, or for the manifest step the manifest directory. */
+static int helper_message_rw(Restore *r, const char *unit, char **argv, const char *rw, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *description = NULL;
@@ -365,7 +366,7 @@ static int helper_message(Restore *r, const char *unit, char **argv, sd_bus_mess
         if (k >= 0)
                 k = sd_bus_message_append(m, "(sv)", "UMask", "u", (uint32_t) 0077);
         if (k >= 0)
-                k = append_strv(m, "ReadWritePaths", STRV_MAKE(r->j.data_dir));
+                k = append_strv(m, "ReadWritePaths", STRV_MAKE(rw));
         if (k >= 0)
                 k = append_strv(m, "ReadOnlyPaths", STRV_MAKE(r->manager->config.storage_directory));
         if (k >= 0)
@@ -385,6 +386,58 @@ static int helper_message(Restore *r, const char *unit, char **argv, sd_bus_mess
                 return k;
         *ret = TAKE_PTR(m);
         return 0;
+}
+
+static int helper_message(Restore *r, const char *unit, char **argv, sd_bus_message **ret) {
+        return helper_message_rw(r, unit, argv, r->j.data_dir, ret);
+}
+
+/* A static pod stopped or started for the control-plane driver: its manifest renamed within
+ * the manifest directory by the helper's manifest step, in etcd-backup-restore-ID-manifest-POD.
+ * Not by the agent itself: its unit is ProtectSystem=strict and cannot write
+ * /etc/kubernetes/manifests (nor should it: the kubelet runs whatever lands there as root), so
+ * this goes the way the data dir swap goes, in a transient unit with only that directory
+ * writable. */
+static int restore_move_manifest(const char *pod, bool hide, systemd_done_t done, void *done_userdata, void *userdata,
+                                 SystemdCall **ret) {
+        Restore *r = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_free_ char *unit = NULL;
+        char **argv = STRV_MAKE(RESTORE_HELPER_PATH, "manifest", "--dir", r->j.manifest_dir, "--pod", pod, "--to",
+                                hide ? "hidden" : "visible");
+        int k;
+
+        if (asprintf(&unit, "etcd-backup-restore-%s-manifest-%s.service", r->j.id, pod) < 0)
+                return -ENOMEM;
+        k = helper_message_rw(r, unit, argv, r->j.manifest_dir, &m);
+        if (k < 0)
+                return k;
+        log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s: moving the manifest of static pod %s %s (%s).",
+                    r->j.id, pod, hide ? "out of the kubelet's sight" : "back", unit);
+        return systemd_start_transient_unit(r->manager->systemd, unit, m, RESTORE_HELPER_TIMEOUT, done, done_userdata, ret);
+}
+
+/* Where each manifest is, in the journal before a rename that hides it and after the one that
+ * puts it back: a crash in between leaves it listed, and the resume or rollback puts it back. */
+static void on_manifest_moving(ControlPlaneOp *op, const char *component, bool hidden, void *userdata) {
+        Restore *r = userdata;
+
+        if (hidden && !strv_contains(r->j.hidden, component)) {
+                if (strv_extend(&r->j.hidden, component) < 0)
+                        return;
+        } else if (!hidden && strv_contains(r->j.hidden, component)) {
+                size_t k = 0;
+                for (size_t i = 0; r->j.hidden[i]; i++)
+                        if (streq(r->j.hidden[i], component))
+                                free(r->j.hidden[i]);
+                        else
+                                r->j.hidden[k++] = r->j.hidden[i];
+                r->j.hidden[k] = NULL;
+                if (k == 0)
+                        r->j.hidden = strv_free(r->j.hidden);
+        } else
+                return;
+        (void) restore_save(r);
 }
 
 static void on_helper_done(SystemdCall *call, const SystemdResult *result, void *userdata) {
@@ -510,17 +563,18 @@ static int health_run(Worker *w, void *userdata) {
 
         grpc_init();
         k = etcd_client_new(&r->endpoint, &c, &r->work_message);
-        while (k >= 0) {
+        /* Again until the deadline while etcd does not answer yet (a static pod's etcd is
+         * started by the kubelet when it sees the manifest, with no start job to wait for). */
+        for (bool again = k >= 0; again;) {
                 _cleanup_(etcd_health_done) EtcdHealth h = {};
                 usec_t left, t = now(CLOCK_MONOTONIC);
 
                 left = r->work_deadline > t ? r->work_deadline - t : 0;
                 k = etcd_client_check_health(c, &r->work_expect, MAX(MIN(left, RESTORE_HEALTH_ATTEMPT), USEC_PER_SEC), cancel,
                                              &h, &r->work_message);
-                if (k >= 0 || !IN_SET(-k, EHOSTUNREACH, ENOTCONN, ETIMEDOUT) || now(CLOCK_MONOTONIC) >= r->work_deadline ||
-                    atomic_load(cancel))
-                        break;
-                for (int i = 0; i < RESTORE_HEALTH_PAUSE_MSEC / 50 && !atomic_load(cancel); i++)
+                again = k < 0 && IN_SET(-k, EHOSTUNREACH, ENOTCONN, ETIMEDOUT) && now(CLOCK_MONOTONIC) < r->work_deadline &&
+                        !atomic_load(cancel);
+                for (int i = 0; again && i < RESTORE_HEALTH_PAUSE_MSEC / 50 && !atomic_load(cancel); i++)
                         (void) usleep(50 * 1000);
         }
         c = etcd_client_free(c);
@@ -641,7 +695,30 @@ static ControlPlaneSpec restore_spec(Restore *r, bool with_etcd, usec_t timeout,
                 .etcd_unit = with_etcd ? r->j.etcd_unit : NULL,
                 .timeout = timeout,
                 .keep_going = keep_going,
+                .static_pods = r->j.static_pods ?: no_units,
+                .etcd_static_pod = with_etcd ? r->j.etcd_static_pod : NULL,
+                .manifest_dir = r->j.manifest_dir,
+                .data_dir = r->j.data_dir,
+                .move = restore_move_manifest,
+                .manifest = on_manifest_moving,
         };
+}
+
+/* etcd alone, as a static pod: its manifest put back (the health check that follows tells
+ * whether the kubelet started it). */
+static int restore_start_etcd_pod(Restore *r, control_plane_done_t done) {
+        static char * const none[] = { NULL };
+        ControlPlaneSpec spec = {
+                .units = none,
+                .static_pods = none,
+                .etcd_static_pod = r->j.etcd_static_pod,
+                .manifest_dir = r->j.manifest_dir,
+                .data_dir = r->j.data_dir,
+                .timeout = r->j.start_timeout_usec,
+                .move = restore_move_manifest,
+                .manifest = on_manifest_moving,
+        };
+        return control_plane_start(r->manager->systemd, &spec, NULL, done, r, &r->cp);
 }
 
 static void phase_verifying(Restore *r) {
@@ -774,7 +851,7 @@ static void phase_staging(Restore *r) {
 
 static void on_unit_stopped(ControlPlaneOp *op, const char *unit, void *userdata) {
         Restore *r = userdata;
-        size_t n = strv_length(r->j.units) + 1;
+        size_t n = strv_length(r->j.units) + strv_length(r->j.static_pods) + 1;
 
         if (!strv_contains(r->j.stopped, unit) && strv_extend(&r->j.stopped, unit) >= 0)
                 (void) restore_save(r);
@@ -803,7 +880,7 @@ static void phase_swapping(Restore *r) {
 /* ---- starting etcd and the control plane ------------------------------------------------ */
 
 static int dropin_paths(Restore *r, char **ret_dir, char **ret_file) {
-        if (!r->control_dir)
+        if (!r->control_dir || !r->j.etcd_unit || r->j.etcd_static_pod)
                 return -ENOENT;
         if (asprintf(ret_dir, "%s/%s.d", r->control_dir, r->j.etcd_unit) < 0 ||
             asprintf(ret_file, "%s/" RESTORE_DROPIN_NAME, *ret_dir) < 0)
@@ -881,7 +958,21 @@ static void on_etcd_started(SystemdCall *call, const SystemdResult *result, void
         restore_next(r);
 }
 
+static void on_etcd_pod_started(ControlPlaneOp *op, int error, const char *message, void *userdata) {
+        Restore *r = userdata;
+
+        r->cp = NULL;
+        if (error < 0)
+                return restore_fail(r, error, AGENT_ERROR_ETCD_UNHEALTHY, message);
+        restore_next(r);
+}
+
 static void restore_start_etcd(Restore *r) {
+        if (r->j.etcd_static_pod) {
+                if (restore_start_etcd_pod(r, on_etcd_pod_started) < 0)
+                        restore_fail(r, -ENOMEM, AGENT_ERROR_ETCD_UNHEALTHY, "Cannot put etcd's manifest back");
+                return;
+        }
         int k = systemd_job(r->manager->systemd, SYSTEMD_JOB_START, r->j.etcd_unit, r->j.start_timeout_usec + 10 * USEC_PER_SEC,
                             on_etcd_started, r, &r->call);
         if (k < 0)
@@ -924,7 +1015,7 @@ static void phase_starting_etcd(Restore *r) {
 
 static void on_unit_started(ControlPlaneOp *op, const char *unit, void *userdata) {
         Restore *r = userdata;
-        size_t n = strv_length(r->j.units);
+        size_t n = strv_length(r->j.units) + strv_length(r->j.static_pods);
 
         if (r->j.phase == RESTORE_STARTING_CONTROL_PLANE && n > 0)
                 restore_set_progress(r, MIN(r->progress + (unsigned) (100 / n), 99U));
@@ -1083,6 +1174,15 @@ static void on_rollback_started(ControlPlaneOp *op, int error, const char *messa
         restore_next(r);
 }
 
+static void on_rollback_etcd_pod(ControlPlaneOp *op, int error, const char *message, void *userdata) {
+        Restore *r = userdata;
+
+        r->cp = NULL;
+        if (error < 0)
+                return rollback_failed(r, message);
+        restore_next(r);
+}
+
 static void phase_rolling_back(Restore *r) {
         int k;
 
@@ -1106,6 +1206,11 @@ static void phase_rolling_back(Restore *r) {
                         restore_next(r);
                 return;
         case 3:
+                if (r->j.etcd_static_pod) {
+                        if (restore_start_etcd_pod(r, on_rollback_etcd_pod) < 0)
+                                rollback_failed(r, "cannot put etcd's manifest back");
+                        return;
+                }
                 k = systemd_job(r->manager->systemd, SYSTEMD_JOB_START, r->j.etcd_unit,
                                 r->j.start_timeout_usec + 10 * USEC_PER_SEC, on_rollback_etcd, r, &r->call);
                 if (k < 0)
@@ -1300,8 +1405,15 @@ static void on_worker(Worker *w, bool finished, int result, void *userdata) {
         if (result >= 0)
                 return restore_next(r);
         _cleanup_free_ char *why = NULL;
-        why = strdup_printf("etcd did not become healthy within %" PRIu64 " s: %s", r->j.start_timeout_usec / USEC_PER_SEC,
-                        message ?: strerror(-result));
+        if (r->j.etcd_static_pod)
+                /* The manifest is back; a kubelet that did not notice leaves etcd down. */
+                why = strdup_printf("etcd did not become healthy within %" PRIu64 " s: %s; if the kubelet did not start "
+                                    "static pod %s again, touch %s/%s.yaml or restart the kubelet (systemctl restart kubelet)",
+                                    r->j.start_timeout_usec / USEC_PER_SEC, message ?: strerror(-result), r->j.etcd_static_pod,
+                                    r->j.manifest_dir, r->j.etcd_static_pod);
+        else
+                why = strdup_printf("etcd did not become healthy within %" PRIu64 " s: %s", r->j.start_timeout_usec / USEC_PER_SEC,
+                                    message ?: strerror(-result));
         if (r->j.phase == RESTORE_ROLLING_BACK)
                 return rollback_failed(r, why ?: "etcd did not become healthy");
         restore_fail(r, result, AGENT_ERROR_ETCD_UNHEALTHY, why ?: "etcd did not become healthy");
@@ -1398,6 +1510,10 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
             asprintf(&j->backup_file, "%s/%s", c->storage_directory, b->file) < 0 ||
             free_and_strdup(&j->data_dir, c->etcd_data_dir) < 0 || free_and_strdup(&j->etcd_unit, c->etcd_unit) < 0 ||
             (strv_length(c->control_plane_units) > 0 && strv_extend_strv(&j->units, c->control_plane_units) < 0) ||
+            free_and_strdup(&j->etcd_static_pod, c->etcd_static_pod) < 0 ||
+            (strv_length(c->control_plane_static_pods) > 0 && strv_extend_strv(&j->static_pods, c->control_plane_static_pods) < 0) ||
+            ((c->etcd_static_pod || strv_length(c->control_plane_static_pods) > 0) &&
+             free_and_strdup(&j->manifest_dir, c->manifest_directory ?: MANIFEST_DIRECTORY_DEFAULT) < 0) ||
             free_and_strdup(&j->name, o->name ?: c->etcd_name) < 0 ||
             free_and_strdup(&j->initial_cluster, o->initial_cluster ?: c->initial_cluster) < 0 ||
             free_and_strdup(&j->initial_advertise_peer_urls, o->initial_advertise_peer_urls ?: c->initial_advertise_peer_urls) < 0 ||
@@ -1425,15 +1541,16 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
 
 static Restore *restore_announce_start(Restore *r) {
         Manager *m = r->manager;
-        _cleanup_free_ char *units = strv_join(r->j.units, " ");
+        _cleanup_free_ char *units = strv_join(r->j.units, " "), *pods = strv_join(r->j.static_pods, " ");
+        _cleanup_free_ char *etcd = r->j.etcd_static_pod ? strdup_printf("static pod %s", r->j.etcd_static_pod) : NULL;
 
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, r->object_path);
         log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_STARTED,
-                    "Restore %s of backup %s started%s: data dir %s, etcd %s, control plane %s, revision %" PRIu64
+                    "Restore %s of backup %s started%s: data dir %s, etcd %s, control plane %s%s%s, revision %" PRIu64
                     " bumped by %" PRIu64 ", tool %s.",
-                    r->j.id, r->j.backup, r->j.dry_run ? " (dry run)" : "", r->j.data_dir, r->j.etcd_unit,
-                    units && *units ? units : "(none)", r->j.revision, r->j.revision_bump, r->j.tool);
+                    r->j.id, r->j.backup, r->j.dry_run ? " (dry run)" : "", r->j.data_dir, etcd ?: strna(r->j.etcd_unit),
+                    units && *units ? units : "(none)", pods && *pods ? ", static pods " : "", pods && *pods ? pods : "", r->j.revision, r->j.revision_bump, r->j.tool);
         manager_update_state(m);
         restore_update_status(r);
         restore_kick(r);
@@ -1485,14 +1602,6 @@ int bus_manager_method_restore(sd_bus_message *msg, void *userdata, sd_bus_error
         if (o.revision_bump > INT64_MAX / 2)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "RevisionBump %" PRIu64 " is too large.",
                                          o.revision_bump);
-
-        /* Stopping and starting static pods (moving their manifests away and back) is not
-         * there yet: stopping etcd.service would leave a static-pod etcd running on the data
-         * dir the swap replaces. */
-        if (m->config.etcd_static_pod || strv_length(m->config.control_plane_static_pods) > 0)
-                return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED,
-                                        "This node runs etcd or its control plane as static pods ([Etcd] StaticPod=, "
-                                        "[ControlPlane] StaticPods=); restores can stop and start only systemd units yet.");
 
         /* polkit */
         const char *details[] = { "backup", b->id, NULL };

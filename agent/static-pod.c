@@ -456,3 +456,10 @@ int static_pod_host_path(const StaticPod *p, const StaticPodContainer *c, const 
         }
         return -EREMOTE; /* a mount of a volume the pod does not have: the kubelet would not run it */
 }
+
+bool static_pod_name_is_valid(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 0 && n <= 253 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n && s[0] != '.' &&
+               s[0] != '-' && !strstr(s, "..");
+}

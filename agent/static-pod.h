@@ -22,6 +22,15 @@
 #define STATIC_POD_ARGS_MAX 1024U
 #define STATIC_POD_VOLUMES_MAX 256U
 
+/* Where a restore moves NAME.yaml while the pod is to be stopped: a dotfile in the same
+ * directory, which the kubelet does not read (so it stops the pod), on the same file system
+ * (one rename there and back, the manifest unchanged). Formatted with the pod's name. */
+#define STATIC_POD_HIDDEN_FORMAT "%s.yaml.etcd-backup-restore"
+
+/* A static pod by its manifest's name without ".yaml": a Kubernetes object name (DNS-1123
+ * subdomain), so never a path. */
+bool static_pod_name_is_valid(const char *s);
+
 typedef struct StaticPodMount {
         char *name;
         char *mount_path;

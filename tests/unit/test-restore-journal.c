@@ -50,6 +50,12 @@ static void journal_fill(RestoreJournal *j) {
         j->dry_run = true;
         j->previous_data = strdup("/var/lib/etcd/member.before-restore-" ID);
         (void) strv_extend(&j->stopped, "kube-apiserver.service");
+        (void) strv_extend(&j->stopped, "pod:kube-apiserver");
+        j->etcd_static_pod = strdup("etcd");
+        (void) strv_extend(&j->static_pods, "kube-apiserver");
+        j->manifest_dir = strdup("/etc/kubernetes/manifests");
+        (void) strv_extend(&j->hidden, "pod:kube-apiserver");
+        (void) strv_extend(&j->hidden, "pod:etcd");
         j->swapped = true;
         j->resumed = true;
         j->failure_phase = RESTORE_STARTING_ETCD;
@@ -78,6 +84,8 @@ static bool journal_equal(const RestoreJournal *a, const RestoreJournal *b) {
                a->staged_revision == b->staged_revision && a->member_inode == b->member_inode &&
                a->start_timeout_usec == b->start_timeout_usec && a->dry_run == b->dry_run &&
                streq_ptr(a->previous_data, b->previous_data) && strv_equal(a->stopped, b->stopped) &&
+               streq_ptr(a->etcd_static_pod, b->etcd_static_pod) && strv_equal(a->static_pods, b->static_pods) &&
+               streq_ptr(a->manifest_dir, b->manifest_dir) && strv_equal(a->hidden, b->hidden) &&
                a->swapped == b->swapped && a->resumed == b->resumed && a->failure_phase == b->failure_phase;
 }
 

@@ -11,6 +11,10 @@ What it imitates, because a restore's order and rollback depend on it:
     for longer than --gone-timeout seconds (kube-apiserver's health fails and kubelet or
     systemd restarts it; here the unit just fails, so a test sees it);
   - SIGTERM ends it with status 0.
+  - with --secure-port it listens on 127.0.0.1:PORT from READY=1 on (as kube-apiserver serves
+    its --secure-port once it can reach etcd), answering each connection with "200 ok"
+    (/livez), so that a static pod's stop and start are seen where the agent looks: the port;
+  - it also runs without $NOTIFY_SOCKET, as a static pod of the kubelet stand-in.
 Every event is a line "EVENT MONOTONIC_NS [DETAIL]" appended to --log (start, etcd-ok, ready,
 etcd-lost, stop, exit), CLOCK_MONOTONIC as systemd's *TimestampMonotonic (in us) use it, so a
 test can order them against etcd's unit.
@@ -28,6 +32,7 @@ start-up time or memory of kube-apiserver, and being a static pod instead of a u
 """
 
 import argparse
+import select
 import base64
 import json
 import os
@@ -96,6 +101,7 @@ def main():
     p.add_argument("--start-timeout", type=float, default=10)
     p.add_argument("--gone-timeout", type=float, default=10)
     p.add_argument("--poll", type=float, default=0.5)
+    p.add_argument("--secure-port", type=int)
     args = p.parse_args()
     s = Standin(args)
 
@@ -128,12 +134,29 @@ def main():
     delay = s.switch("start-delay")
     if delay:
         time.sleep(float(delay))
+    listener = None
+    if args.secure_port:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", args.secure_port))
+        listener.listen(16)
     notify("READY=1\nSTATUS=serving")
     s.log("ready")
 
     gone_since = None
     while True:
-        time.sleep(args.poll)
+        deadline = time.monotonic() + args.poll
+        while listener and time.monotonic() < deadline:
+            r, _, _ = select.select([listener], [], [], max(0, deadline - time.monotonic()))
+            if r:
+                c, _ = listener.accept()
+                try:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                except OSError:
+                    pass
+                c.close()
+        if not listener:
+            time.sleep(args.poll)
         if s.etcd_read():
             gone_since = None
             continue
