@@ -82,6 +82,13 @@ static void op_fail(ControlPlaneOp *op, int error, const char *message) {
         op->message = strdup(message ?: "");
 }
 
+/* Past the component just handled; after a failure, to the end unless keep_going. */
+static void op_advance(ControlPlaneOp *op) {
+        op->next++;
+        if (op->error < 0 && !op->keep_going)
+                op->next = strv_length(op->units);
+}
+
 static void on_unit_done(SystemdCall *call, const SystemdResult *result, void *userdata) {
         ControlPlaneOp *op = userdata;
         const char *unit = op->units[op->next];
@@ -101,9 +108,7 @@ static void on_unit_done(SystemdCall *call, const SystemdResult *result, void *u
         } else if (op->each)
                 op->each(op, unit, op->userdata);
 
-        op->next++;
-        if (op->error < 0 && !op->keep_going)
-                op->next = strv_length(op->units);
+        op_advance(op);
         /* From the loop, not from within the client's callback. */
         (void) sd_event_source_set_enabled(op->defer, SD_EVENT_ONESHOT);
 }
@@ -193,9 +198,7 @@ static void pod_done(ControlPlaneOp *op, int error, const char *message) {
                 op_fail(op, error, message);
         else if (op->each)
                 op->each(op, component, op->userdata);
-        op->next++;
-        if (op->error < 0 && !op->keep_going)
-                op->next = strv_length(op->units);
+        op_advance(op);
         (void) sd_event_source_set_enabled(op->defer, SD_EVENT_ONESHOT);
 }
 
@@ -304,7 +307,7 @@ static int op_next(sd_event_source *s, void *userdata) {
                 if (pod_name(unit)) {
                         if (pod_next(op, unit) >= 0)
                                 return 0;
-                        op->next = op->keep_going ? op->next + 1 : strv_length(op->units);
+                        op_advance(op);
                         continue;
                 }
                 if (op->kind == OP_CHECK)
@@ -317,7 +320,7 @@ static int op_next(sd_event_source *s, void *userdata) {
                 char buf[256];
                 snprintf(buf, sizeof(buf), "Cannot ask systemd about %s: %s", unit, strerror(-r));
                 op_fail(op, r, buf);
-                op->next = op->keep_going ? op->next + 1 : strv_length(op->units);
+                op_advance(op);
         }
         op->done(op, op->error, op->error < 0 ? op->message : NULL, op->userdata);
         control_plane_op_free(op);
@@ -350,12 +353,10 @@ static int op_new(SystemdClient *c, OpKind kind, const ControlPlaneSpec *spec, c
         if (free_and_strdup(&op->etcd_pod, spec->etcd_static_pod) < 0 ||
             free_and_strdup(&op->manifest_dir, spec->manifest_dir) < 0 || free_and_strdup(&op->data_dir, spec->data_dir) < 0)
                 return -ENOMEM;
-        op->units = new0(char *, n_units + n_pods + 3);
-        if (!op->units)
-                return -ENOMEM;
-
         /* In stop order: the units, the pods, etcd; a start goes through it backwards. */
-        _cleanup_strv_free_ char **order = NULL;
+        _cleanup_strv_free_ char **order = new0(char *, 1);
+        if (!order)
+                return -ENOMEM;
         for (size_t i = 0; i < n_units; i++)
                 if (strv_extend(&order, spec->units[i]) < 0)
                         return -ENOMEM;
@@ -370,9 +371,13 @@ static int op_new(SystemdClient *c, OpKind kind, const ControlPlaneSpec *spec, c
                 return -EINVAL;
 
         size_t n = strv_length(order);
-        for (size_t i = 0; i < n; i++)
-                if (!(op->units[i] = strdup(order[kind == OP_START ? n - 1 - i : i])))
-                        return -ENOMEM;
+        if (kind == OP_START)
+                for (size_t i = 0; i < n / 2; i++) {
+                        char *t = order[i];
+                        order[i] = order[n - 1 - i];
+                        order[n - 1 - i] = t;
+                }
+        op->units = TAKE_PTR(order);
 
         r = sd_event_add_defer(systemd_client_event(c), &op->defer, op_next, op);
         if (r < 0)
