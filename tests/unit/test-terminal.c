@@ -39,6 +39,23 @@ TEST(pager_decide) {
         CHECK(!pager_decide(NULL, ""));
 }
 
+/* A child whose stdout is the slave side of a new pseudo-terminal; the parent gets the master. */
+static pid_t fork_on_pty(int *ret_master) {
+        int master = posix_openpt(O_RDWR | O_NOCTTY);
+        pid_t pid;
+
+        CHECK(master >= 0);
+        CHECK(grantpt(master) == 0 && unlockpt(master) == 0);
+        pid = fork();
+        if (pid == 0) {
+                int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+                if (slave < 0 || dup2(slave, STDOUT_FILENO) < 0)
+                        _exit(2);
+        }
+        *ret_master = master;
+        return pid;
+}
+
 /* The pager on a pseudo-terminal: what we print reaches it through the pipe, with LESS set,
  * and pager_close() returns after it ended (the file is whole). */
 TEST(pager_on_tty) {
@@ -49,14 +66,8 @@ TEST(pager_on_tty) {
 
         fd = mkstemp(path);
         CHECK(fd >= 0);
-        master = posix_openpt(O_RDWR | O_NOCTTY);
-        CHECK(master >= 0);
-        CHECK(grantpt(master) == 0 && unlockpt(master) == 0);
-        pid = fork();
+        pid = fork_on_pty(&master);
         if (pid == 0) {
-                int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
-                if (slave < 0 || dup2(slave, STDOUT_FILENO) < 0)
-                        _exit(2);
                 snprintf(cmd, sizeof(cmd), "sed 's/^/P:/' > %s; echo \"LESS=$LESS\" >> %s", path, path);
                 setenv("SYSTEMD_PAGER", cmd, 1);
                 unsetenv("LESS");
@@ -87,14 +98,8 @@ TEST(pager_copy_through) {
         pid_t pid;
 
         tap_deadline(20);
-        master = posix_openpt(O_RDWR | O_NOCTTY);
-        CHECK(master >= 0);
-        CHECK(grantpt(master) == 0 && unlockpt(master) == 0);
-        pid = fork();
+        pid = fork_on_pty(&master);
         if (pid == 0) {
-                int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
-                if (slave < 0 || dup2(slave, STDOUT_FILENO) < 0)
-                        _exit(2);
                 unsetenv("SYSTEMD_PAGER");
                 unsetenv("PAGER");
                 setenv("PATH", "/nonexistent", 1);
