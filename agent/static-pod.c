@@ -975,7 +975,12 @@ int static_pod_set_flags(const char *text, size_t size, const char *container, c
         r = static_pod_parse(text, size, &pod, ret_error);
         if (r < 0)
                 return r;
-        c = container ? static_pod_find_container(&pod, container) : pod.n_containers == 1 ? &pod.containers[0] : NULL;
+        /* Strictly the one named: an edit of another container's command line would be no
+         * less valid YAML, but wrong. */
+        c = NULL;
+        for (size_t i = 0; i < pod.n_containers; i++)
+                if (container ? streq(pod.containers[i].name, container) : pod.n_containers == 1)
+                        c = &pod.containers[i];
         if (!c)
                 return container ? set_message(ret_error, -ENOENT, "the pod has no container called %s", container)
                                  : set_message(ret_error, -ENOENT, "the pod has several containers, and none was named");

@@ -78,7 +78,7 @@ const StaticPodContainer *static_pod_find_container(const StaticPod *p, const ch
 const char *static_pod_flag(char * const *argv, const char *flag);
 
 /*
- * Sets command-line flags of one container (container: its name, NULL or absent: the only one)
+ * Sets command-line flags of one container (container: its name; NULL: the only one there is)
  * in a manifest's text, editing the text rather than writing the YAML anew: every byte but the
  * edited items stays as it was (comments, order, quoting, kubeadm's layout). Each of flags is
  * "--NAME=VALUE". Where the container's command or args has NAME ("--NAME=V", "-NAME=V",

@@ -596,6 +596,7 @@ TEST(set_flags_refused) {
                   STRV_MAKE("--name=b"), -ENOENT, NULL, NULL, "no container called etcd");
         check_set("kind: Pod\nspec:\n  containers:\n  - {name: a, command: [a]}\n  - {name: b, command: [b]}\n", NULL,
                   STRV_MAKE("--name=b"), -ENOENT, NULL, NULL, "several containers");
+        check_set(plain, "etcd-0", STRV_MAKE("--name=b"), -ENOENT, NULL, NULL, "no container called etcd-0");
         check_set("kind: Pod\n", "etcd", STRV_MAKE("--name=b"), -EBADMSG, NULL, NULL, "no spec");
         /* What the bytes of an item do not say alone. */
         check_set(POD("    command:\n    - etcd\n    - &n --name=a\n"), "etcd", STRV_MAKE("--name=b"), -EOPNOTSUPP, NULL, NULL,
