@@ -508,6 +508,7 @@ typedef struct Edit {
         Splice *splices;
         size_t n_splices;
         bool crlf;
+        size_t last_index, last_offset; /* the last mark converted, and its byte */
 } Edit;
 
 static void edit_done(Edit *e) {
@@ -548,10 +549,15 @@ _printf_(3, 4) static int edit_refuse(Edit *e, const yaml_node_t *n, const char 
 
 /* libyaml's marks count characters (the byte order mark not included), not bytes. The text is
  * UTF-8: libyaml has checked that already. */
-static int mark_to_offset(const Edit *e, size_t index, size_t *ret) {
-        size_t o = e->base;
+static int mark_to_offset(Edit *e, size_t index, size_t *ret) {
+        size_t o = e->base, i = 0;
 
-        for (size_t i = 0; i < index; i++) {
+        /* Items come mostly in order: on from the last one asked for, not from the start. */
+        if (index >= e->last_index) {
+                i = e->last_index;
+                o = e->last_offset;
+        }
+        for (; i < index; i++) {
                 unsigned char c;
 
                 if (o >= e->size)
@@ -561,6 +567,8 @@ static int mark_to_offset(const Edit *e, size_t index, size_t *ret) {
         }
         if (o > e->size)
                 return -EBADMSG;
+        e->last_index = index;
+        e->last_offset = o;
         *ret = o;
         return 0;
 }
@@ -685,6 +693,12 @@ static int mapping_get_unique(Walk *w, Edit *e, yaml_node_t *map, const char *ke
         return 0;
 }
 
+static bool text_at(const Edit *e, size_t p, const char *s) {
+        size_t n = strlen(s);
+
+        return p + n <= e->size && memcmp(e->text + p, s, n) == 0;
+}
+
 /*
  * Where a new last item of a block sequence goes: on a line of its own after the line of the
  * last item, as "<its indentation>- ". That line must be just "<spaces>-<spaces>item", perhaps
@@ -711,17 +725,17 @@ static int block_append(Edit *e, const yaml_node_t *last, size_t begin, size_t e
         while (p < e->size && IN_SET(e->text[p], ' ', '\t'))
                 p++;
         if (p < e->size && e->text[p] == '#' && p > end)
-                while (p < e->size && e->text[p] != '\n')
+                /* To the end of the comment: "\n", or the other line breaks YAML 1.1 has, which
+                 * this does not write (a lone CR, NEL, LS, PS): refused below. */
+                while (p < e->size && !text_at(e, p, "\n") && !text_at(e, p, "\r") && !text_at(e, p, "\xc2\x85") &&
+                       !text_at(e, p, "\xe2\x80\xa8") && !text_at(e, p, "\xe2\x80\xa9"))
                         p++;
         if (p >= e->size) {
                 insert = e->size;
                 eol = e->crlf ? "\r\n" : "\n";
                 eol_before = true;
-        } else if (e->text[p] == '\r' && p + 1 < e->size && e->text[p + 1] == '\n') {
+        } else if (text_at(e, p, "\r\n")) {
                 insert = p + 2;
-                eol = "\r\n";
-        } else if (e->text[p] == '\n' && p > end && e->text[p - 1] == '\r') { /* after a comment */
-                insert = p + 1;
                 eol = "\r\n";
         } else if (e->text[p] == '\n') {
                 insert = p + 1;
@@ -906,6 +920,11 @@ static int set_flags(Edit *e, const StaticPod *pod, size_t ci, yaml_document_t *
 
                 if (dashdash < n_command)
                         return edit_refuse(e, items[dashdash], "command has a \"--\": a flag after it would be an argument");
+                /* Nor between a flag at the end of command and its value at the start of args. */
+                if (n > n_command && n_command > 1 && argv[n_command - 1][0] == '-' && !strchr(argv[n_command - 1], '=') &&
+                    argv[n_command][0] != '-' && n_command < dashdash)
+                        return edit_refuse(e, last, "command ends in %s, whose value is the first of args: no place for a flag",
+                                           argv[n_command - 1]);
                 r = item_range(e, last, &begin, &end);
                 if (r < 0)
                         return r;
@@ -970,6 +989,7 @@ int static_pod_set_flags(const char *text, size_t size, const char *container, c
                 return set_message(ret_error, -EOPNOTSUPP, "in UTF-16, which this does not edit");
         if (size >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
                 e.base = 3;
+        e.last_offset = e.base;
         e.crlf = memmem(text, size, "\r\n", 2);
 
         r = static_pod_parse(text, size, &pod, ret_error);

@@ -621,6 +621,14 @@ TEST(set_flags_refused) {
         /* No place for a new last item of command. */
         check_set(POD("    command:\n    - etcd\n    - --\n    - --a\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL, NULL,
                   "command has a \"--\"");
+        check_set(POD("    command:\n    - etcd\n    - --name\n    args:\n    - m1\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL,
+                  NULL, "command ends in --name, whose value is the first of args");
+        check_set(POD("    command:\n    - etcd\n    - --name\n    args:\n    - m1\n"), "etcd", STRV_MAKE("--name=m2"), 1,
+                  POD("    command:\n    - etcd\n    - --name\n    args:\n    - m2\n"), STRV_MAKE("etcd", "--name", "m2"), NULL);
+        check_set(POD("    command:\n    - etcd\n    - --a # a comment\xe2\x80\xa8    workingDir: /x\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL,
+                  NULL, "something follows the last item");
+        check_set(POD("    command:\n    - etcd\n    - --a # a comment\r\n"), "etcd", STRV_MAKE("--x=y"), 1,
+                  POD("    command:\n    - etcd\n    - --a # a comment\r\n    - --x=y\r\n"), STRV_MAKE("etcd", "--a", "--x=y"), NULL);
         check_set(POD("    command:\n    - etcd\n    -\n      --a\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL, NULL,
                   "not on a line of its own");
         check_set(POD("    command: [etcd,\n      --a]\n"), "etcd", STRV_MAKE("--a=b"), 1, POD("    command: [etcd,\n      --a=b]\n"),
