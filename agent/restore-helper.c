@@ -713,9 +713,7 @@ static int step_cleanup(int dir_fd) {
 /* Reads dir_fd/name, never through a symlink: -ENOENT when it is not there, -EBADFD when it is
  * not a regular file. */
 static int manifest_read(int dir_fd, const char *name, char **ret_text, size_t *ret_size, struct stat *ret_st) {
-        _cleanup_free_ char *error = NULL;
         _cleanup_close_ int fd = -EBADF;
-        int r;
 
         fd = open_regular_file_at(dir_fd, name, O_NOFOLLOW);
         if (fd == -ELOOP)
@@ -724,8 +722,7 @@ static int manifest_read(int dir_fd, const char *name, char **ret_text, size_t *
                 return fd;
         if (ret_st && fstat(fd, ret_st) < 0)
                 return -errno;
-        r = static_pod_read_fd(fd, ret_text, ret_size, &error);
-        return r;
+        return static_pod_read_fd(fd, ret_text, ret_size, /* ret_error= */ NULL);
 }
 
 /* The manifest with the --set-flag flags set: the hidden original's text in, the derived one out. */
@@ -814,9 +811,9 @@ static int manifest_derived(int dir_fd, const char *visible, const char *hidden)
         if (r < 0 && r != -ENOENT)
                 return log_error_errno(r, "Cannot read %s/%s: %m", arg_dir, hidden);
         have_hidden = r >= 0;
-        if (faccessat(dir_fd, visible, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
-                return log_error_errno(errno, "Cannot look at %s/%s: %m", arg_dir, visible);
         have_visible = faccessat(dir_fd, visible, F_OK, AT_SYMLINK_NOFOLLOW) >= 0;
+        if (!have_visible && errno != ENOENT)
+                return log_error_errno(errno, "Cannot look at %s/%s: %m", arg_dir, visible);
 
         if (!have_hidden && !have_visible)
                 return log_error_errno(SYNTHETIC_ERRNO(ENOENT), "Neither %s/%s nor %s/%s is there.", arg_dir, hidden, arg_dir,
@@ -833,11 +830,15 @@ static int manifest_derived(int dir_fd, const char *visible, const char *hidden)
                         r = manifest_read(dir_fd, visible, &current, &current_size, NULL);
                         if (r < 0 && !IN_SET(r, -EBADFD, -EFBIG))
                                 return log_error_errno(r, "Cannot read %s/%s: %m", arg_dir, visible);
-                        r = r < 0 ? 0 : manifest_derive(visible, current, current_size, &again, &again_size);
-                        if (r != 0)
-                                return r < 0 ? r : log_error_errno(SYNTHETIC_ERRNO(EEXIST),
-                                                                   "%s/%s does not have the flags, and there is no %s/%s to derive "
-                                                                   "them from: not ours, refusing.", arg_dir, visible, arg_dir, hidden);
+                        if (r >= 0) {
+                                r = manifest_derive(visible, current, current_size, &again, &again_size);
+                                if (r < 0)
+                                        return r;
+                        }
+                        if (r != 0) /* not a regular file, or the flags would change it */
+                                return log_error_errno(SYNTHETIC_ERRNO(EEXIST),
+                                                       "%s/%s does not have the flags, and there is no %s/%s to derive them "
+                                                       "from: not ours, refusing.", arg_dir, visible, arg_dir, hidden);
                         log_info("%s/%s has the flags already%s.", arg_dir, visible,
                                  arg_drop_hidden ? ", and the hidden original is gone" : "");
                 }
@@ -852,7 +853,7 @@ static int manifest_derived(int dir_fd, const char *visible, const char *hidden)
                         r = manifest_write(dir_fd, visible, temp, derived, derived_size, &st);
                         if (r < 0)
                                 return r;
-                        log_info("Wrote %s/%s, %s/%s with the flags set; %s is kept.", arg_dir, visible, arg_dir, hidden, hidden);
+                        log_info("Wrote %s/%s: %s with the flags set (which is kept).", arg_dir, visible, hidden);
                 } else if (streq_ptr(arg_to, "hidden"))
                         log_info("%s/%s is in place already.", arg_dir, hidden);
                 else
