@@ -1019,7 +1019,8 @@ int static_pod_set_flags(const char *text, size_t size, const char *container, c
                 goto finish;
 
         /* Two edits of the same bytes: two items that are one node (an alias). */
-        qsort(e.splices, e.n_splices, sizeof(Splice), splice_compare);
+        if (e.n_splices > 1)
+                qsort(e.splices, e.n_splices, sizeof(Splice), splice_compare);
         out_size = size;
         for (size_t i = 0; i < e.n_splices; i++) {
                 if (i > 0 && e.splices[i].begin < e.splices[i - 1].end) {
