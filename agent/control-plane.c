@@ -41,6 +41,7 @@ struct ControlPlaneOp {
         size_t next;
         usec_t timeout;
         bool keep_going;
+        bool hidden_ok;
         SystemdCall *call;
         sd_event_source *defer;
         /* Static pods */
@@ -135,7 +136,7 @@ static int pod_port(ControlPlaneOp *op, const char *pod, unsigned *ret, char **r
         if (dir_fd < 0)
                 return set_message(ret_message, -errno, "Cannot open the manifest directory %s: %m", op->manifest_dir);
         r = static_pod_load(dir_fd, visible, &p, &error);
-        if (r == -ENOENT && op->kind != OP_CHECK)
+        if (r == -ENOENT && (op->kind != OP_CHECK || op->hidden_ok))
                 r = static_pod_load(dir_fd, hidden, &p, &error);
         if (r < 0)
                 return set_message(ret_message, r, "Cannot read the manifest of static pod %s in %s: %s", pod, op->manifest_dir,
@@ -345,6 +346,7 @@ static int op_new(SystemdClient *c, OpKind kind, const ControlPlaneSpec *spec, c
         op->kind = kind;
         op->timeout = spec->timeout;
         op->keep_going = spec->keep_going;
+        op->hidden_ok = spec->hidden_ok;
         op->each = each;
         op->done = done;
         op->userdata = userdata;

@@ -48,6 +48,7 @@ typedef struct ControlPlaneSpec {
         const char *etcd_unit; /* NULL: the control plane only (or etcd is etcd_static_pod) */
         usec_t timeout;        /* per unit */
         bool keep_going;       /* go on past a failure */
+        bool hidden_ok;        /* check: a hidden manifest will do (a node stopped before) */
         /* Static pods: stopped after the units, started before them. */
         char * const *static_pods;   /* [ControlPlane] StaticPods=, in stop order */
         const char *etcd_static_pod; /* [Etcd] StaticPod=, with etcd: instead of etcd_unit */

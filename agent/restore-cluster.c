@@ -312,6 +312,51 @@ static int rejoin_write_dropin(Restore *r) {
         return k;
 }
 
+/* ---- the rejoin's flags in a static pod's manifest ----------------------------------------- */
+
+static void on_manifest_done(SystemdCall *call, const SystemdResult *result, void *userdata) {
+        Restore *r = userdata;
+
+        r->call = NULL;
+        if (result->error >= 0)
+                return restore_next(r);
+        _cleanup_free_ char *message = strdup_printf(
+                        "The helper could not write etcd's manifest for its first start as a member: %s (journalctl -u "
+                        "etcd-backup-restore-%s-manifest-%s.service)",
+                        strna(result->message), r->j.id, r->j.etcd_static_pod);
+        if (r->j.phase == RESTORE_ROLLING_BACK)
+                return restore_rollback_failed(r, message ?: "the helper could not hide etcd's manifest");
+        restore_fail(r, result->error, AGENT_ERROR_RESTORE_HELPER, message ?: "The helper could not write etcd's manifest");
+}
+
+static void note_etcd_pod_hidden(Restore *r, bool hidden) {
+        _cleanup_free_ char *component = strdup_printf(CONTROL_PLANE_POD_PREFIX "%s", r->j.etcd_static_pod);
+        if (component)
+                restore_on_manifest_moving(NULL, component, hidden, r);
+}
+
+/* etcd's manifest as the helper derives it from the hidden original, with the membership set
+ * (to: "visible"), removed again (to: "hidden"), or made the pod's own (to: NULL, the original
+ * dropped: changing the manifest once more would restart the member, so the flags stay, which
+ * etcd ignores once its data dir exists). The same flags each time: that is how the helper
+ * tells its own manifest from someone else's. */
+static int rejoin_manifest(Restore *r, const char *to) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_free_ char *unit = NULL, *cluster = strdup_printf("initial-cluster=%s", r->j.initial_cluster);
+        int k;
+
+        if (!cluster || asprintf(&unit, "etcd-backup-restore-%s-manifest-%s.service", r->j.id, r->j.etcd_static_pod) < 0)
+                return -ENOMEM;
+        char **argv = to ? STRV_MAKE(RESTORE_HELPER_PATH, "manifest", "--dir", r->j.manifest_dir, "--pod", r->j.etcd_static_pod,
+                                     "--to", to, "--set-flag", cluster, "--set-flag", "initial-cluster-state=existing")
+                         : STRV_MAKE(RESTORE_HELPER_PATH, "manifest", "--dir", r->j.manifest_dir, "--pod", r->j.etcd_static_pod,
+                                     "--drop-hidden", "--set-flag", cluster, "--set-flag", "initial-cluster-state=existing");
+        k = restore_helper_message_rw(r, unit, argv, r->j.manifest_dir, &m);
+        if (k < 0)
+                return k;
+        return systemd_start_transient_unit(r->manager->systemd, unit, m, RESTORE_HELPER_TIMEOUT, on_manifest_done, r, &r->call);
+}
+
 /* ---- workers ----------------------------------------------------------------------------- */
 
 static void on_worker(Worker *w, bool finished, int result, void *userdata) {
@@ -638,6 +683,7 @@ static void cluster_verifying(Restore *r) {
         switch (r->step) {
         case 0: {
                 ControlPlaneSpec spec = restore_spec(r, true, 0, false);
+                spec.hidden_ok = true; /* stopped before, by a stop */
                 k = control_plane_check(r->manager->systemd, &spec, restore_on_control_plane_done, r, &r->cp);
                 break;
         }
@@ -732,14 +778,27 @@ static void rejoin_starting_etcd(Restore *r) {
                         return restore_fail(r, -EIO, AGENT_ERROR_IO, "Cannot remove the drop-in that keeps etcd stopped");
                 return restore_reload(r, reload || !r->j.etcd_static_pod);
         case 2:
+                if (r->j.etcd_static_pod)
+                        return restore_next(r);
                 if (ask_exec_start(r) < 0)
                         fail_oom(r);
                 return;
         case 3:
+                if (r->j.etcd_static_pod) {
+                        /* Still listed hidden: the original is, until the member is in. */
+                        note_etcd_pod_hidden(r, true);
+                        if (rejoin_manifest(r, "visible") < 0)
+                                fail_oom(r);
+                        return;
+                }
                 if (rejoin_write_dropin(r) < 0)
                         return restore_fail(r, -EIO, AGENT_ERROR_IO, "Cannot write etcd's drop-in for its first start as a member");
                 return restore_reload(r, true);
         case 4:
+                /* A static pod: the kubelet starts it on seeing the manifest; the sync check
+                 * that follows waits for it. */
+                if (r->j.etcd_static_pod)
+                        return restore_next(r);
                 if (systemd_job(r->manager->systemd, SYSTEMD_JOB_START, r->j.etcd_unit, r->j.start_timeout_usec + 10 * USEC_PER_SEC,
                                 on_etcd_started, r, &r->call) < 0)
                         fail_oom(r);
@@ -753,9 +812,18 @@ static void rejoin_starting_etcd(Restore *r) {
                 log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE,
                             "Rejoin %s: member %" PRIx64 " is a voting member of cluster %" PRIx64 ", its data equal to the "
                             "cluster's at revision %" PRIu64 ".", r->j.id, r->j.member_id, r->j.cluster_id, r->j.staged_revision);
+                if (r->j.etcd_static_pod) {
+                        if (rejoin_manifest(r, NULL) < 0)
+                                fail_oom(r);
+                        return;
+                }
                 /* The membership flags only matter at a first start: the unit is etcd's own again
                  * (a daemon-reload does not restart it). */
                 return restore_reload(r, restore_remove_dropin(r));
+        case 7:
+                if (r->j.etcd_static_pod)
+                        note_etcd_pod_hidden(r, false);
+                return restore_next(r);
         default:
                 return restore_enter(r, RESTORE_STARTING_CONTROL_PLANE);
         }
@@ -825,7 +893,16 @@ static void on_rollback_helper(SystemdCall *call, const SystemdResult *result, v
 /* A rejoin: back to a stopped node with its old data, no member of the new cluster. */
 static void rejoin_rolling_back(Restore *r) {
         switch (r->step) {
-        case 0: {
+        case 0:
+                /* The manifest with the flags (if it was written) goes first; then the original is
+                 * the hidden one, as the stop left it. */
+                if (!r->j.etcd_static_pod || !r->j.initial_cluster)
+                        return restore_next(r);
+                note_etcd_pod_hidden(r, true);
+                if (rejoin_manifest(r, "hidden") < 0)
+                        restore_rollback_failed(r, "cannot run the helper to hide etcd's manifest");
+                return;
+        case 1: {
                 ControlPlaneSpec spec = restore_spec(r, true, RESTORE_STOP_TIMEOUT, false);
                 if (holds_apply(r, true, true) < 0)
                         return restore_rollback_failed(r, "the drop-ins that keep the units stopped cannot be written");
@@ -833,11 +910,11 @@ static void rejoin_rolling_back(Restore *r) {
                         restore_rollback_failed(r, "cannot stop etcd");
                 return;
         }
-        case 1:
+        case 2:
                 if (start_worker(r, "rejoin-remove", rejoin_remove_run) < 0)
                         restore_rollback_failed(r, "out of memory");
                 return;
-        case 2: {
+        case 3: {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 _cleanup_free_ char *unit = NULL;
                 if (!r->j.swapped)
@@ -851,7 +928,7 @@ static void rejoin_rolling_back(Restore *r) {
                         restore_rollback_failed(r, "cannot run the helper to put the old member data back");
                 return;
         }
-        case 3:
+        case 4:
                 r->j.swapped = false;
                 r->j.previous_data = mfree(r->j.previous_data);
                 (void) restore_save(r);
@@ -1075,9 +1152,9 @@ int bus_manager_method_rejoin(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (!m->config.etcd_name || !m->config.initial_advertise_peer_urls)
                 return sd_bus_error_setf(error, AGENT_ERROR_BAD_AGENT_CONFIG,
                                          "agent.conf must name this member: [Etcd] Name= and InitialAdvertisePeerURLs=.");
-        if (!m->config.etcd_unit || m->config.etcd_static_pod)
+        if (!m->config.etcd_unit && !m->config.etcd_static_pod)
                 return sd_bus_error_setf(error, AGENT_ERROR_BAD_AGENT_CONFIG,
-                                         "A rejoin needs etcd as a systemd unit ([Etcd] Unit=).");
+                                         "agent.conf names no etcd unit or static pod ([Etcd] Unit= or StaticPod=).");
 
         /* polkit */
         const char *details[] = { "operation", "rejoin", "endpoint", o.endpoint, NULL };

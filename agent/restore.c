@@ -300,7 +300,7 @@ static int append_filter(sd_bus_message *m, const char *property, char * const *
 
 /* The helper's unit: exactly the paths of this restore writable, nothing else (RESTORE-DESIGN.md):
  * etcd's data dir, or for the manifest step the manifest directory. */
-static int helper_message_rw(Restore *r, const char *unit, char **argv, const char *rw, sd_bus_message **ret) {
+int restore_helper_message_rw(Restore *r, const char *unit, char **argv, const char *rw, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *description = NULL;
@@ -379,7 +379,7 @@ static int helper_message_rw(Restore *r, const char *unit, char **argv, const ch
 }
 
 int restore_helper_message(Restore *r, const char *unit, char **argv, sd_bus_message **ret) {
-        return helper_message_rw(r, unit, argv, r->j.data_dir, ret);
+        return restore_helper_message_rw(r, unit, argv, r->j.data_dir, ret);
 }
 
 /* A static pod stopped or started for the control-plane driver: its manifest renamed within
@@ -399,7 +399,7 @@ static int restore_move_manifest(const char *pod, bool hide, systemd_done_t done
 
         if (asprintf(&unit, "etcd-backup-restore-%s-manifest-%s.service", r->j.id, pod) < 0)
                 return -ENOMEM;
-        k = helper_message_rw(r, unit, argv, r->j.manifest_dir, &m);
+        k = restore_helper_message_rw(r, unit, argv, r->j.manifest_dir, &m);
         if (k < 0)
                 return k;
         log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s: moving the manifest of static pod %s %s (%s).",
@@ -409,7 +409,7 @@ static int restore_move_manifest(const char *pod, bool hide, systemd_done_t done
 
 /* Where each manifest is, in the journal before a rename that hides it and after the one that
  * puts it back: a crash in between leaves it listed, and the resume or rollback puts it back. */
-static void on_manifest_moving(ControlPlaneOp *op, const char *component, bool hidden, void *userdata) {
+void restore_on_manifest_moving(ControlPlaneOp *op, const char *component, bool hidden, void *userdata) {
         Restore *r = userdata;
 
         if (hidden && !strv_contains(r->j.hidden, component)) {
@@ -690,7 +690,7 @@ ControlPlaneSpec restore_spec(Restore *r, bool with_etcd, usec_t timeout, bool k
                 .manifest_dir = r->j.manifest_dir,
                 .data_dir = r->j.data_dir,
                 .move = restore_move_manifest,
-                .manifest = on_manifest_moving,
+                .manifest = restore_on_manifest_moving,
         };
 }
 
@@ -706,7 +706,7 @@ static int restore_start_etcd_pod(Restore *r, control_plane_done_t done) {
                 .data_dir = r->j.data_dir,
                 .timeout = r->j.start_timeout_usec,
                 .move = restore_move_manifest,
-                .manifest = on_manifest_moving,
+                .manifest = restore_on_manifest_moving,
         };
         return control_plane_start(r->manager->systemd, &spec, NULL, done, r, &r->cp);
 }

@@ -156,8 +156,11 @@ void restore_on_unit_stopped(ControlPlaneOp *op, const char *unit, void *userdat
 /* Runs `etcd-backup-restore-helper ARGS...` in etcd-backup-restore-ID-UNITSTEP.service, then
  * the next step; its failure fails the phase. */
 void restore_helper(Restore *r, const char *unit_step, usec_t timeout, char **args);
-/* The transient unit of a helper step, with only etcd's data dir writable. */
+/* The transient unit of a helper step, with only etcd's data dir (or rw) writable. */
 int restore_helper_message(Restore *r, const char *unit, char **argv, sd_bus_message **ret);
+int restore_helper_message_rw(Restore *r, const char *unit, char **argv, const char *rw, sd_bus_message **ret);
+/* Journals whether a static pod's manifest ("pod:NAME") may be out of the kubelet's sight. */
+void restore_on_manifest_moving(ControlPlaneOp *op, const char *component, bool hidden, void *userdata);
 /* Learns the manager's control directories (then the next step). */
 int restore_ask_unit_path(Restore *r);
 /* A daemon-reload if needed, then the next step. */
