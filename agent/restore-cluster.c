@@ -45,8 +45,6 @@
 #include "string-util.h"
 #include "time-util.h"
 
-/* In each held unit's directory of the persistent control directory. */
-#define HOLD_DROPIN_NAME "50-etcd-backup-stopped.conf"
 #define CHECK_TIMEOUT (10 * USEC_PER_SEC)
 #define CHANGE_TIMEOUT (30 * USEC_PER_SEC)
 #define RETRY_PAUSE_USEC (500 * USEC_PER_MSEC)
@@ -108,7 +106,7 @@ static int hold_paths(Restore *r, const char *unit, char **ret_dir, char **ret_f
         if (!r->persistent_control_dir)
                 return -ENOENT;
         if (asprintf(ret_dir, "%s/%s.d", r->persistent_control_dir, unit) < 0 ||
-            asprintf(ret_file, "%s/" HOLD_DROPIN_NAME, *ret_dir) < 0)
+            asprintf(ret_file, "%s/" RESTORE_HOLD_DROPIN_NAME, *ret_dir) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -153,7 +151,7 @@ static int hold_write(Restore *r, const char *unit) {
         k = mkdir_p(dir, 0755);
         if (k >= 0) {
                 fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                k = fd < 0 ? -errno : write_file_atomic_at(fd, HOLD_DROPIN_NAME, text, strlen(text), 0644);
+                k = fd < 0 ? -errno : write_file_atomic_at(fd, RESTORE_HOLD_DROPIN_NAME, text, strlen(text), 0644);
         }
         return k;
 }
@@ -169,6 +167,23 @@ static int hold_remove(Restore *r, const char *unit) {
                 return -errno;
         (void) rmdir(dir);
         held_set(r, unit, false);
+        return 0;
+}
+
+int restore_cluster_held(Restore *r, char **ret_file) {
+        _cleanup_strv_free_ char **units = NULL;
+        int k;
+
+        k = held_units(r, true, &units);
+        if (k < 0)
+                return k;
+        STRV_FOREACH(u, units) {
+                _cleanup_free_ char *dir = NULL, *file = NULL;
+                if (hold_paths(r, *u, &dir, &file) >= 0 && access(file, F_OK) >= 0) {
+                        *ret_file = TAKE_PTR(file);
+                        return 1;
+                }
+        }
         return 0;
 }
 
@@ -690,13 +705,17 @@ static void cluster_verifying(Restore *r) {
         case 1:
                 k = restore_ask_unit_path(r);
                 break;
-        case 2:
-                if (!r->persistent_control_dir && r->j.etcd_unit && !r->j.etcd_static_pod)
+        case 2: {
+                _cleanup_strv_free_ char **units = NULL;
+                if (held_units(r, true, &units) < 0)
+                        return fail_oom(r);
+                if (!r->persistent_control_dir && units)
                         return restore_fail(r, -ENOENT, AGENT_ERROR_FAILED,
                                             "The service manager names no control directory: nothing could keep the units "
                                             "stopped");
                 k = is_rejoin(r) ? start_worker(r, "rejoin-check", rejoin_check_run) : start_worker(r, "stop-status", stop_status_run);
                 break;
+        }
         default:
                 (void) restore_save(r);
                 return restore_enter(r, RESTORE_STOPPING);

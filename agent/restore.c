@@ -758,6 +758,20 @@ static void phase_verifying(Restore *r) {
         case 3:
                 k = restore_ask_unit_path(r);
                 break;
+        case 4: {
+                /* A node stopped for a cluster restore: its units would not start (nor start again
+                 * in a rollback); whether this is the recovery node is the operator's to say. */
+                _cleanup_free_ char *held = NULL;
+                if (!r->j.dry_run && restore_cluster_held(r, &held) > 0) {
+                        _cleanup_free_ char *message = strdup_printf(
+                                        "This node is kept stopped by etcd-backupctl stop-control-plane (%s): a restore could not "
+                                        "start it. On the recovery node, remove the drop-ins first (rm %s/*/" RESTORE_HOLD_DROPIN_NAME
+                                        " && systemctl daemon-reload); on the others, rejoin instead of restoring",
+                                        held, r->persistent_control_dir);
+                        return restore_fail(r, -EBUSY, AGENT_ERROR_UNIT_FAILED, message ?: "This node is kept stopped");
+                }
+                return restore_next(r);
+        }
         default:
                 return restore_enter(r, RESTORE_STAGING);
         }

@@ -24,6 +24,8 @@
 #define RESTORES_DIR "restores"
 /* The runtime drop-in that gives etcd's start the time a big database needs. */
 #define RESTORE_DROPIN_NAME "50-etcd-backup-restore.conf"
+/* The drop-in that keeps a unit stopped (a stop's), in the persistent control directory. */
+#define RESTORE_HOLD_DROPIN_NAME "50-etcd-backup-stopped.conf"
 
 typedef struct Restore Restore;
 typedef struct RestoreCluster RestoreCluster;
@@ -175,6 +177,9 @@ void restore_cluster_step(Restore *r);
 void restore_cluster_resume(Restore *r);
 void restore_cluster_log_end(Restore *r, RestorePhase phase);
 void restore_cluster_free(Restore *r);
+/* 1 and the drop-in's path if a stop keeps etcd or a control-plane unit stopped (a restore
+ * refuses to start them against it), 0 if none does. */
+int restore_cluster_held(Restore *r, char **ret_file);
 /* Manager.StopControlPlane(a{sv}) -> o and Manager.Rejoin(a{sv}) -> o. */
 int bus_manager_method_stop_control_plane(sd_bus_message *msg, void *userdata, sd_bus_error *error);
 int bus_manager_method_rejoin(sd_bus_message *msg, void *userdata, sd_bus_error *error);

@@ -24,6 +24,7 @@ restore_setup
 NODE_ENDPOINT=$ETCD_ENDPOINT
 NODE_PEER=$ETCD_PEER_URL
 etcdctl_s put /registry/old-cluster yes >/dev/null
+backup=$(ctl backup)
 # Ids in hex, as etcdctl takes and prints them (jq would round them: they pass 2^53).
 cluster_of() { etcdctl --endpoints="$1" endpoint status -w fields | sed -n 's/^"ClusterID" : //p' | xargs printf '%x\n'; }
 
@@ -101,6 +102,11 @@ systemctl --user start etcd.service "$STANDIN_UNIT" || true
 is "$(systemctl --user is-active etcd.service "$STANDIN_UNIT" | tr '\n' ' ')" "inactive inactive " \
     "  a start of either does nothing (its condition fails)"
 old_inode=$(stat -c %i "$DATA_DIR/member")
+not ctl restore "$backup" >"$T/held.out" 2>&1
+is "$(rjson .kind) $(rjson .phase) $(rjson .error_name)" "restore failed org.etcdbackup.Agent1.Error.UnitFailed" \
+    "  a restore on the stopped node is refused before it stops or stages anything"
+ok "  saying the node is kept stopped, and what to do" grep -q 'kept stopped by etcd-backupctl stop-control-plane' "$T/held.out"
+is "$(stat -c %i "$DATA_DIR/member")" "$old_inode" "  the member data is untouched"
 
 # ---- the rejoin ----------------------------------------------------------------------------------
 
