@@ -39,9 +39,9 @@ etcd-backupctl() {
 }
 
 is "$(complete_words etcd-backupctl li)" "list-backups list-configs list-restores" "a verb prefix"
-is "$(complete_words etcd-backupctl st)" "status" "st: status"
+is "$(complete_words etcd-backupctl st)" "status stop-control-plane" "st: status stop-control-plane"
 is "$(complete_words etcd-backupctl --no-p)" "--no-pager" "an option prefix"
-is "$(complete_words etcd-backupctl -q re)" "remove-config restore restore-status" "verbs after an option"
+is "$(complete_words etcd-backupctl -q re)" "rejoin remove-config restore restore-status" "verbs after an option"
 is "$(complete_words etcd-backupctl --json = p)" "pretty" "--json=p"
 is "$(complete_words etcd-backupctl backup n)" "nightly" "backup: configuration names from the agent"
 is "$(complete_words etcd-backupctl --quiet set-config "")" "hourly nightly" "set-config: all of them"
