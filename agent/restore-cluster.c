@@ -558,6 +558,26 @@ static int rejoin_add_run(Worker *w, void *userdata) {
         return k;
 }
 
+/* HashKV of both members at one revision: the cluster's newest, or, when that is the one a
+ * restore marked compacted (no write since), the newest of each, which must then be that same
+ * revision. -ERANGE while this member has not applied it yet. */
+static int hash_both(EtcdClient *remote, EtcdClient *local, int64_t revision, const atomic_bool *cancel, EtcdHashKV *ret_theirs,
+                     EtcdHashKV *ret_ours, char **message) {
+        int k;
+
+        k = etcd_client_hash_kv(remote, revision, CHECK_TIMEOUT, cancel, ret_theirs, message);
+        if (k == -ESTALE) {
+                revision = 0;
+                k = etcd_client_hash_kv(remote, 0, CHECK_TIMEOUT, cancel, ret_theirs, message);
+        }
+        if (k >= 0)
+                k = etcd_client_hash_kv(local, revision, CHECK_TIMEOUT, cancel, ret_ours, message);
+        if (k >= 0 && revision == 0 && ret_ours->header.revision != ret_theirs->header.revision)
+                k = set_message(message, -ERANGE, "this member is at revision %" PRIi64 ", the cluster at %" PRIi64,
+                                ret_ours->header.revision, ret_theirs->header.revision);
+        return k;
+}
+
 /* Once etcd runs: promoted when in sync, then its view and its data checked against the
  * cluster's. */
 static int rejoin_sync_run(Worker *w, void *userdata) {
@@ -609,9 +629,7 @@ static int rejoin_sync_run(Worker *w, void *userdata) {
                 if (k >= 0)
                         k = etcd_client_status(remote, CHECK_TIMEOUT, cancel, &st, &message);
                 if (k >= 0)
-                        k = etcd_client_hash_kv(remote, st.revision, CHECK_TIMEOUT, cancel, &theirs, &message);
-                if (k >= 0)
-                        k = etcd_client_hash_kv(local, st.revision, CHECK_TIMEOUT, cancel, &ours, &message);
+                        k = hash_both(remote, local, st.revision, cancel, &theirs, &ours, &message);
                 if (k >= 0 && ours.hash != theirs.hash)
                         k = set_message(&message, -EAGAIN, "HashKV at revision %" PRIi64 " is %08x here and %08x at %s",
                                         st.revision, ours.hash, theirs.hash, r->j.endpoint);
@@ -913,15 +931,21 @@ static void on_rollback_helper(SystemdCall *call, const SystemdResult *result, v
 static void rejoin_rolling_back(Restore *r) {
         switch (r->step) {
         case 0:
-                /* The manifest with the flags (if it was written) goes first; then the original is
-                 * the hidden one, as the stop left it. */
+                /* The member goes first, while this etcd may still run: once promoted it is one of
+                 * the voters, and stopped first it would take the quorum the removal needs. */
+                if (start_worker(r, "rejoin-remove", rejoin_remove_run) < 0)
+                        restore_rollback_failed(r, "out of memory");
+                return;
+        case 1:
+                /* The manifest with the flags (if it was written); then the original is the
+                 * hidden one, as the stop left it. */
                 if (!r->j.etcd_static_pod || !r->j.initial_cluster)
                         return restore_next(r);
                 note_etcd_pod_hidden(r, true);
                 if (rejoin_manifest(r, "hidden") < 0)
                         restore_rollback_failed(r, "cannot run the helper to hide etcd's manifest");
                 return;
-        case 1: {
+        case 2: {
                 ControlPlaneSpec spec = restore_spec(r, true, RESTORE_STOP_TIMEOUT, false);
                 if (holds_apply(r, true, true) < 0)
                         return restore_rollback_failed(r, "the drop-ins that keep the units stopped cannot be written");
@@ -929,10 +953,6 @@ static void rejoin_rolling_back(Restore *r) {
                         restore_rollback_failed(r, "cannot stop etcd");
                 return;
         }
-        case 2:
-                if (start_worker(r, "rejoin-remove", rejoin_remove_run) < 0)
-                        restore_rollback_failed(r, "out of memory");
-                return;
         case 3: {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 _cleanup_free_ char *unit = NULL;

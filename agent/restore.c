@@ -1746,7 +1746,7 @@ int restore_resume(Restore *r) {
         r->j.resumed = true;
         r->settling = true;
         r->step = 0;
-        r->backup = manager_find_backup(m, r->j.backup);
+        r->backup = r->j.backup ? manager_find_backup(m, r->j.backup) : NULL;
         if (r->backup)
                 r->backup->pinned++;
         if (restore_set_local_endpoint(r, &m->config) < 0)
