@@ -41,19 +41,22 @@ cluster_start() {
     sandbox_install "$BUILD_DIR" || sandbox_bail "meson install failed (see $SANDBOX_LOG_DIR/meson-install.log)"
     CLUSTER_INITIAL=
     for n in "${CLUSTER_NODES[@]}"; do
-        cport=$(sandbox_free_port) && pport=$(sandbox_free_port) || sandbox_bail "no free port"
+        if ! cport=$(sandbox_free_port) || ! pport=$(sandbox_free_port); then
+            sandbox_bail "no free port"
+        fi
         CLUSTER_ENDPOINT[n]=http://127.0.0.1:$cport
         CLUSTER_PEER[n]=http://127.0.0.1:$pport
         CLUSTER_INITIAL+=${CLUSTER_INITIAL:+,}node$n=${CLUSTER_PEER[n]}
         echo "$cport $pport" >"$CLUSTER_DIR/node$n.ports"
     done
     CLUSTER_TOKEN=sandbox-cluster-$$
+    export BUILD_DIR
     sandbox_on_exit _cluster_end
     for n in "${CLUSTER_NODES[@]}"; do
         mkdir -p "$SANDBOX_LOG_DIR/node$n"
         CLUSTER_DIR=$CLUSTER_DIR CLUSTER_PARENT=$$ CLUSTER_INITIAL=$CLUSTER_INITIAL \
             CLUSTER_TOKEN=$CLUSTER_TOKEN CLUSTER_PORTS=$(cat "$CLUSTER_DIR/node$n.ports") \
-            SANDBOX_INSTALLED=$BUILD_DIR SANDBOX_LOGS=$SANDBOX_LOG_DIR/node$n BUILD_DIR=$BUILD_DIR \
+            SANDBOX_INSTALLED=$BUILD_DIR SANDBOX_LOGS=$SANDBOX_LOG_DIR/node$n \
             "$BASH" "$CLUSTER_LIB/cluster-node.sh" "$n" \
             </dev/null >>"$SANDBOX_LOG_DIR/node$n/node.log" 2>&1 {_SANDBOX_TAP_FD}>&- &
         CLUSTER_PID[n]=$!
@@ -70,6 +73,7 @@ cluster_start() {
 _cluster_node_done() { [[ -e $CLUSTER_DIR/node$1.ready ]] || ! _sandbox_pid_alive "${CLUSTER_PID[$1]}"; }
 
 # node N CMD... : CMD in node N's mount namespace, with node N's environment only.
+# shellcheck disable=SC2016  # expanded by the node's shell
 node() {
     local n=$1; shift
     nsenter --target="${CLUSTER_PID[n]}" --mount -- \
@@ -77,6 +81,7 @@ node() {
 }
 
 # node_sh N SCRIPT : SCRIPT (bash, with the libraries' functions) in node N, as node does CMD.
+# shellcheck disable=SC2016
 node_sh() {
     local n=$1; shift
     nsenter --target="${CLUSTER_PID[n]}" --mount -- \
@@ -103,11 +108,12 @@ cluster_id() {
     [[ -n $id ]] && printf '%x\n' "$id"
 }
 
-# cluster_hashkv N... --rev R : "nodeN HASH" a line; the same revision on each, so that the
-# hashes compare what the members hold, whatever was written since.
+# cluster_hashkv N... --rev R : "nodeN HASH" a line (HASH not a number: the error); the same
+# revision on each, so that the hashes compare what the members hold, whatever was written since.
+# (Not the revision a restore compacted at: HashKV refuses a compacted revision.)
 cluster_hashkv() {
     local -a nodes=()
-    local rev= n
+    local rev='' n
     while (( $# )); do
         case $1 in
             --rev) rev=$2; shift 2 ;;
@@ -115,7 +121,7 @@ cluster_hashkv() {
         esac
     done
     for n in "${nodes[@]}"; do
-        printf 'node%s %s\n' "$n" "$(ectl "$n" endpoint hashkv --rev="$rev" -w json | jq -r '.[0].HashKV.hash')"
+        printf 'node%s %s\n' "$n" "$(ectl "$n" endpoint hashkv --rev="$rev" -w json 2>&1 | jq -r '.[0].HashKV.hash' 2>&1 | tr '\n' ' ')"
     done
 }
 

@@ -744,6 +744,9 @@ sandbox_start_etcd() {
         sandbox_bail "no free port"
     fi
     member=${member:-$name}
+    # A member of a cluster waits for the others (each in a sandbox of its own, being set up).
+    local start_timeout=30
+    [[ -n $cluster ]] && start_timeout=90
     local -a args=(
         --name "$member" --data-dir "$data" --logger zap --log-outputs stderr
         --listen-peer-urls "http://127.0.0.1:$pport"
@@ -786,7 +789,7 @@ UnsetEnvironment=ETCD_NAME ETCD_DATA_DIR ETCD_ENDPOINT ETCD_PEER_URL ETCD_UNIT E
 ${user:+User=$user
 Group=$user
 }ExecStart=/usr/bin/etcd $(printf '%q ' "${args[@]}" | sed 's/\\,/,/g')
-TimeoutStartSec=30
+TimeoutStartSec=$start_timeout
 TimeoutStopSec=10
 EOF
     systemctl --user start "$name.service" ||
