@@ -222,6 +222,10 @@ if (( HAVE_REJOIN )); then
         is "$(node_sh "$n" 'systemctl --user show -P DropInPaths etcd.service | tr " " "\n" | grep user.control')" "" \
             "  etcd's unit has none loaded"
     done
+    is "$(node 2 ctl --json list-restores | jq -r '[.[].kind] | sort | join(" ")')" "rejoin stop" \
+        "node 2 lists its stop and its rejoin (list-restores, kind)"
+    is "$(node 3 ctl --json list-restores | jq -r '[.[].kind] | sort | join(" ")')" "rejoin rejoin rejoin stop" \
+        "node 3 lists its stop and its three rejoins, two refused"
     timed "checks of the rejoined cluster" "$t"
 else
     skip "rejoins of nodes 2 and 3 (node 3's agent SIGKILLed as a learner)" "no rejoin in this etcd-backupctl"
@@ -229,7 +233,14 @@ fi
 
 timed "the whole test" "$t_test"
 
+is "$(node 1 ctl --json list-restores | jq -r '[.[].kind] | join(" ")')" restore "node 1 lists its restore (list-restores, kind)"
+
 for n in 1 2 3; do
+    # Node 3's agent was SIGKILLed once (systemd restarted it: Restart=on-failure).
+    restarts=0
+    (( n == 3 && HAVE_REJOIN )) && restarts=1
+    is "$(node "$n" systemctl --user show -P NRestarts "$AGENT_UNIT")" "$restarts" \
+        "node $n: the agent restarted $restarts times (as often as the test killed it)"
     ok "node $n: no sanitizer report in the agent's log" \
         node_sh "$n" 'not grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$SANDBOX_LOG_DIR/$AGENT_UNIT.log"'
 done
