@@ -34,6 +34,12 @@
  *            pod) or back, with one no-replace rename within DIR, unchanged: a run finding it
  *            already where it was to go does nothing but the fsync; both names present is
  *            refused (someone wrote a new manifest meanwhile: not ours to overwrite).
+ *   aside    of a rejoin (the member joins a restored cluster on an empty data dir: its old WAL
+ *            must never meet the new cluster): --to aside moves DIR/member to
+ *            DIR/member.before-rejoin-ID with one no-replace rename (with no DIR/member, an
+ *            empty DIR/member.before-rejoin-ID says so); --to back, the undo, removes the new
+ *            DIR/member while DIR/member.before-rejoin-ID exists, then renames that back (or
+ *            removes it when empty). A run finding its work done does nothing but the fsync.
  * Exit codes: 0 ok, 2 usage, 3 backup corrupt, 4 no space, 5 the restore tool failed, 6 the
  * bump failed, 1 anything else.
  */
@@ -694,6 +700,49 @@ static int step_cleanup(int dir_fd) {
         return staging_remove(dir_fd) < 0 ? 1 : 0;
 }
 
+static int step_aside(int dir_fd) {
+        char aside[64 + BACKUP_ID_STRING_MAX];
+        struct stat st;
+        int r;
+
+        snprintf(aside, sizeof(aside), "member.before-rejoin-%s", arg_id);
+        if (streq(arg_to, "aside")) {
+                if (stat_at(dir_fd, aside, &st) >= 0)
+                        log_info("%s/member is set aside already, as %s.", arg_data_dir, aside);
+                else if (stat_at(dir_fd, "member", &st) >= 0) {
+                        r = rename_noreplace(dir_fd, "member", dir_fd, aside);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot rename %s/member to %s: %m", arg_data_dir, aside), 1;
+                        log_info("Set %s/member aside as %s.", arg_data_dir, aside);
+                } else if (mkdirat(dir_fd, aside, MEMBER_DIR_MODE) < 0)
+                        return log_error_errno(errno, "Cannot create %s/%s: %m", arg_data_dir, aside), 1;
+                else
+                        log_info("%s/member does not exist: nothing to set aside (%s is empty).", arg_data_dir, aside);
+        } else if (stat_at(dir_fd, aside, &st) >= 0) {
+                /* What is in DIR/member now is the removed learner's: worthless, and harmful
+                 * once it is no member (etcd would refuse to start on it). */
+                if (stat_at(dir_fd, "member", &st) >= 0) {
+                        r = rm_rf_at(dir_fd, "member", 0);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot remove %s/member: %m", arg_data_dir), 1;
+                }
+                if (unlinkat(dir_fd, aside, AT_REMOVEDIR) >= 0)
+                        log_info("%s/member was not there before the rejoin and is gone again.", arg_data_dir);
+                else if (errno != ENOTEMPTY && errno != EEXIST)
+                        return log_error_errno(errno, "Cannot remove %s/%s: %m", arg_data_dir, aside), 1;
+                else {
+                        r = rename_noreplace(dir_fd, aside, dir_fd, "member");
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot rename %s/%s back to member: %m", arg_data_dir, aside), 1;
+                        log_info("%s/member is the data it had before the rejoin again.", arg_data_dir);
+                }
+        } else
+                log_info("Nothing set aside in %s for rejoin %s: nothing to put back.", arg_data_dir, arg_id);
+        if (fsync_dir(dir_fd) < 0)
+                return log_error_errno(errno, "Cannot fsync %s: %m", arg_data_dir), 1;
+        return 0;
+}
+
 static int step_manifest(void) {
         _cleanup_free_ char *visible = NULL, *hidden = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
@@ -735,6 +784,7 @@ static void help(FILE *f) {
                 "       %1$s finish --data-dir DIR --id ID\n"
                 "       %1$s cleanup --data-dir DIR --id ID\n"
                 "       %1$s manifest --dir DIR --pod NAME --to hidden|visible\n"
+                "       %1$s aside --data-dir DIR --id ID --to aside|back\n"
                 "The steps of a restore that write etcd's data dir or a static pod's manifest, run by etcd-backupd in transient units.\n"
                 "Exit status: 0 ok, 2 usage, 3 backup corrupt, 4 no space, 5 the restore tool failed,\n"
                 "6 the revision bump failed, 1 anything else.\n",
@@ -768,10 +818,10 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 return 0;
         }
         if (argc < 2 || argv[1][0] == '-')
-                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "A step is needed: stage, swap, finish, cleanup or manifest.");
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "A step is needed: stage, swap, finish, cleanup, manifest or aside.");
         step = argv[1];
         if (!streq(step, "stage") && !streq(step, "swap") && !streq(step, "finish") && !streq(step, "cleanup") &&
-            !streq(step, "manifest"))
+            !streq(step, "manifest") && !streq(step, "aside"))
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Unknown step \"%s\".", step);
         stage = streq(step, "stage");
         manifest = streq(step, "manifest");
@@ -795,7 +845,7 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 case ARG_CLUSTER:  slot = stage ? &arg_initial_cluster : NULL; break;
                 case ARG_URLS:     slot = stage ? &arg_peer_urls : NULL; break;
                 case ARG_TOKEN:    slot = stage ? &arg_token : NULL; break;
-                case ARG_TO:       slot = streq(step, "swap") || manifest ? &arg_to : NULL; break;
+                case ARG_TO:       slot = streq(step, "swap") || streq(step, "aside") || manifest ? &arg_to : NULL; break;
                 case ARG_BUMP:
                         if (!stage)
                                 break;
@@ -845,6 +895,8 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
         }
         if (streq(step, "swap") && (!arg_to || (!streq(arg_to, "new") && !streq(arg_to, "old"))))
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "swap needs --to new or --to old.");
+        if (streq(step, "aside") && (!arg_to || (!streq(arg_to, "aside") && !streq(arg_to, "back"))))
+                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "aside needs --to aside or --to back.");
         *ret_step = step;
         return 1;
 }
@@ -883,6 +935,8 @@ int main(int argc, char *argv[]) {
                 r = step_swap(dir_fd);
         else if (streq(step, "finish"))
                 r = step_finish(dir_fd);
+        else if (streq(step, "aside"))
+                r = step_aside(dir_fd);
         else
                 r = step_cleanup(dir_fd);
         free(arg_staging);

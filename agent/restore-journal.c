@@ -65,6 +65,10 @@ static const Field fields[] = {
         F(swapped, FIELD_BOOL, swapped, false),
         F(resumed, FIELD_BOOL, resumed, false),
         F(failure_phase, FIELD_PHASE, failure_phase, false),
+        F(endpoint, FIELD_STRING, endpoint, false),
+        F(cluster_id, FIELD_U64, cluster_id, false),
+        F(member_id, FIELD_U64, member_id, false),
+        F(held, FIELD_STRV, held, false),
 };
 
 #define FIELD_PTR(j, f, type) ((type *) ((char *) (j) + (f)->offset))

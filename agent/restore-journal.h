@@ -79,6 +79,14 @@ typedef struct RestoreJournal {
         bool swapped;
         bool resumed;
         RestorePhase failure_phase; /* the phase a rollback started from; _RESTORE_PHASE_INVALID: none */
+
+        /* Of a stop and a rejoin (restore-cluster.c). */
+        char *endpoint;      /* rejoin: a client URL of the cluster joined */
+        uint64_t cluster_id; /* stop: the cluster the member was in; rejoin: the one it joins */
+        uint64_t member_id;  /* stop: the member's id; rejoin: the id MemberAdd gave it */
+        /* Units with the drop-in that keeps them stopped: listed before it is written, dropped
+         * after it is removed. */
+        char **held;
 } RestoreJournal;
 
 /* An empty journal: every field at its default (phases _RESTORE_PHASE_INVALID). */

@@ -33,46 +33,21 @@
 #include "string-util.h"
 #include "time-util.h"
 
-#ifndef RESTORE_HELPER_PATH
-#define RESTORE_HELPER_PATH "/usr/libexec/etcd-backup/etcd-backup-restore-helper"
-#endif
-
 #define RESTORE_BUMP_DEFAULT UINT64_C(1000000000)
 /* Room for the snapshot beside the live data, twice (the snapshot, then the data built from
  * it), and a margin. */
 #define RESTORE_SPACE_MARGIN (UINT64_C(64) * 1024 * 1024)
 #define RESTORE_TOOL_TIMEOUT (30 * USEC_PER_SEC)
-#define RESTORE_HELPER_TIMEOUT (5 * USEC_PER_MINUTE)
 #define RESTORE_STAGE_TIMEOUT (2 * USEC_PER_HOUR)
-#define RESTORE_STOP_TIMEOUT (5 * USEC_PER_MINUTE)
 #define RESTORE_HEALTH_ATTEMPT (5 * USEC_PER_SEC)
 #define RESTORE_HEALTH_PAUSE_MSEC 500
 
-#define MESSAGE_ID_RESTORE_STARTED "5344a2901d8d43faa2af809ba2eda53f"
-#define MESSAGE_ID_RESTORE_PHASE "06923858be214b35a7b2de0a1368d0de"
-#define MESSAGE_ID_RESTORE_COMPLETED "59e9ef2386544cfc88c321525d520b64"
-#define MESSAGE_ID_RESTORE_ROLLED_BACK "2f3334002d3d48e48a4e4bc7c2a36903"
-#define MESSAGE_ID_RESTORE_FAILED "08b4694d4f0241f4a79fbe760526fcc0"
-#define MESSAGE_ID_RESTORE_ROLLBACK_FAILED "8f77ef7a330b4bf18fe365b416ba3b6f"
-
 /* The helper's steps, each its own transient unit name. */
-static const char * const helper_steps[] = { "stage", "swap-new", "swap-old", "finish", "cleanup" };
-
-/* Logs with the restore's journal fields: `journalctl RESTORE_ID=...` tells its story. */
-#define log_restore(r, level, error, message_id, ...)                                            \
-        ({                                                                                        \
-                char _f1[64], _f2[64], _f3[64], _f4[64];                                          \
-                char *_fields[] = { _f4, _f1, _f2, _f3, NULL };                                   \
-                snprintf(_f1, sizeof(_f1), "RESTORE_ID=%s", (r)->j.id);                           \
-                snprintf(_f2, sizeof(_f2), "BACKUP_ID=%s", strempty((r)->j.backup));              \
-                snprintf(_f3, sizeof(_f3), "PHASE=%s", strna(restore_phase_to_string((r)->j.phase))); \
-                snprintf(_f4, sizeof(_f4), "MESSAGE_ID=%s", message_id);                          \
-                log_fields_errno(level, error, _fields, __VA_ARGS__);                            \
-        })
+static const char * const helper_steps[] = { "stage", "swap-new", "swap-old", "finish", "cleanup", "aside", "back" };
 
 static void restore_step(Restore *r);
-static void restore_fail(Restore *r, int error, const char *error_name, const char *message);
-static void restore_enter(Restore *r, RestorePhase phase);
+void restore_fail(Restore *r, int error, const char *error_name, const char *message);
+void restore_enter(Restore *r, RestorePhase phase);
 
 /* ---- the object ------------------------------------------------------------------------------ */
 
@@ -104,6 +79,8 @@ Restore *restore_free(Restore *r) {
         free(r->object_path);
         free(r->helper_step);
         free(r->control_dir);
+        free(r->persistent_control_dir);
+        restore_cluster_free(r);
         free(r->work_message);
         free(r->rollback_error);
         free(r);
@@ -117,7 +94,7 @@ Restore *manager_find_restore(Manager *m, const char *id) {
         return NULL;
 }
 
-static int restore_new(Manager *m, Restore **ret) {
+int restore_new(Manager *m, Restore **ret) {
         _cleanup_(restore_freep) Restore *r = NULL;
 
         r = new0(Restore, 1);
@@ -130,7 +107,7 @@ static int restore_new(Manager *m, Restore **ret) {
 }
 
 /* Gives the restore its object path and puts it on the manager's list, newest first. */
-static int restore_attach(Manager *m, Restore *r) {
+int restore_attach(Manager *m, Restore *r) {
         int r2 = sd_bus_path_encode(RESTORE_OBJECT_PREFIX, r->j.id, &r->object_path);
         if (r2 < 0)
                 return r2;
@@ -139,23 +116,23 @@ static int restore_attach(Manager *m, Restore *r) {
         return 0;
 }
 
-static int restore_save(Restore *r) {
+int restore_save(Restore *r) {
         int k = restore_journal_write(r->manager->restores_fd, &r->j);
         if (k < 0)
                 log_restore(r, LOG_ERR, k, MESSAGE_ID_RESTORE_PHASE, "Cannot write the journal of restore %s: %m", r->j.id);
         return k;
 }
 
-static void restore_emit(Restore *r) {
+void restore_emit(Restore *r) {
         Manager *m = r->manager;
 
         if (m->bus)
                 (void) sd_bus_emit_properties_changed(m->bus, r->object_path, RESTORE_INTERFACE, "Phase", "Progress", "Error",
                                                       "ErrorName", "Finished", "DowntimeUSec", "PreviousData",
-                                                      "RevisionBump", "Resumed", NULL);
+                                                      "RevisionBump", "Resumed", "ClusterID", "MemberID", NULL);
 }
 
-static void restore_set_progress(Restore *r, unsigned p) {
+void restore_set_progress(Restore *r, unsigned p) {
         p = MIN(p, 100U);
         if (p == r->progress)
                 return;
@@ -170,7 +147,7 @@ static int on_defer(sd_event_source *s, void *userdata) {
         return 0;
 }
 
-static void restore_kick(Restore *r) {
+void restore_kick(Restore *r) {
         if (!r->defer && sd_event_add_defer(r->manager->event, &r->defer, on_defer, r) < 0) {
                 log_oom();
                 return;
@@ -179,12 +156,12 @@ static void restore_kick(Restore *r) {
 }
 
 /* The next step of the phase, from the loop. */
-static void restore_next(Restore *r) {
+void restore_next(Restore *r) {
         r->step++;
         restore_kick(r);
 }
 
-static void restore_set_error(Restore *r, const char *error_name, const char *message) {
+void restore_set_error(Restore *r, const char *error_name, const char *message) {
         (void) free_and_strdup(&r->j.error_name, error_name);
         (void) free_and_strdup(&r->j.error, message);
 }
@@ -194,13 +171,19 @@ static bool restore_stopped_anything(Restore *r) {
 }
 
 static void restore_update_status(Restore *r) {
-        (void) sd_notifyf(false, "STATUS=Restoring backup %s: %s", strempty(r->j.backup),
-                          restore_phase_to_string(r->j.phase));
+        if (streq(r->j.kind, RESTORE_KIND_STOP))
+                (void) sd_notifyf(false, "STATUS=Stopping the control plane: %s", restore_phase_to_string(r->j.phase));
+        else if (streq(r->j.kind, RESTORE_KIND_REJOIN))
+                (void) sd_notifyf(false, "STATUS=Rejoining the cluster at %s: %s", strempty(r->j.endpoint),
+                                  restore_phase_to_string(r->j.phase));
+        else
+                (void) sd_notifyf(false, "STATUS=Restoring backup %s: %s", strempty(r->j.backup),
+                                  restore_phase_to_string(r->j.phase));
 }
 
 /* ---- the end --------------------------------------------------------------------------------- */
 
-static void restore_prune(Manager *m) {
+void restore_prune(Manager *m) {
         unsigned n = 0;
 
         LIST_FOREACH_SAFE(restores, r, next, m->restores) {
@@ -215,7 +198,7 @@ static void restore_prune(Manager *m) {
         }
 }
 
-static void restore_finish(Restore *r, RestorePhase phase) {
+void restore_finish(Restore *r, RestorePhase phase) {
         Manager *m = r->manager;
         char downtime[FORMAT_SECONDS_MAX];
 
@@ -226,7 +209,10 @@ static void restore_finish(Restore *r, RestorePhase phase) {
         (void) restore_save(r);
         restore_emit(r);
 
-        switch (phase) {
+        switch (streq(r->j.kind, RESTORE_KIND_RESTORE) ? phase : _RESTORE_PHASE_INVALID) {
+        case _RESTORE_PHASE_INVALID:
+                restore_cluster_log_end(r, phase);
+                break;
         case RESTORE_COMPLETED:
                 if (r->j.dry_run)
                         log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_COMPLETED,
@@ -388,7 +374,7 @@ static int helper_message_rw(Restore *r, const char *unit, char **argv, const ch
         return 0;
 }
 
-static int helper_message(Restore *r, const char *unit, char **argv, sd_bus_message **ret) {
+int restore_helper_message(Restore *r, const char *unit, char **argv, sd_bus_message **ret) {
         return helper_message_rw(r, unit, argv, r->j.data_dir, ret);
 }
 
@@ -489,7 +475,7 @@ static int restore_run_helper(Restore *r, const char *unit_step, usec_t timeout,
             asprintf(&unit, "etcd-backup-restore-%s-%s.service", r->j.id, unit_step) < 0 ||
             free_and_strdup(&r->helper_step, unit_step) < 0)
                 return -ENOMEM;
-        k = helper_message(r, unit, argv, &m);
+        k = restore_helper_message(r, unit, argv, &m);
         if (k < 0)
                 return k;
         log_restore(r, LOG_DEBUG, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s: running the helper's %s step as %s.", r->j.id,
@@ -497,7 +483,7 @@ static int restore_run_helper(Restore *r, const char *unit_step, usec_t timeout,
         return systemd_start_transient_unit(r->manager->systemd, unit, m, timeout, on_helper_done, r, &r->call);
 }
 
-static void restore_helper(Restore *r, const char *unit_step, usec_t timeout, char **args) {
+void restore_helper(Restore *r, const char *unit_step, usec_t timeout, char **args) {
         int k = restore_run_helper(r, unit_step, timeout, args);
         if (k < 0) {
                 char buf[256];
@@ -645,7 +631,7 @@ static void on_tool_version(Spawn *s, const SpawnResult *result, void *userdata)
 }
 
 /* The end of a control-plane check, stop or start: the next step, or the failure naming the unit. */
-static void on_control_plane_done(ControlPlaneOp *op, int error, const char *message, void *userdata) {
+void restore_on_control_plane_done(ControlPlaneOp *op, int error, const char *message, void *userdata) {
         Restore *r = userdata;
 
         r->cp = NULL;
@@ -666,8 +652,8 @@ static void on_unit_path(SystemdCall *call, const SystemdResult *result, void *u
         if (result->error >= 0 && sd_bus_message_enter_container(result->reply, 'v', "as") >= 0 &&
             sd_bus_message_enter_container(result->reply, 'a', "s") >= 0)
                 while (sd_bus_message_read(result->reply, "s", &dir) > 0)
-                        if (endswith(dir, ".control") && ++n == 2)
-                                (void) free_and_strdup(&r->control_dir, dir);
+                        if (endswith(dir, ".control"))
+                                (void) free_and_strdup(++n == 1 ? &r->persistent_control_dir : &r->control_dir, dir);
         if (!r->control_dir)
                 log_restore(r, LOG_WARNING, 0, MESSAGE_ID_RESTORE_PHASE,
                             "Restore %s: cannot tell the service manager's runtime control directory; etcd starts with "
@@ -675,7 +661,7 @@ static void on_unit_path(SystemdCall *call, const SystemdResult *result, void *u
         restore_next(r);
 }
 
-static int restore_ask_unit_path(Restore *r) {
+int restore_ask_unit_path(Restore *r) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int k;
 
@@ -688,7 +674,7 @@ static int restore_ask_unit_path(Restore *r) {
         return k;
 }
 
-static ControlPlaneSpec restore_spec(Restore *r, bool with_etcd, usec_t timeout, bool keep_going) {
+ControlPlaneSpec restore_spec(Restore *r, bool with_etcd, usec_t timeout, bool keep_going) {
         static char * const no_units[] = { NULL };
         return (ControlPlaneSpec) {
                 .units = r->j.units ?: no_units,
@@ -762,7 +748,7 @@ static void phase_verifying(Restore *r) {
                         return restore_fail(r, r->work_result, AGENT_ERROR_RESTORE_TOOL, message ?: "The restore tool does not run");
                 }
                 ControlPlaneSpec spec = restore_spec(r, true, 0, false);
-                k = control_plane_check(r->manager->systemd, &spec, on_control_plane_done, r, &r->cp);
+                k = control_plane_check(r->manager->systemd, &spec, restore_on_control_plane_done, r, &r->cp);
                 break;
         }
         case 3:
@@ -849,7 +835,7 @@ static void phase_staging(Restore *r) {
 
 /* ---- stopping, swapping ------------------------------------------------------------------ */
 
-static void on_unit_stopped(ControlPlaneOp *op, const char *unit, void *userdata) {
+void restore_on_unit_stopped(ControlPlaneOp *op, const char *unit, void *userdata) {
         Restore *r = userdata;
         size_t n = strv_length(r->j.units) + strv_length(r->j.static_pods) + 1;
 
@@ -862,7 +848,7 @@ static void on_unit_stopped(ControlPlaneOp *op, const char *unit, void *userdata
 static void phase_stopping(Restore *r) {
         if (r->step == 0) {
                 ControlPlaneSpec spec = restore_spec(r, true, RESTORE_STOP_TIMEOUT, false);
-                int k = control_plane_stop(r->manager->systemd, &spec, on_unit_stopped, on_control_plane_done, r, &r->cp);
+                int k = control_plane_stop(r->manager->systemd, &spec, restore_on_unit_stopped, restore_on_control_plane_done, r, &r->cp);
                 if (k < 0)
                         restore_fail(r, k, AGENT_ERROR_FAILED, "Cannot stop the control plane: out of resources");
                 return;
@@ -879,7 +865,7 @@ static void phase_swapping(Restore *r) {
 
 /* ---- starting etcd and the control plane ------------------------------------------------ */
 
-static int dropin_paths(Restore *r, char **ret_dir, char **ret_file) {
+int restore_dropin_paths(Restore *r, char **ret_dir, char **ret_file) {
         if (!r->control_dir || !r->j.etcd_unit || r->j.etcd_static_pod)
                 return -ENOENT;
         if (asprintf(ret_dir, "%s/%s.d", r->control_dir, r->j.etcd_unit) < 0 ||
@@ -896,7 +882,7 @@ static bool restore_write_dropin(Restore *r) {
         _cleanup_close_ int fd = -EBADF;
         int k;
 
-        if (r->manager->exit_requested || dropin_paths(r, &dir, &file) < 0)
+        if (r->manager->exit_requested || restore_dropin_paths(r, &dir, &file) < 0)
                 return false;
         if (asprintf(&text,
                      "# Written by etcd-backupd for restore %s; removed when it ends.\n[Service]\nTimeoutStartSec=%" PRIu64
@@ -916,10 +902,10 @@ static bool restore_write_dropin(Restore *r) {
         return true;
 }
 
-static bool restore_remove_dropin(Restore *r) {
+bool restore_remove_dropin(Restore *r) {
         _cleanup_free_ char *dir = NULL, *file = NULL;
 
-        if (dropin_paths(r, &dir, &file) < 0 || unlink(file) < 0)
+        if (restore_dropin_paths(r, &dir, &file) < 0 || unlink(file) < 0)
                 return false;
         (void) rmdir(dir);
         return !r->manager->exit_requested; /* no daemon-reload while the agent exits */
@@ -936,7 +922,7 @@ static void on_reloaded(SystemdCall *call, const SystemdResult *result, void *us
 }
 
 /* A daemon-reload if needed, then the next step. */
-static void restore_reload(Restore *r, bool needed) {
+void restore_reload(Restore *r, bool needed) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
 
         if (needed && systemd_new_manager_call(r->manager->systemd, "Reload", &m) >= 0 &&
@@ -1050,7 +1036,7 @@ static void restore_finish_helper(Restore *r) {
         char **argv = STRV_MAKE(RESTORE_HELPER_PATH, "finish", "--data-dir", r->j.data_dir, "--id", r->j.id);
 
         if (asprintf(&unit, "etcd-backup-restore-%s-finish.service", r->j.id) < 0 ||
-            free_and_strdup(&r->helper_step, "finish") < 0 || helper_message(r, unit, argv, &m) < 0 ||
+            free_and_strdup(&r->helper_step, "finish") < 0 || restore_helper_message(r, unit, argv, &m) < 0 ||
             systemd_start_transient_unit(r->manager->systemd, unit, m, RESTORE_HELPER_TIMEOUT, on_finish_done, r, &r->call) < 0) {
                 log_restore(r, LOG_WARNING, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s: cannot run the helper's finish step.",
                             r->j.id);
@@ -1062,7 +1048,7 @@ static void phase_starting_control_plane(Restore *r) {
         switch (r->step) {
         case 0: {
                 ControlPlaneSpec spec = restore_spec(r, false, r->j.start_timeout_usec, false);
-                if (control_plane_start(r->manager->systemd, &spec, on_unit_started, on_control_plane_done, r, &r->cp) < 0)
+                if (control_plane_start(r->manager->systemd, &spec, on_unit_started, restore_on_control_plane_done, r, &r->cp) < 0)
                         restore_fail(r, -ENOMEM, AGENT_ERROR_UNIT_FAILED, "Cannot start the control plane");
                 return;
         }
@@ -1081,10 +1067,12 @@ static void phase_starting_control_plane(Restore *r) {
 
 /* ---- rolling back ------------------------------------------------------------------------ */
 
-static void rollback_failed(Restore *r, const char *what) {
+void restore_rollback_failed(Restore *r, const char *what) {
         _cleanup_free_ char *message = NULL;
 
-        if (r->j.swapped)
+        if (!streq(r->j.kind, RESTORE_KIND_RESTORE))
+                message = strdup_printf("%s. Rolling back failed: %s", strna(r->j.error), what);
+        else if (r->j.swapped)
                 message = strdup_printf(
                                 "%s. Rolling back failed: %s. etcd or the control plane may be down; etcd's data "
                                 "directory %s/member holds the restored data, the previous data is in %s/.restore-%s/data/member.",
@@ -1106,7 +1094,7 @@ static void on_rollback_helper(SystemdCall *call, const SystemdResult *result, v
                 _cleanup_free_ char *what = NULL;
                 what = strdup_printf("putting the previous data back failed: %s (journalctl -u etcd-backup-restore-%s-swap-old.service)",
                                 strna(result->message), r->j.id);
-                return rollback_failed(r, what ?: "putting the previous data back failed");
+                return restore_rollback_failed(r, what ?: "putting the previous data back failed");
         }
         if (result->error < 0)
                 log_restore(r, LOG_WARNING, result->error, MESSAGE_ID_RESTORE_PHASE,
@@ -1132,14 +1120,14 @@ static void rollback_helper(Restore *r, const char *unit_step, const char *verb,
             free_and_strdup(&r->helper_step, unit_step) < 0)
                 k = -ENOMEM;
         else
-                k = helper_message(r, unit, argv, &m);
+                k = restore_helper_message(r, unit, argv, &m);
         if (k >= 0)
                 k = systemd_start_transient_unit(r->manager->systemd, unit, m, RESTORE_HELPER_TIMEOUT, on_rollback_helper, r,
                                                  &r->call);
         if (k < 0) {
                 char buf[128];
                 snprintf(buf, sizeof(buf), "cannot run the helper's %s step: %s", unit_step, strerror(-k));
-                rollback_failed(r, buf);
+                restore_rollback_failed(r, buf);
         }
 }
 
@@ -1149,7 +1137,7 @@ static void on_rollback_stopped(ControlPlaneOp *op, int error, const char *messa
         r->cp = NULL;
         /* The old data goes back only under a stopped etcd. */
         if (error < 0)
-                return rollback_failed(r, message);
+                return restore_rollback_failed(r, message);
         restore_next(r);
 }
 
@@ -1160,7 +1148,7 @@ static void on_rollback_etcd(SystemdCall *call, const SystemdResult *result, voi
         if (result->error < 0) {
                 _cleanup_free_ char *what = NULL;
                 what = strdup_printf("etcd did not start on the previous data: %s", strna(result->message));
-                return rollback_failed(r, what ?: "etcd did not start");
+                return restore_rollback_failed(r, what ?: "etcd did not start");
         }
         restore_next(r);
 }
@@ -1179,7 +1167,7 @@ static void on_rollback_etcd_pod(ControlPlaneOp *op, int error, const char *mess
 
         r->cp = NULL;
         if (error < 0)
-                return rollback_failed(r, message);
+                return restore_rollback_failed(r, message);
         restore_next(r);
 }
 
@@ -1193,7 +1181,7 @@ static void phase_rolling_back(Restore *r) {
                 ControlPlaneSpec spec = restore_spec(r, true, RESTORE_STOP_TIMEOUT, false);
                 k = control_plane_stop(r->manager->systemd, &spec, NULL, on_rollback_stopped, r, &r->cp);
                 if (k < 0)
-                        rollback_failed(r, "cannot stop the control plane");
+                        restore_rollback_failed(r, "cannot stop the control plane");
                 return;
         }
         case 1:
@@ -1208,13 +1196,13 @@ static void phase_rolling_back(Restore *r) {
         case 3:
                 if (r->j.etcd_static_pod) {
                         if (restore_start_etcd_pod(r, on_rollback_etcd_pod) < 0)
-                                rollback_failed(r, "cannot put etcd's manifest back");
+                                restore_rollback_failed(r, "cannot put etcd's manifest back");
                         return;
                 }
                 k = systemd_job(r->manager->systemd, SYSTEMD_JOB_START, r->j.etcd_unit,
                                 r->j.start_timeout_usec + 10 * USEC_PER_SEC, on_rollback_etcd, r, &r->call);
                 if (k < 0)
-                        rollback_failed(r, "cannot ask systemd to start etcd");
+                        restore_rollback_failed(r, "cannot ask systemd to start etcd");
                 return;
         case 4:
                 /* Healthy, without the restore's revision: this is the data it had before. */
@@ -1222,12 +1210,12 @@ static void phase_rolling_back(Restore *r) {
         case 5: {
                 ControlPlaneSpec spec = restore_spec(r, false, r->j.start_timeout_usec, true);
                 if (control_plane_start(r->manager->systemd, &spec, NULL, on_rollback_started, r, &r->cp) < 0)
-                        rollback_failed(r, "cannot start the control plane");
+                        restore_rollback_failed(r, "cannot start the control plane");
                 return;
         }
         case 6:
                 if (r->rollback_error)
-                        return rollback_failed(r, r->rollback_error);
+                        return restore_rollback_failed(r, r->rollback_error);
                 if (r->j.member_inode > 0)
                         return rollback_helper(r, "cleanup", "cleanup", NULL);
                 return restore_next(r);
@@ -1263,7 +1251,7 @@ static void phase_aborting(Restore *r) {
                 return restore_finish(r, RESTORE_FAILED);
         if (strv_extend_strv(&argv, STRV_MAKE(RESTORE_HELPER_PATH, "cleanup", "--data-dir", r->j.data_dir, "--id", r->j.id)) < 0 ||
             asprintf(&unit, "etcd-backup-restore-%s-cleanup.service", r->j.id) < 0 ||
-            free_and_strdup(&r->helper_step, "cleanup") < 0 || helper_message(r, unit, argv, &m) < 0 ||
+            free_and_strdup(&r->helper_step, "cleanup") < 0 || restore_helper_message(r, unit, argv, &m) < 0 ||
             systemd_start_transient_unit(r->manager->systemd, unit, m, RESTORE_HELPER_TIMEOUT, on_abort_cleanup, r,
                                          &r->call) < 0)
                 restore_finish(r, RESTORE_FAILED);
@@ -1297,6 +1285,8 @@ static void phase_settling(Restore *r) {
         r->step = 0;
         log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s was interrupted in phase %s; resuming.", r->j.id,
                     restore_phase_to_string(r->j.phase));
+        if (!streq(r->j.kind, RESTORE_KIND_RESTORE))
+                return restore_cluster_resume(r);
         switch (r->j.phase) {
         case RESTORE_VERIFYING:
         case RESTORE_STAGING:
@@ -1332,6 +1322,8 @@ static void restore_step(Restore *r) {
         /* Cancel() works until the first stop. */
         if (r->cancel_requested && r->j.phase < RESTORE_STOPPING)
                 return restore_fail(r, -ECANCELED, AGENT_ERROR_CANCELLED, "The restore was cancelled on request");
+        if (!streq(r->j.kind, RESTORE_KIND_RESTORE))
+                return restore_cluster_step(r);
 
         switch (r->j.phase) {
         case RESTORE_VERIFYING:
@@ -1354,7 +1346,7 @@ static void restore_step(Restore *r) {
 }
 
 /* A phase change: the journal first (fsynced), then the world is told, then the phase acts. */
-static void restore_enter(Restore *r, RestorePhase phase) {
+void restore_enter(Restore *r, RestorePhase phase) {
         if (phase == RESTORE_STOPPING && !r->j.downtime_start)
                 r->j.downtime_start = now(CLOCK_REALTIME);
         r->j.phase = phase;
@@ -1415,16 +1407,16 @@ static void on_worker(Worker *w, bool finished, int result, void *userdata) {
                 why = strdup_printf("etcd did not become healthy within %" PRIu64 " s: %s", r->j.start_timeout_usec / USEC_PER_SEC,
                                     message ?: strerror(-result));
         if (r->j.phase == RESTORE_ROLLING_BACK)
-                return rollback_failed(r, why ?: "etcd did not become healthy");
+                return restore_rollback_failed(r, why ?: "etcd did not become healthy");
         restore_fail(r, result, AGENT_ERROR_ETCD_UNHEALTHY, why ?: "etcd did not become healthy");
 }
 
 /* The failure of a phase: before anything was stopped the restore ends failed (staged data
  * removed); after, it rolls back. */
-static void restore_fail(Restore *r, int error, const char *error_name, const char *message) {
+void restore_fail(Restore *r, int error, const char *error_name, const char *message) {
         restore_stop_work(r);
         if (r->j.phase == RESTORE_ROLLING_BACK)
-                return rollback_failed(r, message);
+                return restore_rollback_failed(r, message);
         restore_set_error(r, error_name, message);
         log_restore(r, LOG_ERR, error, MESSAGE_ID_RESTORE_PHASE, "Restore %s failed in phase %s: %s", r->j.id,
                     restore_phase_to_string(r->j.phase), message);
@@ -1439,6 +1431,33 @@ static void restore_fail(Restore *r, int error, const char *error_name, const ch
 }
 
 /* ---- starting, loading, resuming --------------------------------------------------------- */
+
+int restore_set_local_endpoint(Restore *r) {
+        const EtcdEndpoint *e = &r->manager->config.etcd;
+
+        if (free_and_strdup(&r->endpoint.url, e->url) < 0 || free_and_strdup(&r->endpoint.trusted_ca_file, e->trusted_ca_file) < 0 ||
+            free_and_strdup(&r->endpoint.cert_file, e->cert_file) < 0 || free_and_strdup(&r->endpoint.key_file, e->key_file) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int restore_check_idle(Manager *m, sd_bus_error *error) {
+        if (m->restore)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "%s %s is running (%s).",
+                                         streq(m->restore->j.kind, RESTORE_KIND_RESTORE) ? "Restore"
+                                         : streq(m->restore->j.kind, RESTORE_KIND_STOP) ? "A stop of the control plane"
+                                                                                         : "A rejoin",
+                                         m->restore->j.id, m->restore->object_path);
+        if (m->running)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s of '%s' is running; try again when it is done.",
+                                         m->running->id, m->running->meta.config);
+        if (m->import)
+                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "An import is running; try again when it is done.");
+        /* A verification only reads; a restore verifies the backup itself. */
+        if (m->verifying)
+                backup_verify_abort(m->verifying, "was cancelled: a restore begins");
+        return 0;
+}
 
 static int find_tool(const char *configured, char **ret) {
         _cleanup_free_ char *path = NULL;
@@ -1520,10 +1539,7 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
             free_and_strdup(&j->initial_cluster_token, o->initial_cluster_token ?: c->initial_cluster_token) < 0 ||
             find_tool(c->restore_command, &j->tool) < 0)
                 return -ENOMEM;
-        if (free_and_strdup(&r->endpoint.url, c->etcd.url) < 0 ||
-            free_and_strdup(&r->endpoint.trusted_ca_file, c->etcd.trusted_ca_file) < 0 ||
-            free_and_strdup(&r->endpoint.cert_file, c->etcd.cert_file) < 0 ||
-            free_and_strdup(&r->endpoint.key_file, c->etcd.key_file) < 0)
+        if (restore_set_local_endpoint(r) < 0)
                 return -ENOMEM;
 
         k = restore_journal_write(m->restores_fd, j);
@@ -1539,22 +1555,19 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
         return 0;
 }
 
-static Restore *restore_announce_start(Restore *r) {
+void restore_announce_start(Restore *r, const char *what) {
         Manager *m = r->manager;
         _cleanup_free_ char *units = strv_join(r->j.units, " "), *pods = strv_join(r->j.static_pods, " ");
         _cleanup_free_ char *etcd = r->j.etcd_static_pod ? strdup_printf("static pod %s", r->j.etcd_static_pod) : NULL;
 
         if (m->bus)
                 (void) sd_bus_emit_object_added(m->bus, r->object_path);
-        log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_STARTED,
-                    "Restore %s of backup %s started%s: data dir %s, etcd %s, control plane %s%s%s, revision %" PRIu64
-                    " bumped by %" PRIu64 ", tool %s.",
-                    r->j.id, r->j.backup, r->j.dry_run ? " (dry run)" : "", r->j.data_dir, etcd ?: strna(r->j.etcd_unit),
-                    units && *units ? units : "(none)", pods && *pods ? ", static pods " : "", pods && *pods ? pods : "", r->j.revision, r->j.revision_bump, r->j.tool);
+        log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_STARTED, "%s: data dir %s, etcd %s, control plane %s%s%s.", what,
+                    r->j.data_dir, etcd ?: strna(r->j.etcd_unit), units && *units ? units : "(none)",
+                    pods && *pods ? ", static pods " : "", pods && *pods ? pods : "");
         manager_update_state(m);
         restore_update_status(r);
         restore_kick(r);
-        return r;
 }
 
 int bus_manager_method_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -1610,17 +1623,9 @@ int bus_manager_method_restore(sd_bus_message *msg, void *userdata, sd_bus_error
                 return k < 0 ? k : 1;
 
         /* busy */
-        if (m->restore)
-                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Restore %s is running (%s).", m->restore->j.id,
-                                         m->restore->object_path);
-        if (m->running)
-                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "Backup %s of '%s' is running; restore when it is done.",
-                                         m->running->id, m->running->meta.config);
-        if (m->import)
-                return sd_bus_error_setf(error, AGENT_ERROR_BUSY, "An import is running; restore when it is done.");
-        /* A verification only reads; the restore verifies the backup itself. */
-        if (m->verifying)
-                backup_verify_abort(m->verifying, "was cancelled: a restore begins");
+        k = restore_check_idle(m, error);
+        if (k < 0)
+                return k;
 
         /* act */
         restore_prune(m);
@@ -1629,7 +1634,10 @@ int bus_manager_method_restore(sd_bus_message *msg, void *userdata, sd_bus_error
                 return agent_error_setf(error, k, "Cannot start the restore: %m");
 
         /* announce, reply */
-        restore_announce_start(r);
+        _cleanup_free_ char *what = strdup_printf("Restore %s of backup %s started%s, revision %" PRIu64 " bumped by %" PRIu64
+                                                  ", tool %s", r->j.id, r->j.backup, r->j.dry_run ? " (dry run)" : "",
+                                                  r->j.revision, r->j.revision_bump, r->j.tool);
+        restore_announce_start(r, what ?: "Restore started");
         return sd_bus_reply_method_return(msg, "o", r->object_path);
 }
 
@@ -1719,10 +1727,7 @@ int restore_resume(Restore *r) {
         r->backup = manager_find_backup(m, r->j.backup);
         if (r->backup)
                 r->backup->pinned++;
-        if (free_and_strdup(&r->endpoint.url, m->config.etcd.url) < 0 ||
-            free_and_strdup(&r->endpoint.trusted_ca_file, m->config.etcd.trusted_ca_file) < 0 ||
-            free_and_strdup(&r->endpoint.cert_file, m->config.etcd.cert_file) < 0 ||
-            free_and_strdup(&r->endpoint.key_file, m->config.etcd.key_file) < 0)
+        if (restore_set_local_endpoint(r) < 0)
                 return log_oom();
         (void) restore_save(r);
         log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_PHASE,
@@ -1826,6 +1831,9 @@ static const sd_bus_vtable restore_vtable[] = {
         SD_BUS_PROPERTY("Name", "s", property_get_string, J(name), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("InitialCluster", "s", property_get_string, J(initial_cluster), SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Resumed", "b", bus_property_get_bool, J(resumed), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Endpoint", "s", property_get_string, J(endpoint), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("ClusterID", "t", NULL, J(cluster_id), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("MemberID", "t", NULL, J(member_id), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };

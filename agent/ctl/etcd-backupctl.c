@@ -50,6 +50,8 @@ static const Verb verbs[] = {
         { "cancel-restore", 2, 2, verb_cancel_restore },
         { "list-restores", 1, 1, verb_list_restores, .pager = true },
         { "restore-status", 2, 2, verb_restore_status, .pager = true },
+        { "stop-control-plane", 1, 1, verb_stop_control_plane },
+        { "rejoin", 1, 1, verb_rejoin },
 };
 
 int main(int argc, char *argv[]) {

@@ -106,6 +106,9 @@ const PropertyMap restore_map[] = {
         { "Name", 's', offsetof(RestoreInfo, name) },
         { "InitialCluster", 's', offsetof(RestoreInfo, initial_cluster) },
         { "Resumed", 'b', offsetof(RestoreInfo, resumed) },
+        { "Endpoint", 's', offsetof(RestoreInfo, endpoint) },
+        { "ClusterID", 't', offsetof(RestoreInfo, cluster_id) },
+        { "MemberID", 't', offsetof(RestoreInfo, member_id) },
         {},
 };
 

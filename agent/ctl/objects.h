@@ -97,6 +97,9 @@ typedef struct RestoreInfo {
         char **units;
         char *name;
         char *initial_cluster;
+        char *endpoint;
+        uint64_t cluster_id;
+        uint64_t member_id;
         uint64_t started;
         uint64_t finished;
         uint64_t downtime_usec;

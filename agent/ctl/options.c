@@ -5,7 +5,9 @@
  * entry in the verb table in etcd-backupctl.c.
  */
 
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <stdio.h>
 
 #include "macro.h"
@@ -31,6 +33,8 @@ const char *arg_initial_cluster_token = NULL;
 uint64_t arg_revision_bump = 0;
 bool arg_revision_bump_set = false;
 int64_t arg_start_timeout = -1;
+const char *arg_endpoint = NULL;
+uint64_t arg_cluster_id = 0;
 
 static void help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n\n"
@@ -56,7 +60,13 @@ static void help(void) {
                "                         each phase; exit status 0 only if it completed\n"
                "  cancel-restore ID      Cancel a restore before it stops the control plane\n"
                "  list-restores          List restores, newest first\n"
-               "  restore-status ID      Show a restore\n\n"
+               "  restore-status ID      Show a restore\n"
+               "  stop-control-plane     Stop the control plane and etcd on this node and keep them\n"
+               "                         stopped: the first step on the other members of a cluster\n"
+               "                         restored through one node\n"
+               "  rejoin --endpoint=URL [--cluster-id=ID]\n"
+               "                         Make this node's etcd a new member of the restored cluster\n"
+               "                         that URL serves, then start the control plane again\n\n"
                "Schedules: hourly, daily, weekly, monthly (optionally \"daily at 02:30\",\n"
                "\"hourly at :15\"); \"@every 20m\", \"@every 6h from 02:00\"; cron's five fields\n"
                "(\"0 2 * * *\"); or a systemd calendar (\"Mon..Fri *-*-* 01:30\").\n\n"
@@ -84,6 +94,9 @@ static void help(void) {
                "                         one it was taken for\n"
                "     --dry-run           restore: verify and stage only; nothing is stopped\n"
                "     --name=NAME --initial-cluster=NAME=URL,... --initial-advertise-peer-urls=URL,...\n"
+               "     --endpoint=URL      rejoin: a client URL of the restored cluster\n"
+               "     --cluster-id=ID     rejoin: refuse unless that cluster has this id (hex, as\n"
+               "                         etcdctl prints it)\n"
                "     --initial-cluster-token=TOKEN\n"
                "                         restore: the restored member's membership (default:\n"
                "                         [Etcd] in agent.conf)\n"
@@ -115,6 +128,8 @@ int parse_argv(int argc, char *argv[]) {
                 ARG_INITIAL_CLUSTER,
                 ARG_INITIAL_ADVERTISE_PEER_URLS,
                 ARG_INITIAL_CLUSTER_TOKEN,
+                ARG_ENDPOINT,
+                ARG_CLUSTER_ID,
                 ARG_REVISION_BUMP,
                 ARG_START_TIMEOUT,
         };
@@ -138,6 +153,8 @@ int parse_argv(int argc, char *argv[]) {
                 { "initial-cluster", required_argument, NULL, ARG_INITIAL_CLUSTER },
                 { "initial-advertise-peer-urls", required_argument, NULL, ARG_INITIAL_ADVERTISE_PEER_URLS },
                 { "initial-cluster-token", required_argument, NULL, ARG_INITIAL_CLUSTER_TOKEN },
+                { "endpoint", required_argument, NULL, ARG_ENDPOINT },
+                { "cluster-id", required_argument, NULL, ARG_CLUSTER_ID },
                 { "revision-bump", required_argument, NULL, ARG_REVISION_BUMP },
                 { "start-timeout", required_argument, NULL, ARG_START_TIMEOUT },
                 {},
@@ -218,6 +235,19 @@ int parse_argv(int argc, char *argv[]) {
                 case ARG_INITIAL_ADVERTISE_PEER_URLS:
                         arg_initial_advertise_peer_urls = optarg;
                         break;
+                case ARG_ENDPOINT:
+                        arg_endpoint = optarg;
+                        break;
+                case ARG_CLUSTER_ID: {
+                        char *end = NULL;
+                        errno = 0;
+                        arg_cluster_id = strtoull(optarg, &end, 16);
+                        if (errno != 0 || !end || *end || end == optarg || arg_cluster_id == 0 || optarg[0] == '-') {
+                                fprintf(stderr, "Invalid --cluster-id=%s: expected a cluster id in hex, as etcdctl prints it.\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                }
                 case ARG_INITIAL_CLUSTER_TOKEN:
                         arg_initial_cluster_token = optarg;
                         break;

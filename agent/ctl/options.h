@@ -28,6 +28,8 @@ extern const char *arg_initial_cluster_token;
 extern uint64_t arg_revision_bump;
 extern bool arg_revision_bump_set;
 extern int64_t arg_start_timeout;
+extern const char *arg_endpoint;   /* rejoin */
+extern uint64_t arg_cluster_id;    /* rejoin; 0: not given */
 
 /* 1: go on with the verb at argv[optind]; 0: done (--help, --version); negative: refused, said
  * why on stderr. */

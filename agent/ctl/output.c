@@ -143,6 +143,16 @@ void json_restore(JsonWriter *w, const RestoreInfo *r) {
         json_string(w, isempty(r->initial_cluster) ? NULL : r->initial_cluster);
         json_key(w, "resumed");
         json_bool(w, r->resumed);
+        /* A stop's and a rejoin's: ids in hex, as etcdctl prints them. */
+        char hex[17];
+        json_key(w, "endpoint");
+        json_string(w, isempty(r->endpoint) ? NULL : r->endpoint);
+        json_key(w, "cluster_id");
+        snprintf(hex, sizeof(hex), "%" PRIx64, r->cluster_id);
+        json_string(w, r->cluster_id ? hex : NULL);
+        json_key(w, "member_id");
+        snprintf(hex, sizeof(hex), "%" PRIx64, r->member_id);
+        json_string(w, r->member_id ? hex : NULL);
         json_end_object(w);
 }
 

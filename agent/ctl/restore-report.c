@@ -139,6 +139,10 @@ void restore_stage_lines(const void *info, int shown, FILE *f) {
                 return;
         if (shown < 0 && !isempty(r->backup))
                 fprintf(f, "Restore %s of backup %s%s:\n", strna(r->id), r->backup, r->dry_run ? " (dry run)" : "");
+        else if (shown < 0 && streq_ptr(r->kind, "stop"))
+                fprintf(f, "Stop %s of the control plane and etcd:\n", strna(r->id));
+        else if (shown < 0 && streq_ptr(r->kind, "rejoin"))
+                fprintf(f, "Rejoin %s of the cluster at %s:\n", strna(r->id), strna(r->endpoint));
         else if (shown < 0)
                 fprintf(f, "%s %s:\n", strna(r->kind), strna(r->id));
         for (int p = MAX(shown + 1, 0); p < (int) now; p++)
@@ -152,7 +156,12 @@ bool restore_progress_line(const void *info, char *buf, size_t size) {
 
         if (restore_phase_is_final(restore_info_phase(r)) || !r->phase)
                 return false;
-        snprintf(buf, size, "Restoring backup %s: %s, %" PRIu32 "%%", strna(r->backup), r->phase, r->progress);
+        if (streq_ptr(r->kind, "rejoin"))
+                snprintf(buf, size, "Rejoining %s: %s, %" PRIu32 "%%", strna(r->endpoint), r->phase, r->progress);
+        else if (streq_ptr(r->kind, "stop"))
+                snprintf(buf, size, "Stopping the control plane: %s, %" PRIu32 "%%", r->phase, r->progress);
+        else
+                snprintf(buf, size, "Restoring backup %s: %s, %" PRIu32 "%%", strna(r->backup), r->phase, r->progress);
         return true;
 }
 
@@ -177,6 +186,12 @@ void restore_print_status(const RestoreInfo *r, bool full, FILE *f) {
         }
         if (!isempty(r->backup))
                 row(f, "Backup", "%s (revision %" PRIi64 ")", r->backup, r->revision);
+        if (!isempty(r->endpoint))
+                row(f, "Endpoint", "%s", r->endpoint);
+        if (r->cluster_id > 0)
+                row(f, "Cluster", "%" PRIx64 "%s", r->cluster_id, streq_ptr(r->kind, "stop") ? " (the one it was stopped out of)" : "");
+        if (r->member_id > 0)
+                row(f, "Member", "%" PRIx64, r->member_id);
         if (restore_phase_is_final(p) || p < 0)
                 row(f, "Phase", "%s%s", strna(r->phase), r->dry_run ? " (dry run)" : "");
         else
@@ -221,8 +236,47 @@ void restore_print_status(const RestoreInfo *r, bool full, FILE *f) {
                 row(f, "Error name", "%s", short_error_name(r->error_name));
 }
 
+/* After a stop or a rejoin: what is next in the procedure (README, "Restoring a cluster of
+ * several members"). true if that was said. */
+static bool cluster_hint(const RestoreInfo *r, FILE *f) {
+        bool stop = streq_ptr(r->kind, "stop");
+
+        if (!stop && !streq_ptr(r->kind, "rejoin"))
+                return false;
+        switch (restore_info_phase(r)) {
+        case RESTORE_COMPLETED:
+                if (stop)
+                        fputs("etcd and the control plane are stopped, and kept stopped across reboots. Next: restore\n"
+                              "the backup on the recovery node, as a cluster of that one member:\n"
+                              "  etcd-backupctl restore ID --initial-cluster=NAME=PEER_URL\n"
+                              "then, here and on each other node in turn:\n"
+                              "  etcd-backupctl rejoin --endpoint=RECOVERY_NODE_CLIENT_URL\n", f);
+                else
+                        fprintf(f, "This node's etcd is member %" PRIx64 " of cluster %" PRIx64 ", and its control plane runs.\n"
+                                   "The data of its old member is kept in %s;\n"
+                                   "once the cluster is checked it can be removed. Rejoin the next node now.\n",
+                                r->member_id, r->cluster_id, strna(r->previous_data));
+                return true;
+        case RESTORE_ROLLED_BACK:
+                if (stop)
+                        fprintf(f, "The stop was rolled back: %s\netcd and the control plane run again.\n", strna(r->error));
+                else
+                        fprintf(f, "The rejoin was rolled back: %s\n"
+                                   "This node is no member of the cluster; etcd and the control plane are kept stopped, the\n"
+                                   "old member data is in place. Once the reason is dealt with, run the rejoin again.\n"
+                                   "Each step is in the journal: journalctl RESTORE_ID=%s\n",
+                                strna(r->error), strna(r->id));
+                return true;
+        default:
+                return false;
+        }
+}
+
 void restore_print_hint(const RestoreInfo *r, FILE *f) {
         const char *id = strna(r->id);
+
+        if (cluster_hint(r, f))
+                return;
 
         switch (restore_info_phase(r)) {
         case RESTORE_VERIFYING:

@@ -150,16 +150,17 @@ static RestoreExit restore_follow(Waiter *w, const char *path, RestoreInfo *info
         return restore_exit_status(info);
 }
 
-int verb_restore(sd_bus *bus, int argc, char *argv[]) {
+/* Starts one (through start, before which the waiter is watching: not even one that fails at
+ * once may end unseen), then follows it, or prints its id with --no-wait. */
+static int start_and_follow(sd_bus *bus, int (*start)(sd_bus *bus, const char *arg, char **ret_path), const char *arg) {
         _cleanup_(waiter_done) Waiter w = {};
         _cleanup_(restore_info_done) RestoreInfo info = {};
         _cleanup_free_ char *path = NULL;
         int r;
 
-        /* Before the call: not even a restore that fails at once may end unseen. */
         r = waiter_init_restore(&w, bus);
         if (r >= 0)
-                r = restore_call(bus, argv[1], &path);
+                r = start(bus, arg, &path);
         if (r < 0)
                 return r;
 
@@ -173,6 +174,58 @@ int verb_restore(sd_bus *bus, int argc, char *argv[]) {
         else
                 printf("%s\n", info.id);
         return 0;
+}
+
+int verb_restore(sd_bus *bus, int argc, char *argv[]) {
+        return start_and_follow(bus, restore_call, argv[1]);
+}
+
+/* StopControlPlane() or Rejoin(), with the options given for it. */
+static int cluster_call(sd_bus *bus, const char *method, char **ret_path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        bool rejoin = streq(method, "Rejoin");
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, AGENT_BUS_NAME, AGENT_OBJECT_PATH, AGENT_MANAGER_INTERFACE, method);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (r >= 0 && rejoin)
+                r = sd_bus_message_append(m, "{sv}", "Endpoint", "s", arg_endpoint);
+        if (r >= 0 && rejoin && arg_cluster_id > 0)
+                r = sd_bus_message_append(m, "{sv}", "ClusterID", "t", arg_cluster_id);
+        if (r >= 0 && rejoin && arg_start_timeout >= 0)
+                r = sd_bus_message_append(m, "{sv}", "StartTimeoutSec", "u", (uint32_t) arg_start_timeout);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0) {
+                fprintf(stderr, "Failed to build the call: %s\n", strerror(-r));
+                return r;
+        }
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0)
+                return error_bus(rejoin ? "start the rejoin" : "stop the control plane", &error, r);
+        return reply_path(reply, ret_path);
+}
+
+static int stop_call(sd_bus *bus, const char *arg, char **ret_path) {
+        return cluster_call(bus, "StopControlPlane", ret_path);
+}
+
+static int rejoin_call(sd_bus *bus, const char *arg, char **ret_path) {
+        return cluster_call(bus, "Rejoin", ret_path);
+}
+
+int verb_stop_control_plane(sd_bus *bus, int argc, char *argv[]) {
+        return start_and_follow(bus, stop_call, NULL);
+}
+
+int verb_rejoin(sd_bus *bus, int argc, char *argv[]) {
+        if (!arg_endpoint) {
+                fputs("rejoin needs --endpoint=URL: a client URL of the restored cluster (the recovery node's etcd).\n", stderr);
+                return -EINVAL;
+        }
+        return start_and_follow(bus, rejoin_call, NULL);
 }
 
 int verb_cancel_restore(sd_bus *bus, int argc, char *argv[]) {

@@ -59,6 +59,8 @@ int verb_restore(sd_bus *bus, int argc, char *argv[]);
 int verb_cancel_restore(sd_bus *bus, int argc, char *argv[]);
 int verb_list_restores(sd_bus *bus, int argc, char *argv[]);
 int verb_restore_status(sd_bus *bus, int argc, char *argv[]);
+int verb_stop_control_plane(sd_bus *bus, int argc, char *argv[]);
+int verb_rejoin(sd_bus *bus, int argc, char *argv[]);
 
 /* A Restore as a Waiter follows it: a line per phase, the progress on a terminal. */
 extern const WaitKind restore_wait_kind;

@@ -31,6 +31,8 @@ static const sd_bus_error_map operation_errors[] = {
         /* Two files claiming one backup id: an import of one that is here already. */
         SD_BUS_ERROR_MAP(AGENT_ERROR_BACKUP_EXISTS, EEXIST),
         SD_BUS_ERROR_MAP(AGENT_ERROR_CANCELLED, ECANCELED),
+        /* A rejoin pointed at a cluster this node must not join. */
+        SD_BUS_ERROR_MAP(AGENT_ERROR_WRONG_CLUSTER, EXDEV),
         SD_BUS_ERROR_MAP(AGENT_ERROR_IO, EIO),
         SD_BUS_ERROR_MAP(AGENT_ERROR_BAD_AGENT_CONFIG, ENOEXEC),
         SD_BUS_ERROR_MAP_END,

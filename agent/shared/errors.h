@@ -44,6 +44,7 @@
 #define AGENT_ERROR_INTERRUPTED AGENT_ERROR("Interrupted")
 #define AGENT_ERROR_NOT_CANCELLABLE AGENT_ERROR("NotCancellable")
 #define AGENT_ERROR_NO_SUCH_RESTORE AGENT_ERROR("NoSuchRestore")
+#define AGENT_ERROR_WRONG_CLUSTER AGENT_ERROR("WrongCluster")
 #define AGENT_ERROR_FAILED AGENT_ERROR("Failed")
 
 /* Registers the table with sd-bus; call once before the first bus call. */
