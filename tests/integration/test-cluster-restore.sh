@@ -68,7 +68,8 @@ for n in 1 2 3; do
 done
 
 HAVE_REJOIN=0
-node 1 etcd-backupctl --help | grep -q '^ *rejoin ' && HAVE_REJOIN=1
+# (grep reads all of it: with -q, pipefail would see etcd-backupctl's SIGPIPE)
+node 1 etcd-backupctl --help | grep '^ *rejoin ' >/dev/null && HAVE_REJOIN=1
 (( HAVE_REJOIN )) || diag "this etcd-backupctl has no stop-control-plane/rejoin: those steps are skipped"
 
 # rjson N ARGS... : etcd-backupctl --json ARGS on node N (it waits for the end): the restore's JSON.
@@ -184,8 +185,11 @@ if (( HAVE_REJOIN )); then
     pid=$(node 3 agent_pid)
     kill -KILL "$pid"
     ok "  node 3's agent SIGKILLed" wait_until 10 not _sandbox_pid_alive "$pid"
-    node 3 systemctl --user start "$AGENT_UNIT" || true
+    # The hold goes first: a resumed restore is finished before the agent says it is ready, and
+    # this one waits for etcd's start. (systemd restarts the agent by itself, Restart=on-failure;
+    # the start below is for an agent that is not restarted so.)
     node 3 release
+    node 3 systemctl --user start "$AGENT_UNIT" || true
     wait_until 60 node 3 busctl --system get-property "$AGENT_NAME" "$path3" "$RESTORE_IFACE" Phase || true
     is "$(node 3 restore_wait "$path3" 180)" completed "  the resumed rejoin completes"
     timed "rejoin of node 3 (agent SIGKILLed as a learner, restarted)" "$t"
