@@ -389,14 +389,6 @@ static int stop_status_run(Worker *w, void *userdata) {
         return 0;
 }
 
-/* The cluster this node was stopped out of, by the newest completed stop. */
-static uint64_t stopped_cluster(Manager *m) {
-        LIST_FOREACH(restores, x, m->restores)
-                if (streq(x->j.kind, RESTORE_KIND_STOP) && x->j.phase == RESTORE_COMPLETED)
-                        return x->j.cluster_id;
-        return 0;
-}
-
 /* The endpoint serves a healthy cluster, the right one: before anything stops. */
 static int rejoin_check_run(Worker *w, void *userdata) {
         Restore *r = userdata;
@@ -433,13 +425,6 @@ static int rejoin_check_run(Worker *w, void *userdata) {
         if (c->expect_cluster != 0 && st.cluster_id != c->expect_cluster) {
                 k = set_message(&c->work_message, -EXDEV, "%s serves cluster %" PRIx64 ", not %" PRIx64 " as asked",
                                 r->j.endpoint, st.cluster_id, c->expect_cluster);
-                goto finish;
-        }
-        if (st.cluster_id == stopped_cluster(r->manager)) {
-                k = set_message(&c->work_message, -EXDEV,
-                                "%s serves cluster %" PRIx64 ", the one this node was stopped out of: rejoin the restored "
-                                "cluster, through the client URL of the node that restored the backup",
-                                r->j.endpoint, st.cluster_id);
                 goto finish;
         }
         c->work_error_name = AGENT_ERROR_ETCD_UNAVAILABLE;
@@ -988,7 +973,7 @@ static int cluster_new(Manager *m, const char *kind, uint32_t start_timeout_sec,
              free_and_strdup(&j->manifest_dir, c->manifest_directory ?: MANIFEST_DIRECTORY_DEFAULT) < 0) ||
             free_and_strdup(&j->name, c->etcd_name) < 0 ||
             free_and_strdup(&j->initial_advertise_peer_urls, c->initial_advertise_peer_urls) < 0 ||
-            restore_set_local_endpoint(r) < 0)
+            restore_set_local_endpoint(r, c) < 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(r);
         return 0;

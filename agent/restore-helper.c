@@ -34,6 +34,13 @@
  *            pod) or back, with one no-replace rename within DIR, unchanged: a run finding it
  *            already where it was to go does nothing but the fsync; both names present is
  *            refused (someone wrote a new manifest meanwhile: not ours to overwrite).
+ *            With --set-flag (a member rejoining a cluster: its etcd must start once with
+ *            the cluster's membership), --to visible writes DIR/POD.yaml as the hidden one
+ *            with the flags set (temp dotfile, fsync, no-replace rename, fsync DIR) and keeps
+ *            the hidden original, so that --to hidden (removing the derived DIR/POD.yaml
+ *            again) rolls back to it; --drop-hidden removes the original once the member is
+ *            in. Each checks that DIR/POD.yaml is byte for byte the derived manifest before
+ *            it removes either, and does nothing when it is already done (manifest_derived()).
  *   aside    of a rejoin (the member joins a restored cluster on an empty data dir: its old WAL
  *            must never meet the new cluster): --to aside moves DIR/member to
  *            DIR/member.before-rejoin-ID with one no-replace rename (with no DIR/member, an
@@ -81,7 +88,10 @@
 extern char **environ;
 
 static const char *arg_data_dir, *arg_id, *arg_backup, *arg_tool, *arg_name, *arg_initial_cluster,
-        *arg_peer_urls, *arg_token, *arg_to, *arg_dir, *arg_pod;
+        *arg_peer_urls, *arg_token, *arg_to, *arg_dir, *arg_pod, *arg_container;
+static char **arg_set_flags; /* "--NAME=VALUE" */
+static size_t arg_n_set_flags;
+static bool arg_drop_hidden;
 static uint64_t arg_bump;
 static bool arg_bump_set;
 static char *arg_staging; /* ".restore-ID" */
@@ -743,10 +753,195 @@ static int step_aside(int dir_fd) {
         return 0;
 }
 
+/* Where the derived manifest is written before it is renamed to DIR/POD.yaml: a dotfile, which
+ * the kubelet does not read, of a fixed name, so that a run after a crash replaces what an
+ * earlier one left. */
+#define MANIFEST_TEMP_FORMAT ".%s.yaml.etcd-backup-new"
+#define SET_FLAGS_MAX 64U
+
+/* Reads dir_fd/name, never through a symlink: -ENOENT when it is not there, -EBADFD when it is
+ * not a regular file. */
+static int manifest_read(int dir_fd, const char *name, char **ret_text, size_t *ret_size, struct stat *ret_st) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open_regular_file_at(dir_fd, name, O_NOFOLLOW);
+        if (fd == -ELOOP)
+                fd = -EBADFD; /* a symlink */
+        if (fd < 0)
+                return fd;
+        if (ret_st && fstat(fd, ret_st) < 0)
+                return -errno;
+        return static_pod_read_fd(fd, ret_text, ret_size, /* ret_error= */ NULL);
+}
+
+/* The manifest with the --set-flag flags set: the hidden original's text in, the derived one out. */
+static int manifest_derive(const char *from, const char *text, size_t size, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = static_pod_set_flags(text, size, arg_container, arg_set_flags, ret, ret_size, &error);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set the flags in %s/%s: %s", arg_dir, from, error ?: strerror(-r));
+        return r;
+}
+
+/* Whether dir_fd/name is exactly text: a regular file, not a symlink, byte for byte. */
+static int manifest_is(int dir_fd, const char *name, const char *text, size_t size) {
+        _cleanup_free_ char *have = NULL;
+        size_t n;
+        int r;
+
+        r = manifest_read(dir_fd, name, &have, &n, NULL);
+        if (IN_SET(r, -EBADFD, -EFBIG))
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Cannot read %s/%s: %m", arg_dir, name);
+        return n == size && memcmp(have, text, size) == 0;
+}
+
+/* Writes dir_fd/name, which must not exist, with text and the owner and mode of st: a temp file
+ * in DIR, fsynced, renamed without replacing anything, DIR fsynced. */
+static int manifest_write(int dir_fd, const char *name, const char *temp, const char *text, size_t size, const struct stat *st) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (unlinkat(dir_fd, temp, 0) < 0 && errno != ENOENT)
+                return log_error_errno(errno, "Cannot remove %s/%s: %m", arg_dir, temp);
+        fd = openat(dir_fd, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return log_error_errno(errno, "Cannot create %s/%s: %m", arg_dir, temp);
+        r = write_all(fd, text, size);
+        /* fchown only where it changes something: the unit may not have CAP_CHOWN. */
+        if (r >= 0 && (st->st_uid != geteuid() || st->st_gid != getegid()) && fchown(fd, st->st_uid, st->st_gid) < 0)
+                r = -errno;
+        if (r >= 0 && fchmod(fd, st->st_mode & 07777) < 0)
+                r = -errno;
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = rename_noreplace(dir_fd, temp, dir_fd, name);
+        if (r < 0) {
+                (void) unlinkat(dir_fd, temp, 0);
+                if (r == -EEXIST)
+                        return log_error_errno(r, "%s/%s appeared meanwhile: not ours to overwrite, refusing.", arg_dir, name);
+                return log_error_errno(r, "Cannot write %s/%s: %m", arg_dir, name);
+        }
+        if (fsync_dir(dir_fd) < 0)
+                return log_error_errno(errno, "Cannot fsync %s: %m", arg_dir);
+        return 0;
+}
+
+/*
+ * With --set-flag: the visible manifest is derived from the hidden original, which stays. The
+ * states, by which of DIR/POD.yaml (V) and DIR/.POD.yaml.etcd-backup-restore (H) are there, and
+ * D, H with the flags set:
+ *   --to visible   H: writes V = D. H and V = D: nothing to do. V alone with the flags set
+ *                  (after --drop-hidden): nothing to do. H and any other V: refused.
+ *   --to hidden    H and V = D: removes V. H alone: nothing to do. V alone: renamed to H, as
+ *                  without --set-flag. H and any other V: refused.
+ *   --drop-hidden  H and V = D: removes H; V stays the pod's manifest (writing it once more
+ *                  would restart the member, so the flags stay there). V alone with the flags
+ *                  set: nothing to do. H alone, or another V: refused.
+ * Each ends with an fsync of DIR, also when there was nothing to do (a run that crashed after
+ * the change made it durable).
+ */
+static int manifest_derived(int dir_fd, const char *visible, const char *hidden) {
+        _cleanup_free_ char *temp = NULL, *original = NULL, *derived = NULL, *current = NULL, *again = NULL;
+        size_t original_size = 0, derived_size = 0, current_size = 0, again_size = 0;
+        bool have_hidden, have_visible;
+        struct stat st;
+        int r;
+
+        if (asprintf(&temp, MANIFEST_TEMP_FORMAT, arg_pod) < 0)
+                return log_oom();
+        r = manifest_read(dir_fd, hidden, &original, &original_size, &st);
+        if (r == -EBADFD)
+                return log_error_errno(r, "%s/%s is not a regular file (a symlink?): not ours, refusing.", arg_dir, hidden);
+        if (r < 0 && r != -ENOENT)
+                return log_error_errno(r, "Cannot read %s/%s: %m", arg_dir, hidden);
+        have_hidden = r >= 0;
+        have_visible = faccessat(dir_fd, visible, F_OK, AT_SYMLINK_NOFOLLOW) >= 0;
+        if (!have_visible && errno != ENOENT)
+                return log_error_errno(errno, "Cannot look at %s/%s: %m", arg_dir, visible);
+
+        if (!have_hidden && !have_visible)
+                return log_error_errno(SYNTHETIC_ERRNO(ENOENT), "Neither %s/%s nor %s/%s is there.", arg_dir, hidden, arg_dir,
+                                       visible);
+
+        if (!have_hidden) {
+                if (streq_ptr(arg_to, "hidden")) {
+                        r = rename_noreplace(dir_fd, visible, dir_fd, hidden);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot rename %s/%s to %s: %m", arg_dir, visible, hidden);
+                        log_info("Renamed %s/%s to %s.", arg_dir, visible, hidden);
+                } else {
+                        /* No original to derive from: V must be the derived one already. */
+                        r = manifest_read(dir_fd, visible, &current, &current_size, NULL);
+                        if (r < 0 && !IN_SET(r, -EBADFD, -EFBIG))
+                                return log_error_errno(r, "Cannot read %s/%s: %m", arg_dir, visible);
+                        if (r >= 0) {
+                                r = manifest_derive(visible, current, current_size, &again, &again_size);
+                                if (r < 0)
+                                        return r;
+                        }
+                        if (r != 0) /* not a regular file, or the flags would change it */
+                                return log_error_errno(SYNTHETIC_ERRNO(EEXIST),
+                                                       "%s/%s does not have the flags, and there is no %s/%s to derive them "
+                                                       "from: not ours, refusing.", arg_dir, visible, arg_dir, hidden);
+                        log_info("%s/%s has the flags already%s.", arg_dir, visible,
+                                 arg_drop_hidden ? ", and the hidden original is gone" : "");
+                }
+                goto done;
+        }
+
+        r = manifest_derive(hidden, original, original_size, &derived, &derived_size);
+        if (r < 0)
+                return r;
+        if (!have_visible) {
+                if (streq_ptr(arg_to, "visible")) {
+                        r = manifest_write(dir_fd, visible, temp, derived, derived_size, &st);
+                        if (r < 0)
+                                return r;
+                        log_info("Wrote %s/%s: %s with the flags set (which is kept).", arg_dir, visible, hidden);
+                } else if (streq_ptr(arg_to, "hidden"))
+                        log_info("%s/%s is in place already.", arg_dir, hidden);
+                else
+                        return log_error_errno(SYNTHETIC_ERRNO(ENOENT),
+                                               "%s/%s is not there: %s/%s is the only manifest of the pod, refusing to remove it.",
+                                               arg_dir, visible, arg_dir, hidden);
+                goto done;
+        }
+
+        r = manifest_is(dir_fd, visible, derived, derived_size);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return log_error_errno(SYNTHETIC_ERRNO(EEXIST),
+                                       "%s/%s is not %s/%s with the flags set (someone wrote it meanwhile): not ours, refusing.",
+                                       arg_dir, visible, arg_dir, hidden);
+        if (streq_ptr(arg_to, "visible"))
+                log_info("%s/%s is in place already (%s kept).", arg_dir, visible, hidden);
+        else if (streq_ptr(arg_to, "hidden")) {
+                if (unlinkat(dir_fd, visible, 0) < 0)
+                        return log_error_errno(errno, "Cannot remove %s/%s: %m", arg_dir, visible);
+                log_info("Removed %s/%s (derived from %s, which stays).", arg_dir, visible, hidden);
+        } else {
+                if (unlinkat(dir_fd, hidden, 0) < 0)
+                        return log_error_errno(errno, "Cannot remove %s/%s: %m", arg_dir, hidden);
+                log_info("Removed %s/%s: %s is the pod's manifest now.", arg_dir, hidden, visible);
+        }
+done:
+        if (unlinkat(dir_fd, temp, 0) < 0 && errno != ENOENT)
+                log_warning_errno(errno, "Cannot remove %s/%s, ignoring: %m", arg_dir, temp);
+        if (fsync_dir(dir_fd) < 0)
+                return log_error_errno(errno, "Cannot fsync %s: %m", arg_dir);
+        return 0;
+}
+
 static int step_manifest(void) {
         _cleanup_free_ char *visible = NULL, *hidden = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
-        bool to_hidden = streq(arg_to, "hidden");
+        bool to_hidden = streq_ptr(arg_to, "hidden");
         const char *from, *to;
         int r;
 
@@ -755,6 +950,8 @@ static int step_manifest(void) {
         dir_fd = open(arg_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd < 0)
                 return log_error_errno(errno, "Cannot open %s: %m", arg_dir), 1;
+        if (arg_set_flags)
+                return manifest_derived(dir_fd, visible, hidden) < 0 ? 1 : 0;
         from = to_hidden ? visible : hidden;
         to = to_hidden ? hidden : visible;
         if (faccessat(dir_fd, from, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -783,16 +980,22 @@ static void help(FILE *f) {
                 "       %1$s swap --data-dir DIR --id ID --to new|old\n"
                 "       %1$s finish --data-dir DIR --id ID\n"
                 "       %1$s cleanup --data-dir DIR --id ID\n"
-                "       %1$s manifest --dir DIR --pod NAME --to hidden|visible\n"
+                "       %1$s manifest --dir DIR --pod NAME --to hidden|visible [--set-flag NAME=VALUE...] [--container C]\n"
+                "       %1$s manifest --dir DIR --pod NAME --drop-hidden --set-flag NAME=VALUE... [--container C]\n"
                 "       %1$s aside --data-dir DIR --id ID --to aside|back\n"
                 "The steps of a restore that write etcd's data dir or a static pod's manifest, run by etcd-backupd in transient units.\n"
+                "manifest --set-flag: --to visible writes DIR/NAME.yaml as the hidden manifest with each --NAME=VALUE set in\n"
+                "the command line of container C (default: the pod's only one), keeping the hidden one; --to hidden removes that\n"
+                "derived manifest again; --drop-hidden removes the hidden original, leaving the derived one in place. Both\n"
+                "refuse a DIR/NAME.yaml that is not the derived one, and take the same --set-flag options as --to visible.\n"
                 "Exit status: 0 ok, 2 usage, 3 backup corrupt, 4 no space, 5 the restore tool failed,\n"
                 "6 the revision bump failed, 1 anything else.\n",
                 program_invocation_short_name);
 }
 
 static int parse_argv(int argc, char *argv[], const char **ret_step) {
-        enum { ARG_DATA_DIR = 0x100, ARG_ID, ARG_BACKUP, ARG_TOOL, ARG_NAME, ARG_CLUSTER, ARG_URLS, ARG_TOKEN, ARG_BUMP, ARG_TO, ARG_DIR, ARG_POD };
+        enum { ARG_DATA_DIR = 0x100, ARG_ID, ARG_BACKUP, ARG_TOOL, ARG_NAME, ARG_CLUSTER, ARG_URLS, ARG_TOKEN, ARG_BUMP, ARG_TO, ARG_DIR, ARG_POD,
+               ARG_CONTAINER, ARG_SET_FLAG, ARG_DROP_HIDDEN };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "data-dir", required_argument, NULL, ARG_DATA_DIR },
@@ -807,6 +1010,9 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 { "to", required_argument, NULL, ARG_TO },
                 { "dir", required_argument, NULL, ARG_DIR },
                 { "pod", required_argument, NULL, ARG_POD },
+                { "container", required_argument, NULL, ARG_CONTAINER },
+                { "set-flag", required_argument, NULL, ARG_SET_FLAG },
+                { "drop-hidden", no_argument, NULL, ARG_DROP_HIDDEN },
                 {},
         };
         const char *step;
@@ -839,6 +1045,29 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 case ARG_ID:       slot = manifest ? NULL : &arg_id; break;
                 case ARG_DIR:      slot = manifest ? &arg_dir : NULL; break;
                 case ARG_POD:      slot = manifest ? &arg_pod : NULL; break;
+                case ARG_CONTAINER: slot = manifest ? &arg_container : NULL; break;
+                case ARG_SET_FLAG: {
+                        _cleanup_free_ char *flag = NULL;
+                        const char *eq = strchr(optarg, '=');
+
+                        if (!manifest)
+                                break;
+                        /* NAME as a flag's name is spelled; the value printable (it goes to the log). */
+                        if (!eq || eq == optarg || optarg[0] == '-' || strspn(optarg, "abcdefghijklmnopqrstuvwxyz0123456789-_.") !=
+                            (size_t) (eq - optarg) || !value_is_safe(optarg))
+                                return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Invalid --set-flag \"%s\": NAME=VALUE is needed.", optarg);
+                        if (arg_n_set_flags >= SET_FLAGS_MAX)
+                                return log_error_errno(SYNTHETIC_ERRNO(E2BIG), "More than %u --set-flag.", SET_FLAGS_MAX);
+                        flag = strdup_printf("--%s", optarg);
+                        if (!flag || strv_extend_counted(&arg_set_flags, &arg_n_set_flags, flag) < 0)
+                                return log_oom();
+                        continue;
+                }
+                case ARG_DROP_HIDDEN:
+                        if (!manifest)
+                                break;
+                        arg_drop_hidden = true;
+                        continue;
                 case ARG_BACKUP:   slot = stage ? &arg_backup : NULL; break;
                 case ARG_TOOL:     slot = stage ? &arg_tool : NULL; break;
                 case ARG_NAME:     slot = stage ? &arg_name : NULL; break;
@@ -867,8 +1096,17 @@ static int parse_argv(int argc, char *argv[], const char **ret_step) {
                 return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "Unexpected argument \"%s\".", argv[optind]);
 
         if (manifest) {
-                if (!arg_dir || !arg_pod || !arg_to || (!streq(arg_to, "hidden") && !streq(arg_to, "visible")))
-                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "manifest needs --dir, --pod and --to hidden or --to visible.");
+                if (!arg_dir || !arg_pod || !!arg_to == arg_drop_hidden ||
+                    (arg_to && !streq(arg_to, "hidden") && !streq(arg_to, "visible")))
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+                                               "manifest needs --dir, --pod and --to hidden, --to visible or --drop-hidden.");
+                if (arg_drop_hidden && !arg_set_flags)
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL),
+                                               "--drop-hidden needs the --set-flag options the manifest was made visible with.");
+                if (arg_container && !arg_set_flags)
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--container goes with --set-flag.");
+                if (arg_container && !static_pod_name_is_valid(arg_container))
+                        return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--container must be a container's name.");
                 if (!path_is_safe(arg_dir))
                         return log_error_errno(SYNTHETIC_ERRNO(EINVAL), "--dir must be an absolute path without . or .. (not the root).");
                 if (!static_pod_name_is_valid(arg_pod))

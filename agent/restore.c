@@ -170,6 +170,10 @@ static bool restore_stopped_anything(Restore *r) {
         return r->j.phase >= RESTORE_STOPPING;
 }
 
+const char *restore_what(const Restore *r) {
+        return streq(r->j.kind, RESTORE_KIND_STOP) ? "Stop" : streq(r->j.kind, RESTORE_KIND_REJOIN) ? "Rejoin" : "Restore";
+}
+
 static void restore_update_status(Restore *r) {
         if (streq(r->j.kind, RESTORE_KIND_STOP))
                 (void) sd_notifyf(false, "STATUS=Stopping the control plane: %s", restore_phase_to_string(r->j.phase));
@@ -1367,8 +1371,12 @@ void restore_enter(Restore *r, RestorePhase phase) {
         }
         restore_emit(r);
         restore_update_status(r);
-        log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s of backup %s: %s.", r->j.id, r->j.backup,
-                    restore_phase_to_string(phase));
+        if (streq(r->j.kind, RESTORE_KIND_RESTORE))
+                log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE, "Restore %s of backup %s: %s.", r->j.id, r->j.backup,
+                            restore_phase_to_string(phase));
+        else
+                log_restore(r, LOG_INFO, 0, MESSAGE_ID_RESTORE_PHASE, "%s %s: %s.", restore_what(r), r->j.id,
+                            restore_phase_to_string(phase));
         restore_kick(r);
 }
 
@@ -1418,7 +1426,7 @@ void restore_fail(Restore *r, int error, const char *error_name, const char *mes
         if (r->j.phase == RESTORE_ROLLING_BACK)
                 return restore_rollback_failed(r, message);
         restore_set_error(r, error_name, message);
-        log_restore(r, LOG_ERR, error, MESSAGE_ID_RESTORE_PHASE, "Restore %s failed in phase %s: %s", r->j.id,
+        log_restore(r, LOG_ERR, error, MESSAGE_ID_RESTORE_PHASE, "%s %s failed in phase %s: %s", restore_what(r), r->j.id,
                     restore_phase_to_string(r->j.phase), message);
         if (!restore_stopped_anything(r)) {
                 r->aborting = true;
@@ -1432,8 +1440,8 @@ void restore_fail(Restore *r, int error, const char *error_name, const char *mes
 
 /* ---- starting, loading, resuming --------------------------------------------------------- */
 
-int restore_set_local_endpoint(Restore *r) {
-        const EtcdEndpoint *e = &r->manager->config.etcd;
+int restore_set_local_endpoint(Restore *r, const AgentConfig *c) {
+        const EtcdEndpoint *e = &c->etcd;
 
         if (free_and_strdup(&r->endpoint.url, e->url) < 0 || free_and_strdup(&r->endpoint.trusted_ca_file, e->trusted_ca_file) < 0 ||
             free_and_strdup(&r->endpoint.cert_file, e->cert_file) < 0 || free_and_strdup(&r->endpoint.key_file, e->key_file) < 0)
@@ -1539,7 +1547,7 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
             free_and_strdup(&j->initial_cluster_token, o->initial_cluster_token ?: c->initial_cluster_token) < 0 ||
             find_tool(c->restore_command, &j->tool) < 0)
                 return -ENOMEM;
-        if (restore_set_local_endpoint(r) < 0)
+        if (restore_set_local_endpoint(r, c) < 0)
                 return -ENOMEM;
 
         k = restore_journal_write(m->restores_fd, j);
@@ -1727,7 +1735,7 @@ int restore_resume(Restore *r) {
         r->backup = manager_find_backup(m, r->j.backup);
         if (r->backup)
                 r->backup->pinned++;
-        if (restore_set_local_endpoint(r) < 0)
+        if (restore_set_local_endpoint(r, &m->config) < 0)
                 return log_oom();
         (void) restore_save(r);
         log_restore(r, LOG_NOTICE, 0, MESSAGE_ID_RESTORE_PHASE,

@@ -123,11 +123,13 @@ extern const BusObjectKind restore_objects;
                 log_fields_errno(level, error, _fields, __VA_ARGS__);                            \
         })
 
+/* "Restore", "Stop" or "Rejoin", for messages. */
+const char *restore_what(const Restore *r);
 int restore_new(Manager *m, Restore **ret);
 int restore_attach(Manager *m, Restore *r);
 void restore_prune(Manager *m);
 /* The local etcd, as [Etcd] in agent.conf names it: where health checks go. */
-int restore_set_local_endpoint(Restore *r);
+int restore_set_local_endpoint(Restore *r, const AgentConfig *c);
 /* A Restore, Stop or Rejoin may begin: none running, no backup or import either (Busy). */
 int restore_check_idle(Manager *m, sd_bus_error *error);
 /* The new object on the bus and in the log, then its first step. */

@@ -65,6 +65,8 @@ int static_pod_parse(const char *text, size_t size, StaticPod *ret, char **ret_e
 /* Reads dir_fd/name (open_regular_file_at(): never blocks, -EBADFD for what is not a regular
  * file; -EFBIG past STATIC_POD_FILE_MAX) and parses it. */
 int static_pod_load(int dir_fd, const char *name, StaticPod *ret, char **ret_error);
+/* Reads a manifest's text from fd (NUL-terminated): -EFBIG past STATIC_POD_FILE_MAX. */
+int static_pod_read_fd(int fd, char **ret_text, size_t *ret_size, char **ret_error);
 void static_pod_done(StaticPod *p);
 
 /* The container called name, else the only one; NULL if neither. */
@@ -74,6 +76,27 @@ const StaticPodContainer *static_pod_find_container(const StaticPod *p, const ch
  * "--flag=value", "--flag value", one dash or two; the last occurrence wins. NULL when absent.
  * A flag given as "--flag" alone at the end has the value "" (a boolean). */
 const char *static_pod_flag(char * const *argv, const char *flag);
+
+/*
+ * Sets command-line flags of one container (container: its name; NULL: the only one there is)
+ * in a manifest's text, editing the text rather than writing the YAML anew: every byte but the
+ * edited items stays as it was (comments, order, quoting, kubeadm's layout). Each of flags is
+ * "--NAME=VALUE". Where the container's command or args has NAME ("--NAME=V", "-NAME=V",
+ * "--NAME" alone, or "--NAME" "V" as two items, as static_pod_flag() reads them), every such
+ * occurrence gets the value in place (in the two-item form the value item alone changes); a
+ * NAME that is not there is appended as a new last item of command, in the style of the one
+ * before it. Works on block and flow sequences (so also on JSON). A value is written plain where
+ * the item it replaces (or follows) is plain and the value is safe as a plain scalar, else quoted.
+ * The result is read back with static_pod_parse() and must give exactly the intended command
+ * lines and nothing else changed. Returns 1 with the new text in *ret_text (NUL-terminated) if
+ * it differs, 0 with a copy of the text if every flag had its value already; -EINVAL: a flag
+ * that is not "--NAME=VALUE" (or given twice, or not UTF-8); -ENOENT: no such container;
+ * -EBADMSG/-E2BIG: as static_pod_parse(); -EOPNOTSUPP: a manifest this cannot edit safely
+ * (anchors or aliases on the way, a multi-line item, duplicate keys, a "--" before the end of
+ * command...). Non-logging: *ret_error (if given) says why.
+ */
+int static_pod_set_flags(const char *text, size_t size, const char *container, char * const *flags, char **ret_text,
+                         size_t *ret_size, char **ret_error);
 
 /* Where a path of the container's is on the host: through the volume mount that holds it (the
  * longest mountPath that is a prefix of path, as the runtime resolves it) whose volume is a

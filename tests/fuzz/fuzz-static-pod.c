@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Static pod manifests: whatever a file says, a parsed pod is one the detection can use. */
+/* Static pod manifests: whatever a file says, a parsed pod is one the detection can use, and
+ * flags set in it read back as set. */
 
 #include "fuzz.h"
 #include "macro.h"
@@ -31,6 +32,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 /* A host path is one: under an absolute hostPath. */
                 if (static_pod_host_path(&p, c, "/var/lib/etcd", &host) == 0)
                         FUZZ_CHECK(host[0] == '/');
+        }
+        if (p.n_containers == 1) {
+                _cleanup_free_ char *out = NULL, *why = NULL;
+                size_t out_size;
+                StaticPod q = {};
+
+                r = static_pod_set_flags(text, size, NULL,
+                                         STRV_MAKE("--initial-cluster=a=http://1.2.3.4:2380,b=http://[::1]:2380",
+                                                   "--initial-cluster-state=existing", "--data-dir=/x #y"),
+                                         &out, &out_size, &why);
+                FUZZ_CHECK(r == -ENOMEM || r == -EOPNOTSUPP || r == -EFBIG || r >= 0);
+                FUZZ_CHECK(r >= 0 || r == -ENOMEM || why);
+                if (r >= 0) {
+                        FUZZ_CHECK(static_pod_parse(out, out_size, &q, NULL) == 0);
+                        FUZZ_CHECK(streq_ptr(static_pod_flag(q.containers[0].argv, "initial-cluster-state"), "existing"));
+                        FUZZ_CHECK(streq_ptr(static_pod_flag(q.containers[0].argv, "data-dir"), "/x #y"));
+                        static_pod_done(&q);
+                }
         }
         static_pod_done(&p);
         return 0;

@@ -7,7 +7,9 @@
 # swap --to new and etcd on the restored data (keys, revision + bump, compacted older reads),
 # swap --to old and etcd on the old data, finish (previous data kept), cleanup (refuses live
 # data), each step twice, a corrupt backup (3), a missing tool (5), bad command lines (2), and
-# a stage and swap inside a transient unit with the hardening the agent gives it.
+# a stage and swap inside a transient unit with the hardening the agent gives it; the manifest
+# step's --set-flag (a rejoining member's etcd.yaml derived from the hidden one, removed again,
+# the original dropped; refusals of what is not ours).
 
 source "$(dirname "$0")/lib/sandbox.sh"
 source "$(dirname "$0")/lib/agent.sh"
@@ -268,6 +270,103 @@ is "$(staged_value method):$(staged_value bump):$(staged_value revision)" "none:
     "...method=none, bump=0, revision = the backup's"
 is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup"
 
+# ---- manifest --set-flag: the manifest of a member that rejoins a cluster ---------------------
+
+# kubeadm v1.28's etcd.yaml, hidden as a restore hides it; owned by etcd (not root) to see that
+# the derived manifest gets its owner and mode.
+M=/etc/kubernetes/manifests   # /etc is the sandbox's overlay
+mkdir -p "$M"
+HIDDEN=$M/.etcd.yaml.etcd-backup-restore
+VISIBLE=$M/etcd.yaml
+TEMP=$M/.etcd.yaml.etcd-backup-new
+KUBEADM_ETCD=$(dirname "$0")/../fuzz/corpus/static-pod/kubeadm-etcd.yaml
+install -m 0640 -o etcd -g etcd "$KUBEADM_ETCD" "$HIDDEN"
+CLUSTER=cp1=https://192.168.56.10:2380,cp2=https://192.168.56.11:2380,cp3=https://192.168.56.12:2380
+FLAGS=(--set-flag "initial-cluster=$CLUSTER" --set-flag initial-cluster-state=existing)
+manifest_rc() { helper_rc manifest --dir "$M" --pod etcd "$@"; }
+# What it must be: kubeadm's file with the one item replaced and one after the last, nothing else.
+sed -e "s|^    - --initial-cluster=cp1=https://192.168.56.10:2380\$|    - --initial-cluster=$CLUSTER|" \
+    -e '/^    - --trusted-ca-file=/a\    - --initial-cluster-state=existing' "$KUBEADM_ETCD" >"$T/etcd-derived.yaml"
+ok "(the expected manifest differs from kubeadm's in two lines)" \
+    test "$(diff "$KUBEADM_ETCD" "$T/etcd-derived.yaml" | grep -c '^[<>]')" = 3
+# The etcd container's command as PyYAML (another YAML 1.1 parser) reads it, one item a line.
+pod_command() { python3 -c 'import sys, yaml; print("\n".join(yaml.safe_load(open(sys.argv[1]))["spec"]["containers"][0]["command"]))' "$1"; }
+
+is "$(manifest_rc --to visible --set-flag initial-cluster)" 2 "--set-flag without =VALUE: 2"
+is "$(manifest_rc --to visible --set-flag --name=x)" 2 "--set-flag with the dashes: 2"
+is "$(manifest_rc --drop-hidden)" 2 "--drop-hidden without --set-flag: 2"
+is "$(manifest_rc --to visible --drop-hidden "${FLAGS[@]}")" 2 "--to and --drop-hidden: 2"
+is "$(manifest_rc --to visible --container etcd)" 2 "--container without --set-flag: 2"
+is "$(helper_rc cleanup --data-dir "$DATA" --id "$ID" --set-flag a=b)" 2 "--set-flag to another step: 2"
+is "$(ls -A "$M")" .etcd.yaml.etcd-backup-restore "...nothing written"
+
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 0 "manifest --to visible --set-flag: 0"
+ok "...DIR/etcd.yaml is kubeadm's with the flags set, byte for byte" cmp "$VISIBLE" "$T/etcd-derived.yaml"
+ok "...the hidden original is kept, byte for byte" cmp "$HIDDEN" "$KUBEADM_ETCD"
+is "$(stat -c '%U:%G %a' "$VISIBLE")" "etcd:etcd 640" "...with the original's owner and mode"
+is "$(ls -A "$M" | tr '\n' ' ')" ".etcd.yaml.etcd-backup-restore etcd.yaml " "...and no temp file left"
+is "$(pod_command "$VISIBLE" | grep -c .)" 21 "...PyYAML reads 21 items of the command"
+is "$(pod_command "$VISIBLE" | grep -- '^--initial-cluster')" \
+    "$(printf '%s\n' "--initial-cluster=$CLUSTER" --initial-cluster-state=existing)" "...--initial-cluster and -state as set"
+DERIVED_INO=$(ino "$VISIBLE")
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 0 "--to visible --set-flag again: 0"
+is "$(ino "$VISIBLE")" "$DERIVED_INO" "...nothing rewritten"
+
+is "$(manifest_rc --to hidden "${FLAGS[@]}")" 0 "--to hidden --set-flag: 0"
+is "$(ls -A "$M")" .etcd.yaml.etcd-backup-restore "...the derived manifest removed, only the original left"
+ok "...byte for byte kubeadm's" cmp "$HIDDEN" "$KUBEADM_ETCD"
+is "$(manifest_rc --to hidden "${FLAGS[@]}")" 0 "--to hidden --set-flag again: 0"
+is "$(ls -A "$M")" .etcd.yaml.etcd-backup-restore "...nothing changed"
+
+# A run that crashed with its temp file written: the next one replaces it.
+echo torn >"$TEMP"
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 0 "--to visible over a torn temp file: 0"
+ok "...the derived manifest as before, the temp file gone" test "$(cmp "$VISIBLE" "$T/etcd-derived.yaml" && echo same)" = same -a ! -e "$TEMP"
+
+# Someone else's hand on DIR/etcd.yaml meanwhile: refused, nothing removed.
+echo "# edited by hand" >>"$VISIBLE"
+cp "$VISIBLE" "$T/etcd-edited.yaml"
+is "$(manifest_rc --to hidden "${FLAGS[@]}")" 1 "--to hidden of a manifest changed since: refused (1)"
+ok "...the journal says why" grep -q "etcd.yaml is not .*with the flags set (someone wrote it meanwhile): not ours, refusing" \
+    "$SANDBOX_LOG_DIR/helper.log"
+is "$(manifest_rc --drop-hidden "${FLAGS[@]}")" 1 "--drop-hidden then: refused (1)"
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 1 "--to visible then: refused (1)"
+ok "...both files as they were" test "$(cmp "$VISIBLE" "$T/etcd-edited.yaml" && cmp "$HIDDEN" "$KUBEADM_ETCD" && echo same)" = same
+cp "$T/etcd-derived.yaml" "$VISIBLE"
+is "$(manifest_rc --to hidden --set-flag "initial-cluster=$CLUSTER" --set-flag initial-cluster-state=new)" 1 \
+    "--to hidden with other flags than the manifest has: refused (1)"
+ok "...the derived manifest is still there" cmp "$VISIBLE" "$T/etcd-derived.yaml"
+
+# Once the member is in: the original goes, the derived manifest stays the pod's.
+DERIVED_INO=$(ino "$VISIBLE")
+is "$(manifest_rc --drop-hidden "${FLAGS[@]}")" 0 "--drop-hidden: 0"
+is "$(ls -A "$M")" etcd.yaml "...the hidden original removed"
+ok "...DIR/etcd.yaml untouched (the same file, the same bytes)" \
+    test "$(ino "$VISIBLE")" = "$DERIVED_INO" -a "$(cmp "$VISIBLE" "$T/etcd-derived.yaml" && echo same)" = same
+is "$(manifest_rc --drop-hidden "${FLAGS[@]}")" 0 "--drop-hidden again: 0"
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 0 "--to visible --set-flag after it: 0 (the flags are there)"
+is "$(manifest_rc --to visible --set-flag initial-cluster-state=new)" 1 "...with other flags: refused (1)"
+is "$(ino "$VISIBLE")" "$DERIVED_INO" "...DIR/etcd.yaml untouched"
+mv "$VISIBLE" "$T/etcd-moved.yaml" && ln -s "$T/etcd-moved.yaml" "$VISIBLE"
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 1 "...but not when DIR/etcd.yaml is a symlink (to a file with the flags): refused (1)"
+rm "$VISIBLE" && mv "$T/etcd-moved.yaml" "$VISIBLE"
+is "$(manifest_rc --to hidden "${FLAGS[@]}")" 0 "--to hidden with no original left: the manifest itself hidden (0)"
+is "$(ls -A "$M")" .etcd.yaml.etcd-backup-restore "...renamed as without --set-flag"
+is "$(manifest_rc --drop-hidden "${FLAGS[@]}")" 1 "--drop-hidden of the only manifest: refused (1)"
+is "$(ls -A "$M")" .etcd.yaml.etcd-backup-restore "...it is still there"
+
+# The hidden manifest a symlink, or one the flags cannot be set in: refused, nothing written.
+ln -sf "$KUBEADM_ETCD" "$HIDDEN"
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 1 "--to visible --set-flag from a symlink: refused (1)"
+printf 'kind: Pod\nspec:\n  containers:\n  - name: etcd\n    command:\n    - etcd\n    - --\n' >"$T/dashdash.yaml"
+rm "$HIDDEN" && cp "$T/dashdash.yaml" "$HIDDEN"
+is "$(manifest_rc --to visible "${FLAGS[@]}")" 1 "--to visible --set-flag where the flags cannot go: refused (1)"
+ok "...the journal says why" grep -q 'Cannot set the flags in .*: line 7: command has a "--"' "$SANDBOX_LOG_DIR/helper.log"
+install -m 0640 -o etcd -g etcd "$KUBEADM_ETCD" "$HIDDEN"
+is "$(manifest_rc --to visible --container apiserver "${FLAGS[@]}")" 1 "--set-flag --container the pod does not have: refused (1)"
+ok "...the journal says why" grep -q 'Cannot set the flags in .*: the pod has no container called apiserver' "$SANDBOX_LOG_DIR/helper.log"
+is "$(ls -A "$M")" .etcd.yaml.etcd-backup-restore "...nothing written"
+
 # ---- in a transient unit hardened as the agent makes it -----------------------------------------
 
 # RESTORE-DESIGN.md's properties; ReadWritePaths= the data dir only.
@@ -301,6 +400,14 @@ is "$(in_unit cleanup cleanup --data-dir "$DATA" --id "$ID")" 0 "cleanup in the 
 is "$(ino "$DATA/member"):$(test -e "$S" && echo S-left)" "$STAGED_INO:" "...DIR/member as before, S gone"
 ok "etcd starts again on it" etcd_start
 is "$(etcdctl_s get /restored/marker --print-value-only)" yes "...the data of the restore"
+
+# The manifest step with --set-flag, with DIR writable as the only path.
+unit_props+=(-p "ReadWritePaths=$M")
+is "$(in_unit manifest manifest --dir "$M" --pod etcd --to visible "${FLAGS[@]}")" 0 \
+    "manifest --to visible --set-flag in the hardened unit: 0"
+ok "...the derived manifest, byte for byte, the original kept" \
+    test "$(cmp "$VISIBLE" "$T/etcd-derived.yaml" && cmp "$HIDDEN" "$KUBEADM_ETCD" && echo same)" = same
+is "$(stat -c '%U:%G %a' "$VISIBLE")" "etcd:etcd 640" "...with the original's owner and mode"
 
 # The units' output: $SANDBOX_LOG_DIR/UNIT.log (sandbox.sh's drop-in for every service).
 ok "the units' output is there" grep -q "^Staged $S/data/member" "$SANDBOX_LOG_DIR/etcd-backup-restore-$ID-stage.service.log"

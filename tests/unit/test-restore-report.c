@@ -96,7 +96,41 @@ TEST(json_of_a_completed_restore) {
                        "\"revision_bump\":1000000000,\"previous_data\":\"/var/lib/etcd/default/member.before-restore-" ID "\","
                        "\"dry_run\":false,\"data_dir\":\"/var/lib/etcd/default\",\"etcd_unit\":\"etcd.service\","
                        "\"units\":[\"kube-apiserver.service\",\"kube-scheduler.service\"],\"name\":\"node1\","
-                       "\"initial_cluster\":\"node1=http://10.0.0.1:2380\",\"resumed\":false}\n");
+                       "\"initial_cluster\":\"node1=http://10.0.0.1:2380\",\"resumed\":false,\"endpoint\":null,"
+                       "\"cluster_id\":null,\"member_id\":null}\n");
+        free(s);
+}
+
+/* A rejoin's ids in hex, as etcdctl prints them and takes them; its hint is the next step. */
+TEST(json_and_hint_of_a_rejoin) {
+        RestoreInfo r = { .id = (char *) ID, .kind = (char *) "rejoin", .phase = (char *) "completed",
+                          .endpoint = (char *) "https://10.0.0.1:2379", .cluster_id = UINT64_C(0xcdf818194e3a8c32),
+                          .member_id = UINT64_C(0x8e9e05c52164694d), .previous_data = (char *) "/var/lib/etcd/member.before-rejoin-" ID };
+        char *s = json_of(&r);
+        Capture c;
+
+        CHECK(strstr(s, "\"endpoint\":\"https://10.0.0.1:2379\",\"cluster_id\":\"cdf818194e3a8c32\","
+                        "\"member_id\":\"8e9e05c52164694d\"}"));
+        free(s);
+        restore_print_hint(&r, capture_begin(&c));
+        s = capture_end(&c);
+        CHECK(strstr(s, "member 8e9e05c52164694d of cluster cdf818194e3a8c32"));
+        CHECK(strstr(s, "Rejoin the next node now"));
+        free(s);
+
+        r.kind = (char *) "stop";
+        restore_print_hint(&r, capture_begin(&c));
+        s = capture_end(&c);
+        CHECK(strstr(s, "etcd-backupctl rejoin --endpoint="));
+        free(s);
+
+        r.kind = (char *) "rejoin";
+        r.phase = (char *) "rolled-back";
+        r.error = (char *) "etcd did not start";
+        restore_print_hint(&r, capture_begin(&c));
+        s = capture_end(&c);
+        CHECK(strstr(s, "The rejoin was rolled back: etcd did not start"));
+        CHECK(strstr(s, "kept stopped"));
         free(s);
 }
 
@@ -111,7 +145,7 @@ TEST(json_of_a_restore_under_way) {
                        "\"error\":null,\"error_name\":null,\"started\":\"2026-11-25T10:00:00Z\",\"finished\":null,"
                        "\"downtime_usec\":0,\"revision\":0,\"revision_bump\":0,\"previous_data\":null,\"dry_run\":true,"
                        "\"data_dir\":null,\"etcd_unit\":null,\"units\":[],\"name\":null,\"initial_cluster\":null,"
-                       "\"resumed\":true}\n");
+                       "\"resumed\":true,\"endpoint\":null,\"cluster_id\":null,\"member_id\":null}\n");
         free(s);
 }
 
@@ -413,6 +447,7 @@ TEST(format_seconds) {
 int main(void) {
         RUN(json_of_a_completed_restore);
         RUN(json_of_a_restore_under_way);
+        RUN(json_and_hint_of_a_rejoin);
         RUN(exit_status_by_phase);
         RUN(phase_lines_one_at_a_time);
         RUN(phase_lines_fill_in_the_way_forward);

@@ -403,6 +403,255 @@ TEST(detect_refused) {
         agent_config_done(&c);
 }
 
+/* ---- static_pod_set_flags() ---------------------------------------------------------------- */
+
+/* text with the first occurrence of from replaced by to: the expected result, built by hand. */
+static char *replaced(const char *text, const char *from, const char *to) {
+        const char *at = strstr(text, from);
+
+        if (!at)
+                abort();
+        return strdup_printf("%.*s%s%s", (int) (at - text), text, to, at + strlen(from));
+}
+
+/* Sets flags in text, checks the result is expected byte for byte (NULL: refused with r and a
+ * message holding message) and, read back, gives argv for the container. */
+static void check_set(const char *text, const char *container, char **flags, int r_expected, const char *expected,
+                      char **argv, const char *message) {
+        _cleanup_free_ char *out = NULL, *error = NULL, *again = NULL;
+        size_t size = 0, size2 = 0;
+        StaticPod p = {};
+        int r;
+
+        r = static_pod_set_flags(text, strlen(text), container, flags, &out, &size, &error);
+        CHECK_EQ(r, r_expected);
+        if (r < 0 && r_expected >= 0)
+                printf("#   refused: %s\n", strna(error));
+        if (r < 0) {
+                if (!error || !message || !strstr(error, message)) {
+                        printf("#   '%s' does not say '%s'\n", strna(error), message);
+                        CHECK(false);
+                }
+                return;
+        }
+        if (r >= 0 && error)
+                printf("#   unexpected message: %s\n", error);
+        CHECK_EQ(size, strlen(expected));
+        CHECK_STREQ(out, expected);
+        if (!out)
+                return;
+        CHECK_EQ(static_pod_parse(out, size, &p, &error), 0);
+        if (argv) {
+                const StaticPodContainer *c = static_pod_find_container(&p, container ?: "");
+                CHECK(c);
+                if (c) {
+                        _cleanup_free_ char *got = strv_join(c->argv, "|"), *want = strv_join(argv, "|");
+                        CHECK_STREQ(got, want);
+                }
+        }
+        static_pod_done(&p);
+        /* Once set, setting them again changes nothing. */
+        CHECK_EQ(static_pod_set_flags(out, size, container, flags, &again, &size2, NULL), 0);
+        CHECK_STREQ(again, out);
+}
+
+TEST(set_flags_kubeadm) {
+        _cleanup_free_ char *text = NULL, *step = NULL, *expected = NULL, *error = NULL, *out = NULL, *line = NULL;
+        const char *cluster = "--initial-cluster=cp1=https://192.168.56.10:2380,cp2=https://192.168.56.11:2380,"
+                              "cp3=https://192.168.56.12:2380";
+        StaticPod p = {};
+        size_t size, out_size;
+
+        text = read_corpus("kubeadm-etcd.yaml", &size);
+        /* kubeadm's own style: one plain item per flag, the new one after the last. */
+        line = strdup_printf("    - %s\n", cluster);
+        step = replaced(text, "    - --initial-cluster=cp1=https://192.168.56.10:2380\n", line);
+        expected = replaced(step, "    - --trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt\n",
+                            "    - --trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt\n    - --initial-cluster-state=existing\n");
+        check_set(text, "etcd", STRV_MAKE(cluster, "--initial-cluster-state=existing"), 1, expected, NULL, NULL);
+
+        CHECK_EQ(static_pod_set_flags(text, size, "etcd", STRV_MAKE(cluster, "--initial-cluster-state=existing"), &out,
+                                      &out_size, &error), 1);
+        CHECK_EQ(static_pod_parse(out, out_size, &p, &error), 0);
+        if (p.n_containers == 1) {
+                char **argv = p.containers[0].argv;
+                CHECK_EQ(strv_length(argv), 21);
+                CHECK_STREQ(static_pod_flag(argv, "initial-cluster"), cluster + strlen("--initial-cluster="));
+                CHECK_STREQ(static_pod_flag(argv, "initial-cluster-state"), "existing");
+                CHECK_STREQ(argv[20], "--initial-cluster-state=existing");
+                CHECK_STREQ(static_pod_flag(argv, "name"), "cp1");
+                CHECK_EQ(p.containers[0].n_mounts, 2);
+        }
+        static_pod_done(&p);
+
+        /* The same value again: the text as it was, 0. */
+        out = mfree(out);
+        CHECK_EQ(static_pod_set_flags(text, size, NULL, STRV_MAKE("--name=cp1", "--data-dir=/var/lib/etcd"), &out, &out_size,
+                                      &error), 0);
+        CHECK_EQ(out_size, size);
+        CHECK(out && memcmp(out, text, size) == 0);
+        out = mfree(out);
+        /* No flags: nothing to do either. */
+        CHECK_EQ(static_pod_set_flags(text, size, "etcd", STRV_MAKE(NULL), &out, &out_size, &error), 0);
+        CHECK_STREQ(out, text);
+}
+
+#define POD(cmd) "apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\nspec:\n  containers:\n  - name: etcd\n" cmd "    image: etcd\n"
+
+TEST(set_flags_forms) {
+        /* "--flag value": the value item alone; one dash; a boolean alone; the flag in args. */
+        check_set(POD("    command:\n    - etcd\n    - --initial-cluster\n    - a=http://1.2.3.4:2380\n    - -name\n    - m1\n"
+                      "    - --strict-reconfig-check\n    - --x=1\n    args:\n    - --initial-cluster-state=new\n"),
+                  "etcd",
+                  STRV_MAKE("--initial-cluster=a=http://1.2.3.4:2380,b=http://1.2.3.5:2380", "--name=m2",
+                            "--strict-reconfig-check=false", "--initial-cluster-state=existing"),
+                  1,
+                  POD("    command:\n    - etcd\n    - --initial-cluster\n    - a=http://1.2.3.4:2380,b=http://1.2.3.5:2380\n    - -name\n"
+                      "    - m2\n    - --strict-reconfig-check=false\n    - --x=1\n    args:\n    - --initial-cluster-state=existing\n"),
+                  STRV_MAKE("etcd", "--initial-cluster", "a=http://1.2.3.4:2380,b=http://1.2.3.5:2380", "-name", "m2",
+                            "--strict-reconfig-check=false", "--x=1", "--initial-cluster-state=existing"),
+                  NULL);
+        /* Twice on the command line (the last one counts): both get the value. */
+        check_set(POD("    command:\n    - etcd\n    - --name=a\n    - --name=b\n"), "etcd", STRV_MAKE("--name=c"), 1,
+                  POD("    command:\n    - etcd\n    - --name=c\n    - --name=c\n"), STRV_MAKE("etcd", "--name=c", "--name=c"), NULL);
+        /* A prefix of a flag is not the flag; what follows "--" is an argument. */
+        check_set(POD("    command:\n    - etcd\n    - --initial-cluster-token=t\n    args:\n    - --\n    - --name=x\n"), "etcd",
+                  STRV_MAKE("--initial-cluster=a=http://h:1", "--name=y"), 1,
+                  POD("    command:\n    - etcd\n    - --initial-cluster-token=t\n    - --initial-cluster=a=http://h:1\n    - --name=y\n"
+                      "    args:\n    - --\n    - --name=x\n"),
+                  STRV_MAKE("etcd", "--initial-cluster-token=t", "--initial-cluster=a=http://h:1", "--name=y", "--", "--name=x"), NULL);
+        /* A comment after the last item, CRLF line ends, no newline at the end: kept. */
+        check_set(POD("    command:\n    - etcd\n    - --x=1   # the last one\n"), "etcd", STRV_MAKE("--y=2"), 1,
+                  POD("    command:\n    - etcd\n    - --x=1   # the last one\n    - --y=2\n"), STRV_MAKE("etcd", "--x=1", "--y=2"), NULL);
+        check_set("kind: Pod\r\nspec:\r\n  containers:\r\n  - name: etcd\r\n    command:\r\n      -   etcd\r\n", "etcd",
+                  STRV_MAKE("--y=2"), 1,
+                  "kind: Pod\r\nspec:\r\n  containers:\r\n  - name: etcd\r\n    command:\r\n      -   etcd\r\n      -   --y=2\r\n",
+                  STRV_MAKE("etcd", "--y=2"), NULL);
+        check_set("kind: Pod\nspec:\n  containers:\n  - name: etcd\n    command:\n    - etcd", "etcd", STRV_MAKE("--y=2", "--z=3"), 1,
+                  "kind: Pod\nspec:\n  containers:\n  - name: etcd\n    command:\n    - etcd\n    - --y=2\n    - --z=3",
+                  STRV_MAKE("etcd", "--y=2", "--z=3"), NULL);
+        /* Of two containers, the one named. */
+        check_set("kind: Pod\nspec:\n  containers:\n  - name: a\n    command: [sleep, --name=x]\n  - name: b\n    command: [etcd, --name=x]\n",
+                  "b", STRV_MAKE("--name=y"), 1,
+                  "kind: Pod\nspec:\n  containers:\n  - name: a\n    command: [sleep, --name=x]\n  - name: b\n    command: [etcd, --name=y]\n",
+                  STRV_MAKE("etcd", "--name=y"), NULL);
+}
+
+TEST(set_flags_quoting) {
+        /* Plain where plain reads back the same; else double-quoted, escaped. */
+        check_set(POD("    command:\n    - etcd\n    - --a=1\n    - --b=2\n    - --c\n    - x\n    - --d=4\n"), "etcd",
+                  STRV_MAKE("--a=x: y", "--b=p #q", "--c=true", "--d=tab\there\nline \"q\" \\", "--e=\xc3\xa9t\xc3\xa9"), 1,
+                  POD("    command:\n    - etcd\n    - \"--a=x: y\"\n    - \"--b=p #q\"\n    - --c\n    - \"true\"\n"
+                      "    - \"--d=tab\\there\\nline \\\"q\\\" \\\\\"\n    - \"--e=\xc3\xa9t\xc3\xa9\"\n"),
+                  STRV_MAKE("etcd", "--a=x: y", "--b=p #q", "--c", "true", "--d=tab\there\nline \"q\" \\", "--e=\xc3\xa9t\xc3\xa9"), NULL);
+        /* Values that would read as a number, null or a mapping key as the second of two items. */
+        check_set(POD("    command:\n    - etcd\n    - --a\n    - x\n    - --b\n    - x\n    - --c\n    - x\n    - --d\n    - x\n"), "etcd",
+                  STRV_MAKE("--a=10000", "--b=null", "--c=k:", "--d=~"), 1,
+                  POD("    command:\n    - etcd\n    - --a\n    - \"10000\"\n    - --b\n    - \"null\"\n    - --c\n    - \"k:\"\n"
+                      "    - --d\n    - \"~\"\n"),
+                  STRV_MAKE("etcd", "--a", "10000", "--b", "null", "--c", "k:", "--d", "~"), NULL);
+        /* A quoted item stays in its quotes; single quotes double a quote in them. */
+        check_set(POD("    command:\n    - \"etcd\"\n    - '--name=a'\n    - \"--x=1\"\n"), "etcd",
+                  STRV_MAKE("--name=it's", "--x=2", "--new=v"), 1,
+                  POD("    command:\n    - \"etcd\"\n    - '--name=it''s'\n    - \"--x=2\"\n    - \"--new=v\"\n"),
+                  STRV_MAKE("etcd", "--name=it's", "--x=2", "--new=v"), NULL);
+        /* Other characters, C1 and line separators escaped. */
+        check_set(POD("    command:\n    - etcd\n    - --a=1\n"), "etcd", STRV_MAKE("--a=\x01\x7f\xc2\x85\xe2\x80\xa8"), 1,
+                  POD("    command:\n    - etcd\n    - \"--a=\\u0001\\u007f\\u0085\\u2028\"\n"),
+                  STRV_MAKE("etcd", "--a=\x01\x7f\xc2\x85\xe2\x80\xa8"), NULL);
+}
+
+TEST(set_flags_flow_and_json) {
+        _cleanup_free_ char *json = NULL, *expected = NULL;
+        size_t size;
+
+        /* In a flow sequence ":" and "," make a plain scalar something else: quoted there. */
+        check_set(POD("    command: [etcd, --data-dir=/var/lib/etcd, --name=a]\n"), "etcd",
+                  STRV_MAKE("--name=b", "--initial-cluster=a=http://1.2.3.4:2380,b=http://1.2.3.5:2380", "--initial-cluster-state=existing"), 1,
+                  POD("    command: [etcd, --data-dir=/var/lib/etcd, --name=b, \"--initial-cluster=a=http://1.2.3.4:2380,b=http://1.2.3.5:2380\", "
+                      "--initial-cluster-state=existing]\n"),
+                  STRV_MAKE("etcd", "--data-dir=/var/lib/etcd", "--name=b", "--initial-cluster=a=http://1.2.3.4:2380,b=http://1.2.3.5:2380",
+                            "--initial-cluster-state=existing"),
+                  NULL);
+        /* Over lines, with a comment. */
+        check_set(POD("    command: [\n      etcd,\n      --x=1 # one\n    ]\n"), "etcd", STRV_MAKE("--y=2"), 1,
+                  POD("    command: [\n      etcd,\n      --x=1, --y=2 # one\n    ]\n"), STRV_MAKE("etcd", "--x=1", "--y=2"), NULL);
+        /* JSON stays JSON: double quotes, JSON's escapes. */
+        json = read_corpus("json", &size);
+        expected = replaced(json, "\"--name\",\"m1\"]", "\"--name\",\"m2\", \"--initial-cluster-state=existing\"]");
+        check_set(json, "etcd", STRV_MAKE("--name=m2", "--initial-cluster-state=existing"), 1, expected,
+                  STRV_MAKE("etcd", "--data-dir", "/var/lib/etcd", "--name", "m2", "--initial-cluster-state=existing"), NULL);
+}
+
+TEST(set_flags_refused) {
+        const char *plain = POD("    command:\n    - etcd\n    - --name=a\n");
+
+        check_set(plain, "etcd", STRV_MAKE("name=b"), -EINVAL, NULL, NULL, "is not --NAME=VALUE");
+        check_set(plain, "etcd", STRV_MAKE("--name"), -EINVAL, NULL, NULL, "is not --NAME=VALUE");
+        check_set(plain, "etcd", STRV_MAKE("---name=b"), -EINVAL, NULL, NULL, "is not --NAME=VALUE");
+        check_set(plain, "etcd", STRV_MAKE("--na me=b"), -EINVAL, NULL, NULL, "is not --NAME=VALUE");
+        check_set(plain, "etcd", STRV_MAKE("--name=\xff"), -EINVAL, NULL, NULL, "is not --NAME=VALUE");
+        check_set(plain, "etcd", STRV_MAKE("--name=b", "--name=c"), -EINVAL, NULL, NULL, "--name is given twice");
+        check_set("kind: Pod\nspec:\n  containers:\n  - {name: a, command: [a]}\n  - {name: b, command: [b]}\n", "etcd",
+                  STRV_MAKE("--name=b"), -ENOENT, NULL, NULL, "no container called etcd");
+        check_set("kind: Pod\nspec:\n  containers:\n  - {name: a, command: [a]}\n  - {name: b, command: [b]}\n", NULL,
+                  STRV_MAKE("--name=b"), -ENOENT, NULL, NULL, "several containers");
+        check_set(plain, "etcd-0", STRV_MAKE("--name=b"), -ENOENT, NULL, NULL, "no container called etcd-0");
+        check_set("kind: Pod\n", "etcd", STRV_MAKE("--name=b"), -EBADMSG, NULL, NULL, "no spec");
+        /* What the bytes of an item do not say alone. */
+        check_set(POD("    command:\n    - etcd\n    - &n --name=a\n"), "etcd", STRV_MAKE("--name=b"), -EOPNOTSUPP, NULL, NULL,
+                  "line 10: an item of the command line has an anchor or a tag");
+        check_set(POD("    command:\n    - etcd\n    - !!str --name=a\n"), "etcd", STRV_MAKE("--name=b"), -EOPNOTSUPP, NULL, NULL,
+                  "anchor or a tag");
+        check_set(POD("    command:\n    - etcd\n    - |\n      --name=a\n"), "etcd", STRV_MAKE("--name=b"), -EOPNOTSUPP, NULL, NULL,
+                  "literal or folded");
+        check_set(POD("    command:\n    - etcd\n    - --name=a\n      b\n"), "etcd", STRV_MAKE("--name=b"), -EOPNOTSUPP, NULL, NULL,
+                  "spans lines");
+        check_set(POD("    command:\n    - etcd\n    - \"--name=a\n      b\"\n"), "etcd", STRV_MAKE("--name=b"), -EOPNOTSUPP, NULL, NULL,
+                  "spans lines");
+        /* An alias: the same node in two places. */
+        check_set("kind: Pod\nspec:\n  containers:\n  - name: a\n    command: &c [sleep, --name=x]\n  - name: etcd\n    command: *c\n",
+                  "etcd", STRV_MAKE("--name=y"), -EOPNOTSUPP, NULL, NULL, "would not read back as intended");
+        check_set(POD("    command:\n    - etcd\n    - &n --x\n    args:\n    - *n\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL,
+                  NULL, "anchor or a tag");
+        check_set(POD("    command:\n    - etcd\n    args: &a\n    - --x\n    - *a\n"), "etcd", STRV_MAKE("--x=y"), -EBADMSG, NULL, NULL,
+                  "not a string");
+        check_set(POD("    command: [etcd]\n    command: [etcd2]\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL, NULL,
+                  "command is there twice");
+        /* No place for a new last item of command. */
+        check_set(POD("    command:\n    - etcd\n    - --\n    - --a\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL, NULL,
+                  "command has a \"--\"");
+        check_set(POD("    command:\n    - etcd\n    - --name\n    args:\n    - m1\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL,
+                  NULL, "command ends in --name, whose value is the first of args");
+        check_set(POD("    command:\n    - etcd\n    - --name\n    args:\n    - m1\n"), "etcd", STRV_MAKE("--name=m2"), 1,
+                  POD("    command:\n    - etcd\n    - --name\n    args:\n    - m2\n"), STRV_MAKE("etcd", "--name", "m2"), NULL);
+        check_set(POD("    command:\n    - etcd\n    - --a # a comment\xe2\x80\xa8    workingDir: /x\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL,
+                  NULL, "something follows the last item");
+        check_set(POD("    command:\n    - etcd\n    - --a # a comment\r\n"), "etcd", STRV_MAKE("--x=y"), 1,
+                  POD("    command:\n    - etcd\n    - --a # a comment\r\n    - --x=y\r\n"), STRV_MAKE("etcd", "--a", "--x=y"), NULL);
+        check_set(POD("    command:\n    - etcd\n    -\n      --a\n"), "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL, NULL,
+                  "not on a line of its own");
+        check_set(POD("    command: [etcd,\n      --a]\n"), "etcd", STRV_MAKE("--a=b"), 1, POD("    command: [etcd,\n      --a=b]\n"),
+                  STRV_MAKE("etcd", "--a=b"), NULL);
+        /* "--flag value" cannot take a value that reads as a flag or as nothing. */
+        check_set(POD("    command:\n    - etcd\n    - --name\n    - a\n"), "etcd", STRV_MAKE("--name=-b"), -EOPNOTSUPP, NULL, NULL,
+                  "cannot be its second");
+        check_set(POD("    command:\n    - etcd\n    - --name\n    - a\n"), "etcd", STRV_MAKE("--name="), -EOPNOTSUPP, NULL, NULL,
+                  "cannot be its second");
+        check_set("\xff\xfek\0i\0", "etcd", STRV_MAKE("--x=y"), -EOPNOTSUPP, NULL, NULL, "UTF-16");
+}
+
+TEST(set_flags_utf8_marks) {
+        /* libyaml counts characters, the splice bytes: text before the items that is not ASCII,
+         * a byte order mark. */
+        check_set("\xef\xbb\xbf" "kind: Pod\nmetadata:\n  annotations: {n\xc3\xb6te: \"\xe2\x82\xac\xf0\x9f\x98\x80\"}\nspec:\n  containers:\n"
+                  "  - name: etcd\n    command:\n    - etcd\n    - --name=a\n",
+                  "etcd", STRV_MAKE("--name=b", "--c=d"), 1,
+                  "\xef\xbb\xbf" "kind: Pod\nmetadata:\n  annotations: {n\xc3\xb6te: \"\xe2\x82\xac\xf0\x9f\x98\x80\"}\nspec:\n  containers:\n"
+                  "  - name: etcd\n    command:\n    - etcd\n    - --name=b\n    - --c=d\n",
+                  STRV_MAKE("etcd", "--name=b", "--c=d"), NULL);
+}
+
 int main(int argc, char *argv[]) {
         char cmd[512];
         int r;
@@ -420,6 +669,12 @@ int main(int argc, char *argv[]) {
         RUN(detect_kubeadm);
         RUN(detect_flags_missing);
         RUN(detect_refused);
+        RUN(set_flags_kubeadm);
+        RUN(set_flags_forms);
+        RUN(set_flags_quoting);
+        RUN(set_flags_flow_and_json);
+        RUN(set_flags_refused);
+        RUN(set_flags_utf8_marks);
         r = tap_finish();
         snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
         (void) !system(cmd);
