@@ -3,10 +3,12 @@
 # restore.sh - what the restore tests share: a node as Debian and kubeadm lay it out, inside the
 # sandbox of sandbox.sh and agent.sh. Source it after both.
 #
-#   restore_setup [--tls]        everything up to a running agent that can restore: etcd as
+#   restore_setup [--tls] [-- SANDBOX_START_ETCD_OPTIONS...]
+#                                everything up to a running agent that can restore: etcd as
 #                                user `etcd` on $DATA_DIR (etcd:etcd 0700), the stand-in
 #                                kube-apiserver.service, agent.conf naming both, polkit
-#                                rules for $RESTORER (allowed) and $DENIED (refused)
+#                                rules for $RESTORER (allowed) and $DENIED (refused); the
+#                                options make etcd a member of a cluster (lib/cluster.sh)
 #   restore_agent_conf [LINES]   agent.conf for that node, plus LINES; restarts the agent
 #   restore_start [--as USER] BACKUP [N KEY TYPE VALUE...]
 #                                Restore() by plain busctl (options as busctl words); prints
@@ -49,7 +51,8 @@ BUMP_DEFAULT=1000000000
 _RESTORE_TLS=0
 
 restore_setup() {
-    [[ ${1:-} == --tls ]] && _RESTORE_TLS=1
+    [[ ${1:-} == --tls ]] && { _RESTORE_TLS=1; shift; }
+    [[ ${1:-} == -- ]] && shift
     local -a tls=()
     (( _RESTORE_TLS )) && tls=(--tls)
     sandbox_polkit_rule 52-etcd-backup-restore-test '
@@ -62,7 +65,7 @@ polkit.addRule(function(action, subject) {
         return polkit.Result.NO;
     return polkit.Result.NOT_HANDLED;
 });'
-    agent_setup "${tls[@]}" -- --data-dir "$DATA_DIR" --user etcd
+    agent_setup "${tls[@]}" -- --data-dir "$DATA_DIR" --user etcd "$@"
     # /var/lib/etcd as Debian's package leaves it.
     chown etcd:etcd "$(dirname "$DATA_DIR")" && chmod 0700 "$(dirname "$DATA_DIR")"
     sandbox_add_user "$RESTORER"

@@ -24,7 +24,8 @@
 #   sandbox_link_system_unit UNIT...    use installed system units in the user manager
 #   sandbox_polkit_rule NAME JS         /etc/polkit-1/rules.d/NAME.rules
 #   sandbox_start_polkitd
-#   sandbox_start_etcd NAME [--tls] [--data-dir DIR] [--user USER] [-- ARGS...]
+#   sandbox_start_etcd NAME [--tls] [--data-dir DIR] [--user USER] [--member NAME]
+#                      [--ports CLIENT PEER] [--cluster LIST --token TOKEN] [-- ARGS...]
 #                                       etcd as user unit NAME.service
 #   sandbox_etcd_use NAME, etcdctl_s ARGS..., sandbox_etcd_fill MB,
 #   sandbox_etcd_put_keys N, sandbox_free_port, sandbox_pki
@@ -44,6 +45,10 @@
 #   ETCD_NAME ETCD_ENDPOINT ETCD_DATA_DIR ETCD_PEER_URL ETCD_UNIT
 #   [ETCD_CACERT ETCD_CERT ETCD_KEY]  (etcd started last, or chosen by sandbox_etcd_use)
 # Knobs: KEEP_SANDBOX=1, SANDBOX_SYSTEMD_LOG_LEVEL=debug, SANDBOX_SYSTEMD, SANDBOX_POLKITD.
+# For a sandbox started inside another one (lib/cluster.sh: one per node): SANDBOX_LOGS=DIR puts
+# the daemon logs into DIR (the enclosing sandbox's log dir) instead of $T/logs;
+# SANDBOX_INSTALLED=BUILD_DIR says the enclosing sandbox installed BUILD_DIR already, so
+# sandbox_install BUILD_DIR only lays this sandbox's overlays over that install.
 
 [[ -n ${_SANDBOX_SH_LOADED:-} ]] && return 0
 _SANDBOX_SH_LOADED=1
@@ -233,7 +238,7 @@ sandbox_enter() {
     # users must reach sockets below $T.
     chmod 755 "$T"
     export T
-    SANDBOX_LOG_DIR=$T/logs
+    SANDBOX_LOG_DIR=${SANDBOX_LOGS:-$T/logs}
     mkdir -p "$SANDBOX_LOG_DIR"
     export SANDBOX_LOG_DIR
 
@@ -354,11 +359,17 @@ sandbox_overlay_system() {
 
 # sandbox_install BUILD_DIR : `meson install` the project at its real paths, inside
 # the namespace only. BUILD_DIR must be configured with --prefix=/usr (then meson
-# puts sysconfdir at /etc and localstatedir at /var).
+# puts sysconfdir at /etc and localstatedir at /var). In a sandbox nested in one that
+# installed BUILD_DIR (SANDBOX_INSTALLED=BUILD_DIR), the overlays only: they lie on top
+# of the enclosing sandbox's, which hold the install already (installing once saves
+# each nested sandbox its own meson install).
 sandbox_install() {
     local build=$1
     [[ -f $build/meson-private/coredata.dat ]] || sandbox_bail "$build is not a meson build dir"
     sandbox_overlay_system
+    if [[ -n ${SANDBOX_INSTALLED:-} && $(realpath "$SANDBOX_INSTALLED") == "$(realpath "$build")" ]]; then
+        return 0
+    fi
     if ! meson install -C "$build" --no-rebuild --quiet >>"$SANDBOX_LOG_DIR/meson-install.log" 2>&1; then
         sed 's/^/meson install: /' "$SANDBOX_LOG_DIR/meson-install.log" >&2
         return 1
@@ -693,20 +704,30 @@ _sandbox_pki_leaf() {   # NAME SUBJECT SAN EKU
 # Debian's etcd.service runs it (its server key is made readable to USER's group). Exports ETCD_NAME,
 # ETCD_ENDPOINT, ETCD_DATA_DIR, ETCD_PEER_URL, ETCD_UNIT and, with --tls (https client
 # URL, client certificates required), ETCD_CACERT, ETCD_CERT, ETCD_KEY.
-# (EXTRA_ETCD_ARGS end up in ExecStart=: no spaces in them, please.)
+# A member of a cluster (lib/cluster.sh): --member NAME (default: NAME, the unit's name),
+# --ports CLIENT PEER (default: free ones), --cluster NAME=PEER_URL,... and --token TOKEN
+# (default: this member alone, token sandbox-NAME-PID). A cluster of several forms only when
+# a quorum of members runs (etcd tells systemd it is ready once it has joined): start them
+# at the same time.
+# (EXTRA_ETCD_ARGS end up in ExecStart=: no spaces in them, please. Commas are fine: printf %q
+# escapes them, systemd would not unescape them, so they are unescaped here.)
 sandbox_start_etcd() {
-    local name=$1 tls=0 data= user=; shift
+    local name=$1 tls=0 data= user= member= cport= pport= cluster= token=; shift
     while (( $# )); do
         case $1 in
             --tls) tls=1; shift ;;
             --data-dir) data=$2; shift 2 ;;
             --user) user=$2; shift 2 ;;
+            --member) member=$2; shift 2 ;;
+            --ports) cport=$2 pport=$3; shift 3 ;;
+            --cluster) cluster=$2; shift 2 ;;
+            --token) token=$2; shift 2 ;;
             --) shift; break ;;
             *) sandbox_bail "sandbox_start_etcd: unknown argument $1" ;;
         esac
     done
     _sandbox_pid_of user-manager >/dev/null || sandbox_bail "sandbox_start_etcd needs sandbox_start_user_manager"
-    local dir=$T/etcd/$name cport pport scheme=http
+    local dir=$T/etcd/$name scheme=http
     mkdir -p "$dir"
     data=${data:-$dir/data}
     if [[ -n $user ]]; then
@@ -719,18 +740,22 @@ sandbox_start_etcd() {
         chmod a+x "$XDG_RUNTIME_DIR" "$XDG_RUNTIME_DIR/systemd"
         chmod a+w "$XDG_RUNTIME_DIR/systemd/notify"
     fi
-    if ! cport=$(sandbox_free_port) || ! pport=$(sandbox_free_port); then
+    if [[ -z $cport ]] && { ! cport=$(sandbox_free_port) || ! pport=$(sandbox_free_port); }; then
         sandbox_bail "no free port"
     fi
+    member=${member:-$name}
+    # A member of a cluster waits for the others (each in a sandbox of its own, being set up).
+    local start_timeout=30
+    [[ -n $cluster ]] && start_timeout=90
     local -a args=(
-        --name "$name" --data-dir "$data" --logger zap --log-outputs stderr
+        --name "$member" --data-dir "$data" --logger zap --log-outputs stderr
         --listen-peer-urls "http://127.0.0.1:$pport"
         --initial-advertise-peer-urls "http://127.0.0.1:$pport"
-        --initial-cluster "$name=http://127.0.0.1:$pport"
-        --initial-cluster-state new --initial-cluster-token "sandbox-$name-$$"
+        --initial-cluster "${cluster:-$member=http://127.0.0.1:$pport}"
+        --initial-cluster-state new --initial-cluster-token "${token:-sandbox-$name-$$}"
     )
     {
-        echo "ETCD_NAME=$name"
+        echo "ETCD_NAME=$member"
         echo "ETCD_DATA_DIR=$data"
         echo "ETCD_PEER_URL=http://127.0.0.1:$pport"
         echo "ETCD_UNIT=$name.service"
@@ -763,8 +788,8 @@ Type=notify
 UnsetEnvironment=ETCD_NAME ETCD_DATA_DIR ETCD_ENDPOINT ETCD_PEER_URL ETCD_UNIT ETCD_CACERT ETCD_CERT ETCD_KEY
 ${user:+User=$user
 Group=$user
-}ExecStart=/usr/bin/etcd $(printf '%q ' "${args[@]}")
-TimeoutStartSec=30
+}ExecStart=/usr/bin/etcd $(printf '%q ' "${args[@]}" | sed 's/\\,/,/g')
+TimeoutStartSec=$start_timeout
 TimeoutStopSec=10
 EOF
     systemctl --user start "$name.service" ||
@@ -929,10 +954,10 @@ _sandbox_teardown() {
 }
 
 # On failure, show the end of every daemon log on stderr (the dir is deleted next).
+# Nested sandboxes' logs are in sub-directories (SANDBOX_LOGS).
 _sandbox_dump_logs() {
     local f
-    for f in "$SANDBOX_LOG_DIR"/*; do
-        [[ -s $f ]] || continue
+    find "$SANDBOX_LOG_DIR" -type f -size +0 | sort | while IFS= read -r f; do
         printf '==> %s (last 20 lines) <==\n' "${f#"$T"/}"
         tail -n 20 "$f"
     done
