@@ -999,14 +999,24 @@ void restore_cluster_step(Restore *r) {
         }
 }
 
+/* The cluster's endpoint, reached with the local member's client TLS files (one CA signs the
+ * members' certificates, as kubeadm sets them up). */
+static int set_remote(Restore *r, const char *url) {
+        RestoreCluster *c = cluster_of(r);
+
+        if (!c || free_and_strdup(&c->remote.url, url) < 0 ||
+            free_and_strdup(&c->remote.trusted_ca_file, r->endpoint.trusted_ca_file) < 0 ||
+            free_and_strdup(&c->remote.cert_file, r->endpoint.cert_file) < 0 ||
+            free_and_strdup(&c->remote.key_file, r->endpoint.key_file) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 /* After a crash, once the helper units that may have run are stopped. */
 void restore_cluster_resume(Restore *r) {
         RestoreCluster *c = cluster_of(r);
 
-        if (!c || (r->j.endpoint && (free_and_strdup(&c->remote.url, r->j.endpoint) < 0 ||
-                                     free_and_strdup(&c->remote.trusted_ca_file, r->endpoint.trusted_ca_file) < 0 ||
-                                     free_and_strdup(&c->remote.cert_file, r->endpoint.cert_file) < 0 ||
-                                     free_and_strdup(&c->remote.key_file, r->endpoint.key_file) < 0)))
+        if (!c || (r->j.endpoint && set_remote(r, r->j.endpoint) < 0))
                 return fail_oom(r);
         switch (r->j.phase) {
         case RESTORE_VERIFYING:
@@ -1081,13 +1091,7 @@ static int cluster_new(Manager *m, const char *kind, uint32_t start_timeout_sec,
         j->started = now(CLOCK_REALTIME);
         j->start_timeout_usec = start_timeout_sec > 0 ? (usec_t) start_timeout_sec * USEC_PER_SEC : REJOIN_START_TIMEOUT_DEFAULT;
         if (free_and_strdup(&j->id, id) < 0 || free_and_strdup(&j->kind, kind) < 0 ||
-            free_and_strdup(&j->data_dir, c->etcd_data_dir) < 0 || free_and_strdup(&j->etcd_unit, c->etcd_unit) < 0 ||
-            (strv_length(c->control_plane_units) > 0 && strv_extend_strv(&j->units, c->control_plane_units) < 0) ||
-            free_and_strdup(&j->etcd_static_pod, c->etcd_static_pod) < 0 ||
-            (strv_length(c->control_plane_static_pods) > 0 && strv_extend_strv(&j->static_pods, c->control_plane_static_pods) < 0) ||
-            ((c->etcd_static_pod || strv_length(c->control_plane_static_pods) > 0) &&
-             free_and_strdup(&j->manifest_dir, c->manifest_directory ?: MANIFEST_DIRECTORY_DEFAULT) < 0) ||
-            free_and_strdup(&j->name, c->etcd_name) < 0 ||
+            restore_freeze_node(j, c) < 0 || free_and_strdup(&j->name, c->etcd_name) < 0 ||
             free_and_strdup(&j->initial_advertise_peer_urls, c->initial_advertise_peer_urls) < 0 ||
             restore_set_local_endpoint(r, c) < 0)
                 return -ENOMEM;
@@ -1209,11 +1213,7 @@ int bus_manager_method_rejoin(sd_bus_message *msg, void *userdata, sd_bus_error 
         /* act, announce, reply */
         restore_prune(m);
         k = cluster_new(m, RESTORE_KIND_REJOIN, o.start_timeout_sec, &r);
-        if (k >= 0 && (free_and_strdup(&r->j.endpoint, o.endpoint) < 0 ||
-                       free_and_strdup(&r->cluster->remote.url, o.endpoint) < 0 ||
-                       free_and_strdup(&r->cluster->remote.trusted_ca_file, m->config.etcd.trusted_ca_file) < 0 ||
-                       free_and_strdup(&r->cluster->remote.cert_file, m->config.etcd.cert_file) < 0 ||
-                       free_and_strdup(&r->cluster->remote.key_file, m->config.etcd.key_file) < 0))
+        if (k >= 0 && (free_and_strdup(&r->j.endpoint, o.endpoint) < 0 || set_remote(r, o.endpoint) < 0))
                 k = -ENOMEM;
         if (k < 0)
                 return agent_error_setf(error, k, "Cannot start the rejoin: %m");

@@ -1454,6 +1454,17 @@ void restore_fail(Restore *r, int error, const char *error_name, const char *mes
 
 /* ---- starting, loading, resuming --------------------------------------------------------- */
 
+int restore_freeze_node(RestoreJournal *j, const AgentConfig *c) {
+        if (free_and_strdup(&j->data_dir, c->etcd_data_dir) < 0 || free_and_strdup(&j->etcd_unit, c->etcd_unit) < 0 ||
+            (strv_length(c->control_plane_units) > 0 && strv_extend_strv(&j->units, c->control_plane_units) < 0) ||
+            free_and_strdup(&j->etcd_static_pod, c->etcd_static_pod) < 0 ||
+            (strv_length(c->control_plane_static_pods) > 0 && strv_extend_strv(&j->static_pods, c->control_plane_static_pods) < 0) ||
+            ((c->etcd_static_pod || strv_length(c->control_plane_static_pods) > 0) &&
+             free_and_strdup(&j->manifest_dir, c->manifest_directory ?: MANIFEST_DIRECTORY_DEFAULT) < 0))
+                return -ENOMEM;
+        return 0;
+}
+
 int restore_set_local_endpoint(Restore *r, const AgentConfig *c) {
         const EtcdEndpoint *e = &c->etcd;
 
@@ -1549,13 +1560,7 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
         if (free_and_strdup(&j->id, id) < 0 || free_and_strdup(&j->kind, "restore") < 0 ||
             free_and_strdup(&j->backup, b->id) < 0 ||
             asprintf(&j->backup_file, "%s/%s", c->storage_directory, b->file) < 0 ||
-            free_and_strdup(&j->data_dir, c->etcd_data_dir) < 0 || free_and_strdup(&j->etcd_unit, c->etcd_unit) < 0 ||
-            (strv_length(c->control_plane_units) > 0 && strv_extend_strv(&j->units, c->control_plane_units) < 0) ||
-            free_and_strdup(&j->etcd_static_pod, c->etcd_static_pod) < 0 ||
-            (strv_length(c->control_plane_static_pods) > 0 && strv_extend_strv(&j->static_pods, c->control_plane_static_pods) < 0) ||
-            ((c->etcd_static_pod || strv_length(c->control_plane_static_pods) > 0) &&
-             free_and_strdup(&j->manifest_dir, c->manifest_directory ?: MANIFEST_DIRECTORY_DEFAULT) < 0) ||
-            free_and_strdup(&j->name, o->name ?: c->etcd_name) < 0 ||
+            restore_freeze_node(j, c) < 0 || free_and_strdup(&j->name, o->name ?: c->etcd_name) < 0 ||
             free_and_strdup(&j->initial_cluster, o->initial_cluster ?: c->initial_cluster) < 0 ||
             free_and_strdup(&j->initial_advertise_peer_urls, o->initial_advertise_peer_urls ?: c->initial_advertise_peer_urls) < 0 ||
             free_and_strdup(&j->initial_cluster_token, o->initial_cluster_token ?: c->initial_cluster_token) < 0 ||

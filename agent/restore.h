@@ -130,6 +130,9 @@ const char *restore_what(const Restore *r);
 int restore_new(Manager *m, Restore **ret);
 int restore_attach(Manager *m, Restore *r);
 void restore_prune(Manager *m);
+/* The node as agent.conf describes it, frozen into the journal: etcd's data dir, its unit or
+ * static pod, the control plane's units and pods. */
+int restore_freeze_node(RestoreJournal *j, const AgentConfig *c);
 /* The local etcd, as [Etcd] in agent.conf names it: where health checks go. */
 int restore_set_local_endpoint(Restore *r, const AgentConfig *c);
 /* A Restore, Stop or Rejoin may begin: none running, no backup or import either (Busy). */

@@ -42,9 +42,23 @@ static int reply_path(sd_bus_message *reply, char **ret_path) {
         return r;
 }
 
-static int restore_call(sd_bus *bus, const char *backup, char **ret_path) {
+/* Makes the call m (built, or r < 0 when building it failed), whose answer is an object path. */
+static int call_for_path(sd_bus *bus, sd_bus_message *m, int r, const char *what, char **ret_path) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+
+        if (r < 0) {
+                fprintf(stderr, "Failed to build the call: %s\n", strerror(-r));
+                return r;
+        }
+        r = sd_bus_call(bus, m, 0, &error, &reply);
+        if (r < 0)
+                return error_bus(what, &error, r);
+        return reply_path(reply, ret_path);
+}
+
+static int restore_call(sd_bus *bus, const char *backup, char **ret_path) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         const struct {
                 const char *key;
                 const char *value;
@@ -72,15 +86,7 @@ static int restore_call(sd_bus *bus, const char *backup, char **ret_path) {
                 r = sd_bus_message_append(m, "{sv}", "DryRun", "b", true);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
-        if (r < 0) {
-                fprintf(stderr, "Failed to build the call: %s\n", strerror(-r));
-                return r;
-        }
-
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return error_bus("start the restore", &error, r);
-        return reply_path(reply, ret_path);
+        return call_for_path(bus, m, r, "start the restore", ret_path);
 }
 
 static int restore_get_path(sd_bus *bus, const char *id, char **ret_path) {
@@ -182,8 +188,7 @@ int verb_restore(sd_bus *bus, int argc, char *argv[]) {
 
 /* StopControlPlane() or Rejoin(), with the options given for it. */
 static int cluster_call(sd_bus *bus, const char *method, char **ret_path) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         bool rejoin = streq(method, "Rejoin");
         int r;
 
@@ -198,14 +203,7 @@ static int cluster_call(sd_bus *bus, const char *method, char **ret_path) {
                 r = sd_bus_message_append(m, "{sv}", "StartTimeoutSec", "u", (uint32_t) arg_start_timeout);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
-        if (r < 0) {
-                fprintf(stderr, "Failed to build the call: %s\n", strerror(-r));
-                return r;
-        }
-        r = sd_bus_call(bus, m, 0, &error, &reply);
-        if (r < 0)
-                return error_bus(rejoin ? "start the rejoin" : "stop the control plane", &error, r);
-        return reply_path(reply, ret_path);
+        return call_for_path(bus, m, r, rejoin ? "start the rejoin" : "stop the control plane", ret_path);
 }
 
 static int stop_call(sd_bus *bus, const char *arg, char **ret_path) {
