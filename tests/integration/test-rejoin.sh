@@ -10,8 +10,9 @@
 # nothing). The rejoin makes the node's etcd a voting member of the new cluster: the keys are
 # that cluster's, HashKV is equal on both, the stand-in runs, the old member data is kept aside
 # and no drop-in is left. A second rejoin, with the agent SIGKILLed while its etcd is a learner,
-# is finished by the agent started again; a third, whose etcd cannot start, rolls back: the
-# learner is removed again, the old data is back in place and the node stays stopped.
+# is finished by the agent started again; a third, whose etcd cannot start, and a fourth, whose
+# control plane cannot start once etcd was promoted, roll back: the member is removed again
+# (while its etcd still runs), the old data is back in place and the node stays stopped.
 # (The whole procedure across three nodes is test-cluster-restore.sh.)
 
 source "$(dirname "$0")/lib/sandbox.sh"
@@ -176,5 +177,22 @@ ok "  the rejoin's drop-in is gone" not test -e "$rejoin_dropin"
 ok "  the hint says the node is no member and kept stopped" grep -q 'kept stopped' "$T/fail.out"
 rm -f "$USER_UNIT_DIR/etcd.service.d/60-fail.conf"
 systemctl --user daemon-reload
+
+# ---- a rejoin whose control plane does not start rolls back after the promotion ------------------
+
+# etcd joins and is promoted; then the stand-in fails to start. The member is removed while its
+# etcd still runs (stopped first, it would take the two-member cluster's quorum with it).
+inode=$(stat -c %i "$DATA_DIR/member")
+standin_switch fail-start
+not ctl rejoin --endpoint="$NEW_ENDPOINT" >"$T/fail-cp.out" 2>&1
+is "$(rjson .phase) $(rjson .error_name)" "rolled-back org.etcdbackup.Agent1.Error.UnitFailed" \
+    "a rejoin whose control plane does not start ends rolled-back, UnitFailed"
+ok "  it had promoted the member" grep -q 'starting-control-plane' "$T/fail-cp.out"
+is "$(voters)" "etcd-new" "  the member is removed from the cluster again"
+ok "  the cluster has its leader and serves" on_new put /registry/after-rollback v
+is "$(stat -c %i "$DATA_DIR/member")" "$inode" "  the old member data is back in place"
+ok "  etcd stays stopped" not active etcd.service
+ok "  and is kept stopped" test -f "$(hold_dropin etcd.service)"
+standin_switch_off fail-start
 
 restore_sane 1
