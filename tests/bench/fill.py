@@ -68,17 +68,18 @@ def main():
             i += 1
         req = urllib.request.Request(endpoint + "/v3/kv/txn", data=json.dumps({"success": ops}).encode(),
                                      headers={"Content-Type": "application/json"})
-        # etcd answers 429 while its applied index lags the committed one (a busy machine):
-        # back off and send the same transaction again.
-        for attempt in range(100):
+        # etcd answers 429 while its applied index lags the committed one (a busy machine, a
+        # big database's commits): back off, up to 2 s at a time and 10 minutes in all, and send
+        # the same transaction again.
+        for attempt in range(320):
             try:
                 with urllib.request.urlopen(req, timeout=60) as r:
                     r.read()
                 break
             except urllib.error.HTTPError as e:
-                if e.code != 429 or attempt == 99:
+                if e.code != 429 or attempt == 319:
                     raise
-                time.sleep(0.2)
+                time.sleep(min(2.0, 0.2 * 1.5 ** attempt))
     print(f"{i} objects, {written / 1048576:.0f} MiB of values")
 
 
