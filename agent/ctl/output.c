@@ -160,6 +160,10 @@ int print_configs(const Objects *o, bool full) {
                 table_set_color(t, 8, color_of_state);
         }
         table_set_color(t, full ? 6 : 3, color_of_state);
+        /* The calendar is what the agent made of SCHEDULE: the one to shorten on a narrow terminal. */
+        if (full)
+                table_set_ellipsize(t, 2, 100);
+        table_set_width(t, table_width());
         usec_t n = now(CLOCK_REALTIME);
 
         for (size_t i = 0; i < o->n_configs; i++) {

@@ -278,7 +278,7 @@ void restore_print_hint(const RestoreInfo *r, FILE *f) {
         }
 }
 
-int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, FILE *f) {
+int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, size_t width, FILE *f) {
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
@@ -287,6 +287,8 @@ int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, FILE
                 return -ENOMEM;
         table_set_align_right(t, 5);
         table_set_color(t, 4, color_of_state);
+        table_set_ellipsize(t, 6, 100);
+        table_set_width(t, width);
         for (size_t i = 0; i < n; i++) {
                 const RestoreInfo *x = &restores[i];
                 char started[FORMAT_TIMESTAMP_MAX], downtime[FORMAT_SECONDS_MAX], kind[64];

@@ -15,6 +15,7 @@
 #include "output.h"
 #include "string-util.h"
 #include "table.h"
+#include "terminal.h"
 #include "verbs.h"
 
 static bool backup_is_done(const void *info) {
@@ -204,6 +205,10 @@ int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
         table_set_align_right(t, 3);
         table_set_align_right(t, 4);
         table_set_align_right(t, 5);
+        /* The path, shortened in the middle (its directory and the id at its end stay), when the
+         * terminal is too narrow. */
+        table_set_ellipsize(t, 6, 50);
+        table_set_width(t, table_width());
         for (size_t i = 0; i < o.n_backups; i++) {
                 const BackupInfo *b = &o.backups[i];
                 char created[FORMAT_TIMESTAMP_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];

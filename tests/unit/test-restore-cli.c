@@ -10,6 +10,7 @@
  * integration test.
  */
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -490,6 +491,54 @@ static void cli_run(Cli *c, char **args) {
         cli_end(c);
 }
 
+/* The CLI with its stdout on a new pseudo-terminal, $COLUMNS set to columns (NULL: unset) and
+ * no colors; stdout_text is what reached the terminal, without the terminal's \r. */
+static void cli_run_on_pty(Cli *c, char **args, const char *columns) {
+        const char *binary = getenv("ETCD_BACKUPCTL");
+        char *argv[16] = { (char *) "etcd-backupctl", (char *) "--no-ask-password", (char *) "--no-pager" };
+        int master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK), slave = -1;
+        size_t n = 3;
+        char buf[8192];
+        ssize_t l = 0;
+
+        *c = (Cli) { .pid = -1, .status = -1, .out = -1 };
+        STRV_FOREACH(a, args)
+                if (n < ELEMENTSOF(argv) - 1)
+                        argv[n++] = *a;
+        CHECK(binary && master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+        /* Ours kept open: what the CLI wrote stays readable after it exits. */
+        slave = master >= 0 ? open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+        c->err = memfd_create("stderr", MFD_CLOEXEC);
+        CHECK(slave >= 0 && c->err >= 0);
+        if (!binary || slave < 0 || c->err < 0) {
+                safe_close(master);
+                return;
+        }
+        c->pid = fork();
+        if (c->pid == 0) {
+                if (dup2(slave, STDOUT_FILENO) < 0 || dup2(c->err, STDERR_FILENO) < 0 ||
+                    setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1) < 0 || setenv("NO_COLOR", "1", 1) < 0 ||
+                    (columns ? setenv("COLUMNS", columns, 1) : unsetenv("COLUMNS")) < 0)
+                        _exit(99);
+                execv(binary, argv);
+                _exit(98);
+        }
+        cli_end(c);
+        free(c->stdout_text);
+        l = read(master, buf, sizeof(buf) - 1);
+        buf[MAX(l, (ssize_t) 0)] = 0;
+        c->stdout_text = strdup(buf);
+        if (c->stdout_text) {
+                char *q = c->stdout_text;
+                for (const char *p = c->stdout_text; *p; p++)
+                        if (*p != '\r')
+                                *q++ = *p;
+                *q = 0;
+        }
+        safe_close(slave);
+        safe_close(master);
+}
+
 /* Each line as a TAP comment. */
 static void print_commented(const char *what, const char *text) {
         printf("#   %s:\n", what);
@@ -730,6 +779,21 @@ TEST(list_and_status) {
         CHECK(in_order(c.stdout_text, STRV_MAKE("ID ", " KIND ", " PHASE ", "\n33333333-", " staging ",
                                                 "\n22222222-", " rolled-back ", "20.0 s EtcdUnhealthy",
                                                 "\n11111111-", " completed ", "12.3 s -\n", "\n3 restores listed.\n")));
+        cli_done(&c);
+
+        /* On a terminal too narrow for it, the error is shortened (its column to 8); not on a
+         * pipe (above), nor with --full. */
+        cli_run_on_pty(&c, STRV_MAKE("list-restores"), "132");
+        CHECK_EQ(c.status, 0);
+        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", " rolled-back ", "20.0 s EtcdUnh\xe2\x80\xa6\n",
+                                                "11111111-", "12.3 s -\n")));
+        CHECK(!strstr(c.stdout_text, "EtcdUnhealthy"));
+        cli_done(&c);
+        cli_run_on_pty(&c, STRV_MAKE("-l", "list-restores"), "132");
+        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", "20.0 s EtcdUnhealthy\n")));
+        cli_done(&c);
+        cli_run_on_pty(&c, STRV_MAKE("list-restores"), "1000");
+        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", "20.0 s EtcdUnhealthy\n")));
         cli_done(&c);
 
         cli_run(&c, STRV_MAKE("--json", "list-restores"));
