@@ -146,13 +146,19 @@ void json_restore(JsonWriter *w, const RestoreInfo *r) {
         json_end_object(w);
 }
 
-int print_configs(const Objects *o, bool full) {
+TableStyle table_style(void) {
+        return (TableStyle) { .legend = arg_legend, .width = table_width(), .now = now(CLOCK_REALTIME) };
+}
+
+int configs_print_table(const ConfigInfo *configs, size_t n, bool full, const TableStyle *style, FILE *f) {
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
-        /* LOAD last, so that scripts reading the older columns by position still can. */
-        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST BACKUP", "RESULT", "NEXT RUN", "LOAD", NULL)
-                 : table_new("CONFIG", "SCHEDULE", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
+        /* LOAD last, so that scripts reading the older columns by position still can. LAST and
+         * NEXT as systemctl list-timers has them: one word each, so that a header splits as its
+         * rows do. */
+        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST", "RESULT", "NEXT", "LOAD", NULL)
+                 : table_new("CONFIG", "SCHEDULE", "LAST", "RESULT", "NEXT", NULL);
         if (!t)
                 return -ENOMEM;
         if (full) {
@@ -163,27 +169,61 @@ int print_configs(const Objects *o, bool full) {
         /* The calendar is what the agent made of SCHEDULE: the one to shorten on a narrow terminal. */
         if (full)
                 table_set_ellipsize(t, 2, 100);
-        table_set_width(t, table_width());
-        usec_t n = now(CLOCK_REALTIME);
+        table_set_width(t, style->width);
 
-        for (size_t i = 0; i < o->n_configs; i++) {
-                const ConfigInfo *c = &o->configs[i];
+        for (size_t i = 0; i < n; i++) {
+                const ConfigInfo *c = &configs[i];
                 char last[FORMAT_TIME_HUMAN_MAX], next[FORMAT_TIME_HUMAN_MAX], keep[16];
                 const char *result = isempty(c->last_result) ? NULL : c->last_result;
                 /* A file broken from the start leaves nothing known about enabled: no "disabled". */
                 bool unknown = !isempty(c->load_error) && isempty(c->schedule);
-                const char *next_run = c->enabled || unknown ? format_time_human(next, sizeof(next), c->next_run, n) : "disabled";
+                const char *next_run = c->enabled || unknown ? format_time_human(next, sizeof(next), c->next_run, style->now)
+                                                             : "disabled";
 
                 snprintf(keep, sizeof(keep), "%" PRIu32, c->keep);
                 r = full ? table_add_row(t, c->name, c->schedule, c->calendar, keep, c->enabled ? "yes" : "no",
-                                         format_time_human(last, sizeof(last), c->last_backup, n), result, next_run,
+                                         format_time_human(last, sizeof(last), c->last_backup, style->now), result, next_run,
                                          isempty(c->load_error) ? "loaded" : "broken")
-                         : table_add_row(t, c->name, c->schedule, format_time_human(last, sizeof(last), c->last_backup, n), result,
-                                         next_run);
+                         : table_add_row(t, c->name, c->schedule, format_time_human(last, sizeof(last), c->last_backup, style->now),
+                                         result, next_run);
                 if (r < 0)
                         return r;
         }
-        return table_print(t, stdout, arg_legend);
+        return table_print(t, f, style->legend);
+}
+
+int backups_print_table(const BackupInfo *backups, size_t n, const char *config, const TableStyle *style, FILE *f,
+                        size_t *ret_n) {
+        _cleanup_(table_freep) Table *t = NULL;
+        size_t listed = 0;
+        int r;
+
+        t = table_new("ID", "CONFIG", "CREATED", "REVISION", "SNAPSHOT", "SIZE", "FILE", NULL);
+        if (!t)
+                return -ENOMEM;
+        table_set_align_right(t, 3);
+        table_set_align_right(t, 4);
+        table_set_align_right(t, 5);
+        /* The path, shortened in the middle (its directory and the id at its end stay), when the
+         * terminal is too narrow. */
+        table_set_ellipsize(t, 6, 50);
+        table_set_width(t, style->width);
+        for (size_t i = 0; i < n; i++) {
+                const BackupInfo *b = &backups[i];
+                char created[FORMAT_TIMESTAMP_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];
+
+                if (!streq_ptr(b->state, "completed") || (config && !streq_ptr(b->config, config)))
+                        continue;
+                snprintf(rev, sizeof(rev), "%" PRIi64, b->revision);
+                r = table_add_row(t, b->id, b->config, format_time(created, sizeof(created), b->created), rev,
+                                  format_bytes(snap, sizeof(snap), b->snapshot_size),
+                                  format_bytes(size, sizeof(size), b->size), b->file);
+                if (r < 0)
+                        return r;
+                listed++;
+        }
+        *ret_n = listed;
+        return listed > 0 ? table_print(t, f, style->legend) : 0;
 }
 
 void json_done(const char *key, const char *id, const char *flag) {

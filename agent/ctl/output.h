@@ -7,6 +7,7 @@
  */
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "json.h"
 #include "objects.h"
@@ -28,6 +29,20 @@ void json_restore(JsonWriter *w, const RestoreInfo *r);
  * otherwise, as systemctl's. */
 void json_done(const char *key, const char *id, const char *flag);
 
-/* The configurations as a table: for list-configs all columns (full, with LOAD "loaded" or
- * "broken"), for status the short form. */
-int print_configs(const Objects *o, bool full);
+/* How a table is printed: with the header (--no-legend: not), fitted to width (SIZE_MAX: no
+ * limit), times relative to now. */
+typedef struct TableStyle {
+        bool legend;
+        size_t width;
+        usec_t now;
+} TableStyle;
+/* As the options and stdout ask, now. */
+TableStyle table_style(void);
+
+/* The configurations as a table, single-word headers as systemctl's: for list-configs all
+ * columns (full, with LOAD "loaded" or "broken"), for status the short form. */
+int configs_print_table(const ConfigInfo *configs, size_t n, bool full, const TableStyle *style, FILE *f);
+/* list-backups: the completed backups (of config only, unless NULL) as they come, newest first;
+ * *ret_n says how many (no table at all for none). */
+int backups_print_table(const BackupInfo *backups, size_t n, const char *config, const TableStyle *style, FILE *f,
+                        size_t *ret_n);

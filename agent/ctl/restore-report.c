@@ -278,7 +278,7 @@ void restore_print_hint(const RestoreInfo *r, FILE *f) {
         }
 }
 
-int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, size_t width, FILE *f) {
+int restore_print_table(const RestoreInfo *restores, size_t n, const TableStyle *style, FILE *f) {
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
@@ -288,7 +288,7 @@ int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, size
         table_set_align_right(t, 5);
         table_set_color(t, 4, color_of_state);
         table_set_ellipsize(t, 6, 100);
-        table_set_width(t, width);
+        table_set_width(t, style->width);
         for (size_t i = 0; i < n; i++) {
                 const RestoreInfo *x = &restores[i];
                 char started[FORMAT_TIMESTAMP_MAX], downtime[FORMAT_SECONDS_MAX], kind[64];
@@ -302,11 +302,11 @@ int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, size
                         return r;
         }
         if (n > 0) {
-                r = table_print(t, f, legend);
+                r = table_print(t, f, style->legend);
                 if (r < 0)
                         return r;
         }
-        if (legend)
+        if (style->legend)
                 fprintf(f, "%s%zu restore%s listed.\n", n > 0 ? "\n" : "", n, n == 1 ? "" : "s");
         return 0;
 }

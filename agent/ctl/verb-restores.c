@@ -12,7 +12,6 @@
 #include "options.h"
 #include "output.h"
 #include "restore-report.h"
-#include "terminal.h"
 #include "verbs.h"
 
 static bool restore_is_done(const void *info) {
@@ -218,7 +217,8 @@ int verb_list_restores(sd_bus *bus, int argc, char *argv[]) {
                 json_finish(&w);
                 return 0;
         }
-        return restore_print_table(o.restores, o.n_restores, arg_legend, table_width(), stdout);
+        TableStyle style = table_style();
+        return restore_print_table(o.restores, o.n_restores, &style, stdout);
 }
 
 int verb_restore_status(sd_bus *bus, int argc, char *argv[]) {

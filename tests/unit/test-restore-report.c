@@ -374,7 +374,7 @@ TEST(hints) {
 static char *table_of(const RestoreInfo *x, size_t n, bool legend) {
         Capture c;
 
-        CHECK_EQ(restore_print_table(x, n, legend, SIZE_MAX, capture_begin(&c)), 0);
+        CHECK_EQ(restore_print_table(x, n, &(TableStyle) { .legend = legend, .width = SIZE_MAX }, capture_begin(&c)), 0);
         return capture_end(&c);
 }
 

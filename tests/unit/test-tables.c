@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The CLI's tables of configurations and backups (restores: test-restore-report.c), as a person
+ * reads them: single-word headers as systemctl's, local times with "left"/"ago", sizes as
+ * systemd formats them, rows fitted to a terminal's width. */
+
+#include <stdlib.h>
+
+#include "output.h"
+#include "restore-report.h"
+#include "tap.h"
+
+#define NOW (1795573030ULL * USEC_PER_SEC) /* Wed 2026-11-25 02:17:10 UTC */
+#define ID1 "3f2a1b0c-9d8e-4f7a-b6c5-d4e3f2a1b0c9"
+#define ID2 "9b1c2d3e-4f50-4a6b-8c7d-8e9fa0b1c2d3"
+
+static const TableStyle style = { .legend = true, .width = SIZE_MAX, .now = NOW };
+
+static char *configs_table(const ConfigInfo *c, size_t n, bool full, const TableStyle *s) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        CHECK_EQ(configs_print_table(c, n, full, s, f), 0);
+        fclose(f);
+        return buf;
+}
+
+static char *backups_table(const BackupInfo *b, size_t n, const char *config, const TableStyle *s, size_t *ret_n) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        CHECK_EQ(backups_print_table(b, n, config, s, f, ret_n), 0);
+        fclose(f);
+        return buf;
+}
+
+static const ConfigInfo configs[] = {
+        { .name = (char *) "default", .schedule = (char *) "daily", .calendar = (char *) "*-*-* 00:00:00", .keep = 7,
+          .enabled = true, .last_backup = NOW - 2 * USEC_PER_HOUR, .last_result = (char *) "completed",
+          .next_run = NOW + 5 * USEC_PER_MINUTE },
+        { .name = (char *) "off", .schedule = (char *) "hourly", .calendar = (char *) "*-*-* *:00:00", .keep = 24 },
+};
+
+TEST(config_tables) {
+        char *s;
+
+        s = configs_table(configs, 2, /* full= */ true, &style);
+        CHECK_STREQ(s, "NAME    SCHEDULE CALENDAR       KEEP ENABLED LAST                                    RESULT    NEXT                                  LOAD\n"
+                       "default daily    *-*-* 00:00:00    7 yes     Wed 2026-11-25 00:17:10 UTC 2h 0min ago completed Wed 2026-11-25 02:22:10 UTC 5min left loaded\n"
+                       "off     hourly   *-*-* *:00:00    24 no      -                                       -         disabled                              loaded\n");
+        free(s);
+        s = configs_table(configs, 2, /* full= */ false, &style);
+        CHECK_STREQ(s, "CONFIG  SCHEDULE LAST                                    RESULT    NEXT\n"
+                       "default daily    Wed 2026-11-25 00:17:10 UTC 2h 0min ago completed Wed 2026-11-25 02:22:10 UTC 5min left\n"
+                       "off     hourly   -                                       -         disabled\n");
+        free(s);
+}
+
+static const BackupInfo backups[] = {
+        { .id = (char *) ID2, .config = (char *) "default", .state = (char *) "completed", .revision = 1234,
+          .created = NOW - 90 * USEC_PER_SEC, .snapshot_size = 25165824, .size = 1536,
+          .file = (char *) "/var/lib/etcd-backup/default-20261125T021540Z-" ID2 ".db.zst" },
+        { .id = (char *) "failed-one", .config = (char *) "default", .state = (char *) "failed" },
+        { .id = (char *) ID1, .config = (char *) "nightly", .state = (char *) "completed", .revision = 99,
+          .created = NOW - 3 * USEC_PER_DAY, .snapshot_size = 512, .size = 300,
+          .file = (char *) "/var/lib/etcd-backup/nightly-20261122T021710Z-" ID1 ".db.zst" },
+};
+
+TEST(backup_table) {
+        size_t n;
+        char *s;
+
+        s = backups_table(backups, 3, NULL, &style, &n);
+        CHECK_EQ(n, 2);
+        CHECK(strstr(s, "ID                                   CONFIG  CREATED"));
+        CHECK(strstr(s, " REVISION SNAPSHOT SIZE FILE\n"));
+        CHECK(strstr(s, ID2 " default "));
+        CHECK(strstr(s, "/var/lib/etcd-backup/default-20261125T021540Z-" ID2 ".db.zst\n"));
+        CHECK(!strstr(s, "failed-one"));
+        free(s);
+
+        s = backups_table(backups, 3, "nightly", &style, &n);
+        CHECK_EQ(n, 1);
+        CHECK(!strstr(s, ID2));
+        free(s);
+        s = backups_table(backups, 3, "none", &style, &n);
+        CHECK_EQ(n, 0);
+        CHECK_STREQ(s, "");
+        free(s);
+}
+
+/* The words of the first line. */
+static size_t header_words(const char *s) {
+        size_t n = 0;
+
+        for (const char *p = s; *p && *p != '\n'; p++)
+                n += *p != ' ' && (p == s || p[-1] == ' ');
+        return n;
+}
+
+/* Every header one word, so that `awk '{print $N}'` finds the same column in the header as in
+ * the rows: as many words in the header as there are columns. */
+TEST(single_word_headers) {
+        RestoreInfo restore = { .id = (char *) ID1, .kind = (char *) "restore", .phase = (char *) "completed" };
+        char *buf = NULL, *s;
+        size_t size = 0, n;
+        FILE *f;
+
+        s = configs_table(configs, 2, true, &style);
+        CHECK_EQ(header_words(s), 9);
+        free(s);
+        s = configs_table(configs, 2, false, &style);
+        CHECK_EQ(header_words(s), 5);
+        free(s);
+        s = backups_table(backups, 3, NULL, &style, &n);
+        CHECK_EQ(header_words(s), 7);
+        free(s);
+        f = open_memstream(&buf, &size);
+        CHECK_EQ(restore_print_table(&restore, 1, &style, f), 0);
+        fclose(f);
+        CHECK_EQ(header_words(buf), 7);
+        free(buf);
+}
+
+int main(void) {
+        setenv("TZ", "UTC", 1);
+        tzset();
+        RUN(config_tables);
+        RUN(backup_table);
+        RUN(single_word_headers);
+        return tap_finish();
+}
