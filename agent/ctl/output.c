@@ -23,12 +23,25 @@ const char *format_time_human(char *buf, size_t l, usec_t t, usec_t now_usec) {
         return buf;
 }
 
+void json_time(JsonWriter *w, const char *key, usec_t t) {
+        char buf[FORMAT_TIMESTAMP_MAX], usec_key[64];
+
+        json_key(w, key);
+        json_string(w, format_time(buf, sizeof(buf), t));
+        snprintf(usec_key, sizeof(usec_key), "%s_usec", key);
+        json_key(w, usec_key);
+        if (t > 0)
+                json_uint(w, t);
+        else
+                json_null(w);
+}
+
 JsonWriter json_writer(void) {
         return (JsonWriter) { .f = stdout, .pretty = arg_json == JSON_PRETTY };
 }
 
 void json_backup(JsonWriter *w, const BackupInfo *b) {
-        char t[FORMAT_TIMESTAMP_MAX], hex[17];
+        char hex[17];
         bool completed = streq_ptr(b->state, "completed");
 
         json_begin_object(w);
@@ -46,10 +59,8 @@ void json_backup(JsonWriter *w, const BackupInfo *b) {
         json_uint(w, b->snapshot_size);
         json_key(w, "revision");
         json_int(w, b->revision);
-        json_key(w, "created");
-        json_string(w, format_time(t, sizeof(t), b->created));
-        json_key(w, "completed");
-        json_string(w, format_time(t, sizeof(t), b->completed));
+        json_time(w, "created", b->created);
+        json_time(w, "completed", b->completed);
         json_key(w, "sha256");
         json_string(w, completed ? b->sha256 : NULL);
         json_key(w, "etcd_version");
@@ -70,8 +81,6 @@ void json_backup(JsonWriter *w, const BackupInfo *b) {
 }
 
 void json_config(JsonWriter *w, const ConfigInfo *c) {
-        char t[FORMAT_TIMESTAMP_MAX];
-
         json_begin_object(w);
         json_key(w, "name");
         json_string(w, c->name);
@@ -83,22 +92,18 @@ void json_config(JsonWriter *w, const ConfigInfo *c) {
         json_uint(w, c->keep);
         json_key(w, "enabled");
         json_bool(w, c->enabled);
-        json_key(w, "last_backup");
-        json_string(w, format_time(t, sizeof(t), c->last_backup));
+        json_time(w, "last_backup", c->last_backup);
         json_key(w, "last_backup_id");
         json_string(w, isempty(c->last_backup_id) ? NULL : c->last_backup_id);
         json_key(w, "last_result");
         json_string(w, isempty(c->last_result) ? NULL : c->last_result);
-        json_key(w, "next_run");
-        json_string(w, format_time(t, sizeof(t), c->next_run));
+        json_time(w, "next_run", c->next_run);
         json_key(w, "load_error");
         json_string(w, isempty(c->load_error) ? NULL : c->load_error);
         json_end_object(w);
 }
 
 void json_restore(JsonWriter *w, const RestoreInfo *r) {
-        char t[FORMAT_TIMESTAMP_MAX];
-
         json_begin_object(w);
         json_key(w, "id");
         json_string(w, r->id);
@@ -114,10 +119,8 @@ void json_restore(JsonWriter *w, const RestoreInfo *r) {
         json_string(w, isempty(r->error) ? NULL : r->error);
         json_key(w, "error_name");
         json_string(w, isempty(r->error_name) ? NULL : r->error_name);
-        json_key(w, "started");
-        json_string(w, format_time(t, sizeof(t), r->started));
-        json_key(w, "finished");
-        json_string(w, format_time(t, sizeof(t), r->finished));
+        json_time(w, "started", r->started);
+        json_time(w, "finished", r->finished);
         json_key(w, "downtime_usec");
         json_uint(w, r->downtime_usec);
         json_key(w, "revision");

@@ -22,6 +22,10 @@ const char *format_time(char *buf, size_t l, usec_t t);
 #define FORMAT_TIME_HUMAN_MAX 96
 const char *format_time_human(char *buf, size_t l, usec_t t, usec_t now_usec);
 
+/* A time as "<key>": RFC 3339 UTC (what scripts have read since the start) and beside it
+ * "<key>_usec": µs since the epoch, as systemd's JSON tables give times; both null for 0. */
+void json_time(JsonWriter *w, const char *key, usec_t t);
+
 void json_backup(JsonWriter *w, const BackupInfo *b);
 void json_config(JsonWriter *w, const ConfigInfo *c);
 void json_restore(JsonWriter *w, const RestoreInfo *r);

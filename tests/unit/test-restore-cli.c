@@ -800,7 +800,8 @@ TEST(list_and_status) {
         CHECK_EQ(c.status, 0);
         CHECK(in_order(c.stdout_text, STRV_MAKE("[{\"id\":\"33333333-", "{\"id\":\"22222222-",
                                                 "\"error_name\":\"org.etcdbackup.Agent1.Error.EtcdUnhealthy\"",
-                                                "\"started\":\"2026-11-25T11:00:00Z\"", "\"finished\":\"2026-11-25T11:00:30Z\"",
+                                                "\"started\":\"2026-11-25T11:00:00Z\",\"started_usec\":1795604400000000,",
+                                                "\"finished\":\"2026-11-25T11:00:30Z\",\"finished_usec\":1795604430000000,",
                                                 "\"downtime_usec\":20000000",
                                                 "\"units\":[\"kube-apiserver.service\",\"kube-scheduler.service\"]",
                                                 "{\"id\":\"11111111-", "}]\n")));

@@ -92,7 +92,8 @@ TEST(json_of_a_completed_restore) {
 
         CHECK_STREQ(s, "{\"id\":\"" ID "\",\"kind\":\"restore\",\"backup\":\"" BACKUP "\",\"phase\":\"completed\","
                        "\"progress\":100,\"error\":null,\"error_name\":null,\"started\":\"2026-11-25T10:00:00Z\","
-                       "\"finished\":\"2026-11-25T10:00:41Z\",\"downtime_usec\":12349999,\"revision\":12345,"
+                       "\"started_usec\":1795600800000000,\"finished\":\"2026-11-25T10:00:41Z\",\"finished_usec\":1795600841000000,"
+                       "\"downtime_usec\":12349999,\"revision\":12345,"
                        "\"revision_bump\":1000000000,\"previous_data\":\"/var/lib/etcd/default/member.before-restore-" ID "\","
                        "\"dry_run\":false,\"data_dir\":\"/var/lib/etcd/default\",\"etcd_unit\":\"etcd.service\","
                        "\"units\":[\"kube-apiserver.service\",\"kube-scheduler.service\"],\"name\":\"node1\","
@@ -108,7 +109,8 @@ TEST(json_of_a_restore_under_way) {
         char *s = json_of(&r);
 
         CHECK_STREQ(s, "{\"id\":\"" ID "\",\"kind\":\"restore\",\"backup\":null,\"phase\":\"verifying\",\"progress\":0,"
-                       "\"error\":null,\"error_name\":null,\"started\":\"2026-11-25T10:00:00Z\",\"finished\":null,"
+                       "\"error\":null,\"error_name\":null,\"started\":\"2026-11-25T10:00:00Z\","
+                       "\"started_usec\":1795600800000000,\"finished\":null,\"finished_usec\":null,"
                        "\"downtime_usec\":0,\"revision\":0,\"revision_bump\":0,\"previous_data\":null,\"dry_run\":true,"
                        "\"data_dir\":null,\"etcd_unit\":null,\"units\":[],\"name\":null,\"initial_cluster\":null,"
                        "\"resumed\":true}\n");

@@ -90,6 +90,51 @@ TEST(backup_table) {
         free(s);
 }
 
+static char *json_of(void (*f)(JsonWriter *w, const void *x), const void *x) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *m = open_memstream(&buf, &size);
+        JsonWriter w = { .f = m };
+
+        f(&w, x);
+        fclose(m);
+        return buf;
+}
+
+static void backup_json(JsonWriter *w, const void *x) {
+        json_backup(w, x);
+}
+static void config_json(JsonWriter *w, const void *x) {
+        json_config(w, x);
+}
+static void restore_json(JsonWriter *w, const void *x) {
+        json_restore(w, x);
+}
+
+/* Each time twice: RFC 3339 as it always was, and µs since the epoch beside it, as systemd's JSON
+ * tables have times; null both when it never happened. */
+TEST(json_times) {
+        RestoreInfo restore = { .id = (char *) ID1, .started = NOW + 1, .finished = 0 };
+        char *s;
+
+        s = json_of(backup_json, &backups[0]);
+        CHECK(strstr(s, ",\"created\":\"2026-11-25T02:15:40Z\",\"created_usec\":1795572940000000,"));
+        CHECK(strstr(s, ",\"completed\":null,\"completed_usec\":null,"));
+        free(s);
+        s = json_of(config_json, &configs[0]);
+        CHECK(strstr(s, ",\"last_backup\":\"2026-11-25T00:17:10Z\",\"last_backup_usec\":1795565830000000,"));
+        CHECK(strstr(s, ",\"next_run\":\"2026-11-25T02:22:10Z\",\"next_run_usec\":1795573330000000,"));
+        free(s);
+        s = json_of(config_json, &configs[1]);
+        CHECK(strstr(s, ",\"last_backup\":null,\"last_backup_usec\":null,"));
+        CHECK(strstr(s, ",\"next_run\":null,\"next_run_usec\":null,"));
+        free(s);
+        s = json_of(restore_json, &restore);
+        CHECK(strstr(s, ",\"started\":\"2026-11-25T02:17:10Z\",\"started_usec\":1795573030000001,"));
+        CHECK(strstr(s, ",\"finished\":null,\"finished_usec\":null,"));
+        free(s);
+}
+
 /* The words of the first line. */
 static size_t header_words(const char *s) {
         size_t n = 0;
@@ -129,5 +174,6 @@ int main(void) {
         RUN(config_tables);
         RUN(backup_table);
         RUN(single_word_headers);
+        RUN(json_times);
         return tap_finish();
 }
