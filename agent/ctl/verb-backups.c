@@ -29,7 +29,7 @@ static bool backup_progress(const void *info, char *buf, size_t size) {
         if (!streq_ptr(b->state, "running"))
                 return false;
         snprintf(buf, size, "Backing up '%s': %" PRIu32 "%% (%s of %s)", strna(b->config), b->progress,
-                 format_bytes(done, sizeof(done), b->bytes_done), format_bytes(total, sizeof(total), b->bytes_total));
+                 strna(format_bytes(done, sizeof(done), b->bytes_done)), strna(format_bytes(total, sizeof(total), b->bytes_total)));
         return true;
 }
 

@@ -286,6 +286,30 @@ TEST(formats) {
         CHECK_STREQ(format_timestamp_compact(b, sizeof(b), 1795573030194338ULL), "20261125T021710Z");
 }
 
+/* systemd's own expectations of format_bytes() (src/test/test-format-util.c: IEC, with the point
+ * and the trailing B), and a few of ours. */
+TEST(format_bytes_as_systemd) {
+        char b[FORMAT_BYTES_MAX];
+
+        CHECK_STREQ(format_bytes(b, sizeof(b), 900), "900B");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1023), "1023B");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1024), "1.0K");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1100), "1.0K");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1500), "1.4K");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024), "3.0M");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024), "3.0G");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024 * 1024), "3.0T");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024 * 1024 * 1024), "3.0P");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024 * 1024 * 1024 * 1024), "3.0E");
+        CHECK(!format_bytes(b, sizeof(b), UINT64_MAX));
+
+        CHECK_STREQ(format_bytes(b, sizeof(b), 0), "0B");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1048575), "1023.9K"); /* cut: never "1024.0K" */
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1048576), "1.0M");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 25165824 + 943718), "24.8M"); /* 24.899...: cut */
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_MAX - 1), "15.9E");
+}
+
 TEST(relative_times) {
         const usec_t t = 1795573030194338ULL, s = 1000000ULL;
         char b[64];
@@ -316,5 +340,6 @@ int main(void) {
         RUN(table_width);
         RUN(ellipsize);
         RUN(formats);
+        RUN(format_bytes_as_systemd);
         return tap_finish();
 }

@@ -78,6 +78,9 @@ TEST(backup_table) {
         CHECK(strstr(s, ID2 " default "));
         CHECK(strstr(s, "/var/lib/etcd-backup/default-20261125T021540Z-" ID2 ".db.zst\n"));
         CHECK(!strstr(s, "failed-one"));
+        /* Sizes as systemd's format_bytes(): base 1024, the tenths cut. */
+        CHECK(strstr(s, "    24.0M 1.5K /var/lib/etcd-backup/default-"));
+        CHECK(strstr(s, "     512B 300B /var/lib/etcd-backup/nightly-"));
         free(s);
 
         s = backups_table(backups, 3, "nightly", &style, &n);
