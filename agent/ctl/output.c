@@ -213,12 +213,12 @@ int backups_print_table(const BackupInfo *backups, size_t n, const char *config,
         table_set_width(t, style->width);
         for (size_t i = 0; i < n; i++) {
                 const BackupInfo *b = &backups[i];
-                char created[FORMAT_TIMESTAMP_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];
+                char created[FORMAT_TIME_HUMAN_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];
 
                 if (!streq_ptr(b->state, "completed") || (config && !streq_ptr(b->config, config)))
                         continue;
                 snprintf(rev, sizeof(rev), "%" PRIi64, b->revision);
-                r = table_add_row(t, b->id, b->config, format_time(created, sizeof(created), b->created), rev,
+                r = table_add_row(t, b->id, b->config, format_time_human(created, sizeof(created), b->created, style->now), rev,
                                   format_bytes(snap, sizeof(snap), b->snapshot_size),
                                   format_bytes(size, sizeof(size), b->size), b->file);
                 if (r < 0)

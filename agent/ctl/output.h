@@ -17,8 +17,9 @@
 JsonWriter json_writer(void);
 /* RFC 3339 UTC, or NULL (JSON null, table "-") for 0: never happened. */
 const char *format_time(char *buf, size_t l, usec_t t);
-/* For the configuration tables, as systemctl list-timers: local time and how far from now,
- * "Wed 2026-12-02 14:20:00 UTC 5min left", or NULL for 0. JSON keeps RFC 3339 UTC. */
+/* For the tables (configurations, backups, restores), as systemctl list-timers: local time and
+ * how far from now, "Wed 2026-12-02 14:20:00 UTC 5min left", or NULL for 0. JSON keeps RFC 3339
+ * UTC. */
 #define FORMAT_TIME_HUMAN_MAX 96
 const char *format_time_human(char *buf, size_t l, usec_t t, usec_t now_usec);
 

@@ -291,11 +291,11 @@ int restore_print_table(const RestoreInfo *restores, size_t n, const TableStyle 
         table_set_width(t, style->width);
         for (size_t i = 0; i < n; i++) {
                 const RestoreInfo *x = &restores[i];
-                char started[FORMAT_TIMESTAMP_MAX], downtime[FORMAT_SECONDS_MAX], kind[64];
+                char started[FORMAT_TIME_HUMAN_MAX], downtime[FORMAT_SECONDS_MAX], kind[64];
 
                 snprintf(kind, sizeof(kind), "%s%s", strna(x->kind), x->dry_run ? " (dry run)" : "");
                 r = table_add_row(t, x->id, kind, isempty(x->backup) ? NULL : x->backup,
-                                  format_time(started, sizeof(started), x->started), x->phase,
+                                  format_time_human(started, sizeof(started), x->started, style->now), x->phase,
                                   x->downtime_usec > 0 ? format_seconds(downtime, sizeof(downtime), x->downtime_usec) : NULL,
                                   isempty(x->error_name) ? NULL : short_error_name(x->error_name));
                 if (r < 0)

@@ -779,18 +779,25 @@ TEST(list_and_status) {
         CHECK(in_order(c.stdout_text, STRV_MAKE("ID ", " KIND ", " PHASE ", "\n33333333-", " staging ",
                                                 "\n22222222-", " rolled-back ", "20.0 s EtcdUnhealthy",
                                                 "\n11111111-", " completed ", "12.3 s -\n", "\n3 restores listed.\n")));
+        /* Local times (TZ=UTC here) and how long ago, as systemctl list-timers. */
+        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", " Wed 2026-11-25 11:00:00 UTC ", " ago rolled-back ")));
         cli_done(&c);
 
-        /* On a terminal too narrow for it, the error is shortened (its column to 8); not on a
-         * pipe (above), nor with --full. */
-        cli_run_on_pty(&c, STRV_MAKE("list-restores"), "132");
+        /* On a terminal too narrow for it, the error is shortened (by 5, to 8 columns); not on
+         * a pipe (above), nor with --full. The width of the rows depends on today's date ("7 days
+         * ago"): measured first, whole. */
+        char columns[16];
+        const char *row;
+        cli_run_on_pty(&c, STRV_MAKE("-l", "list-restores"), "20");
+        row = strstr(c.stdout_text, "\n22222222-");
+        CHECK(row && in_order(row, STRV_MAKE(" rolled-back ", "20.0 s EtcdUnhealthy\n")));
+        snprintf(columns, sizeof(columns), "%zu", row ? strcspn(row + 1, "\n") - 5 : 0);
+        cli_done(&c);
+        cli_run_on_pty(&c, STRV_MAKE("list-restores"), columns);
         CHECK_EQ(c.status, 0);
         CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", " rolled-back ", "20.0 s EtcdUnh\xe2\x80\xa6\n",
                                                 "11111111-", "12.3 s -\n")));
         CHECK(!strstr(c.stdout_text, "EtcdUnhealthy"));
-        cli_done(&c);
-        cli_run_on_pty(&c, STRV_MAKE("-l", "list-restores"), "132");
-        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", "20.0 s EtcdUnhealthy\n")));
         cli_done(&c);
         cli_run_on_pty(&c, STRV_MAKE("list-restores"), "1000");
         CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", "20.0 s EtcdUnhealthy\n")));
@@ -843,6 +850,7 @@ int main(void) {
                 printf("Bail out! ETCD_BACKUPCTL is not set\n");
                 return EXIT_FAILURE;
         }
+        setenv("TZ", "UTC", 1); /* for the CLI's local times */
         if (agent_errors_register() < 0 || (bus = bus_start()) < 0) {
                 printf("Bail out! Cannot start a private dbus-daemon\n");
                 return EXIT_FAILURE;

@@ -376,7 +376,8 @@ TEST(hints) {
 static char *table_of(const RestoreInfo *x, size_t n, bool legend) {
         Capture c;
 
-        CHECK_EQ(restore_print_table(x, n, &(TableStyle) { .legend = legend, .width = SIZE_MAX }, capture_begin(&c)), 0);
+        CHECK_EQ(restore_print_table(x, n, &(TableStyle) { .legend = legend, .width = SIZE_MAX, .now = STARTED + 2 * USEC_PER_HOUR },
+                                     capture_begin(&c)), 0);
         return capture_end(&c);
 }
 
@@ -389,9 +390,10 @@ TEST(table) {
         x[1].dry_run = true;
         x[1].downtime_usec = 0;
         s = table_of(x, 2, true);
-        CHECK_STREQ(s, "ID                                   KIND              BACKUP                               STARTED              PHASE       DOWNTIME ERROR\n"
-                       ID " restore           " BACKUP " 2026-11-25T11:00:00Z rolled-back   61.0 s EtcdUnhealthy\n"
-                       ID " restore (dry run) " BACKUP " 2026-11-25T10:00:00Z completed          - -\n"
+        /* Local times, and how long ago, as systemctl list-timers shows them (TZ=UTC here). */
+        CHECK_STREQ(s, "ID                                   KIND              BACKUP                               STARTED                                 PHASE       DOWNTIME ERROR\n"
+                       ID " restore           " BACKUP " Wed 2026-11-25 11:00:00 UTC 1h 0min ago rolled-back   61.0 s EtcdUnhealthy\n"
+                       ID " restore (dry run) " BACKUP " Wed 2026-11-25 10:00:00 UTC 2h 0min ago completed          - -\n"
                        "\n2 restores listed.\n");
         free(s);
 
@@ -399,7 +401,7 @@ TEST(table) {
         CHECK_STREQ(s, "0 restores listed.\n");
         free(s);
         s = table_of(x, 1, false);
-        CHECK_STREQ(s, ID " restore " BACKUP " 2026-11-25T11:00:00Z rolled-back 61.0 s EtcdUnhealthy\n");
+        CHECK_STREQ(s, ID " restore " BACKUP " Wed 2026-11-25 11:00:00 UTC 1h 0min ago rolled-back 61.0 s EtcdUnhealthy\n");
         free(s);
 }
 
@@ -413,6 +415,8 @@ TEST(format_seconds) {
 }
 
 int main(void) {
+        setenv("TZ", "UTC", 1);
+        tzset();
         RUN(json_of_a_completed_restore);
         RUN(json_of_a_restore_under_way);
         RUN(exit_status_by_phase);

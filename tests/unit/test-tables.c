@@ -75,7 +75,9 @@ TEST(backup_table) {
         CHECK_EQ(n, 2);
         CHECK(strstr(s, "ID                                   CONFIG  CREATED"));
         CHECK(strstr(s, " REVISION SNAPSHOT SIZE FILE\n"));
-        CHECK(strstr(s, ID2 " default "));
+        /* Local times and how long ago, as in the configuration tables. */
+        CHECK(strstr(s, ID2 " default Wed 2026-11-25 02:15:40 UTC 1min 30s ago "));
+        CHECK(strstr(s, ID1 " nightly Sun 2026-11-22 02:17:10 UTC 3 days ago    "));
         CHECK(strstr(s, "/var/lib/etcd-backup/default-20261125T021540Z-" ID2 ".db.zst\n"));
         CHECK(!strstr(s, "failed-one"));
         /* Sizes as systemd's format_bytes(): base 1024, the tenths cut. */
