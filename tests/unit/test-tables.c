@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The CLI's tables of configurations and backups (restores: test-restore-report.c), as a person
  * reads them: single-word headers as systemctl's, local times with "left"/"ago", sizes as
- * systemd formats them, rows fitted to a terminal's width. */
+ * systemd formats them (fitting a width: test-output.c); and the times of the JSON, each also
+ * in µs. */
 
 #include <stdlib.h>
 
