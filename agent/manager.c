@@ -202,6 +202,8 @@ Manager *manager_free(Manager *m) {
         backup_configs_cancel_load(m);
         m->retention_defer = sd_event_source_disable_unref(m->retention_defer);
         m->metrics_defer = sd_event_source_disable_unref(m->metrics_defer);
+        m->overdue_timer = sd_event_source_disable_unref(m->overdue_timer);
+        m->restores_counted = strv_free(m->restores_counted);
         m->extend_timeout = sd_event_source_disable_unref(m->extend_timeout);
         /* A restore still running stays in its journal, and is resumed at the next start. Its
          * calls to systemd go with it, then the client with the timers' calls. */
@@ -245,9 +247,58 @@ void manager_release_memory(Manager *m) {
         (void) memory_release(libraries);
 }
 
+bool backup_config_is_overdue(const BackupConfig *c, usec_t now_usec) {
+        return c->spec.enabled && c->next_run > 0 && c->next_run + HEALTH_OVERDUE_USEC < now_usec;
+}
+
+usec_t manager_next_overdue(Manager *m, usec_t now_usec) {
+        usec_t next = USEC_INFINITY;
+
+        LIST_FOREACH(configs, c, m->configs)
+                if (c->spec.enabled && c->next_run > 0 && !backup_config_is_overdue(c, now_usec))
+                        next = MIN(next, c->next_run + HEALTH_OVERDUE_USEC + 1);
+        return next;
+}
+
+static int on_overdue(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        /* A timer that did not fire: nothing else would tell. */
+        manager_update_state(m); /* and the timer for the next one */
+        manager_metrics_changed(m);
+        return 0;
+}
+
+/* A timer on the realtime clock, as NextRun is, not a poll: it moves with every change of a
+ * NextRun (which comes through manager_update_state()). */
+static void manager_schedule_overdue(Manager *m, usec_t now_usec) {
+        usec_t next;
+        int r;
+
+        if (!m->event)
+                return;
+        next = manager_next_overdue(m, now_usec);
+        if (next == USEC_INFINITY) {
+                if (m->overdue_timer)
+                        (void) sd_event_source_set_enabled(m->overdue_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (m->overdue_timer) {
+                r = sd_event_source_set_time(m->overdue_timer, next);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->overdue_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(m->event, &m->overdue_timer, CLOCK_REALTIME, next, USEC_PER_SEC, on_overdue, m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to set a timer for the next overdue configuration, ignoring: %m");
+}
+
 void manager_update_state(Manager *m) {
         ManagerState s = m->restore ? MANAGER_RESTORING : m->running ? MANAGER_BACKING_UP : MANAGER_IDLE;
+        usec_t now_usec = now(CLOCK_REALTIME);
         unsigned n = 0;
+
+        manager_schedule_overdue(m, now_usec);
 
         if (s != m->state) {
                 m->state = s;
@@ -272,7 +323,7 @@ void manager_update_state(Manager *m) {
         }
         LIST_FOREACH(backups, b, m->backups)
                 n += b->state == BACKUP_COMPLETED;
-        _cleanup_free_ char *health = manager_health_summary(m, now(CLOCK_REALTIME));
+        _cleanup_free_ char *health = manager_health_summary(m, now_usec);
         (void) sd_notifyf(false, "STATUS=Idle; %u backups in %s%s%s.", n, m->config.storage_directory,
                           health ? "; " : "", strempty(health));
 }
@@ -280,7 +331,6 @@ void manager_update_state(Manager *m) {
 /* What an operator must know first, for the status line: the first configuration whose last
  * backup failed (with why), else the first one overdue (its timer should have run more than
  * HEALTH_OVERDUE_USEC ago), and how many more are in trouble. NULL when all is well. */
-#define HEALTH_OVERDUE_USEC (5 * USEC_PER_MINUTE)
 #define HEALTH_REASON_MAX 120
 char *manager_health_summary(Manager *m, usec_t now_usec) {
         BackupConfig *failed = NULL, *overdue = NULL;
@@ -290,7 +340,7 @@ char *manager_health_summary(Manager *m, usec_t now_usec) {
 
         LIST_FOREACH(configs, c, m->configs) {
                 bool is_failed = streq_ptr(c->last_result, "failed");
-                bool is_overdue = c->spec.enabled && c->next_run > 0 && c->next_run + HEALTH_OVERDUE_USEC < now_usec;
+                bool is_overdue = backup_config_is_overdue(c, now_usec);
 
                 if (is_failed && !failed)
                         failed = c;

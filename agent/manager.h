@@ -50,6 +50,14 @@ typedef struct Manager {
         Timers *timers;
         sd_event_source *retention_defer;
         sd_event_source *metrics_defer; /* the metrics file is to be written (agent/metrics.h) */
+        /* Fires when the next configuration becomes overdue: the status line and the metrics
+         * say so then, with nothing else happening. */
+        sd_event_source *overdue_timer;
+        /* Restores that ended since the agent started, for the metrics' counter, which must
+         * not go down when old restores are pruned; and the ids of those counted that are
+         * still listed, so that each is counted once. */
+        uint64_t restores_ended[3]; /* completed, rolled back, failed */
+        char **restores_counted;
 
         Backup *backups; /* completed ones on disk, the running one, the last few failed */
         Backup *running;
@@ -89,6 +97,12 @@ void manager_restore_finished(Manager *m);
 
 /* Re-derives State from what runs, and tells the bus and the service manager when it changed. */
 void manager_update_state(Manager *m);
+/* An enabled configuration whose timer should have run more than HEALTH_OVERDUE_USEC ago. */
+#define HEALTH_OVERDUE_USEC (5 * USEC_PER_MINUTE)
+bool backup_config_is_overdue(const BackupConfig *c, usec_t now_usec);
+/* When the first configuration not overdue at now_usec becomes so; USEC_INFINITY when none will
+ * (by the NextRun each has now). */
+usec_t manager_next_overdue(Manager *m, usec_t now_usec);
 /* One short phrase on the configurations in trouble (a failed last backup, an overdue timer), for
  * the status line; NULL when none is. Allocated. */
 char *manager_health_summary(Manager *m, usec_t now_usec);

@@ -68,6 +68,9 @@ static const struct {
           offsetof(MetricsConfig, next_run), SECONDS, IF_NEXT_RUN },
         { "etcd_backup_failures_total", "counter", "Failed backups of the configuration since the agent started.",
           offsetof(MetricsConfig, failures), COUNT, ALWAYS },
+        { "etcd_backup_overdue", "gauge",
+          "Whether the configuration is enabled and its timer should have run more than 5 minutes ago (1) or not (0).",
+          offsetof(MetricsConfig, overdue), FLAG, ALWAYS },
 };
 
 static bool sample_wanted(const MetricsConfig *c, SampleWhen when) {
@@ -141,10 +144,11 @@ int metrics_format(const char *version, const MetricsConfig *configs, size_t n, 
 
 /* ---- the agent's state, written where node_exporter reads it ------------------------------------ */
 
-static void gather_config(Manager *m, const BackupConfig *c, MetricsConfig *ret) {
+static void gather_config(Manager *m, const BackupConfig *c, usec_t now_usec, MetricsConfig *ret) {
         const Backup *latest = NULL;
 
         *ret = (MetricsConfig) {
+                .overdue = backup_config_is_overdue(c, now_usec),
                 .name = c->name,
                 .last_attempt = c->last_backup,
                 .has_result = !!c->last_result,
@@ -167,6 +171,33 @@ static void gather_config(Manager *m, const BackupConfig *c, MetricsConfig *ret)
         ret->last_size = latest->file_size;
 }
 
+int manager_count_restores(Manager *m, MetricsRestores *ret) {
+        _cleanup_strv_free_ char **counted = NULL;
+        size_t n = 0;
+        int r;
+
+        /* Each restore that ended counts once, when first seen ended: those the agent found at its
+         * start, then each as it ends. The list keeps the ids still listed only, so it stays as
+         * short as the list of restores. */
+        LIST_FOREACH(restores, i, m->restores) {
+                if (!restore_phase_is_final(i->j.phase))
+                        continue;
+                if (!strv_contains(m->restores_counted, i->j.id))
+                        m->restores_ended[i->j.phase == RESTORE_COMPLETED ? 0 : i->j.phase == RESTORE_ROLLED_BACK ? 1 : 2]++;
+                r = strv_extend_counted(&counted, &n, i->j.id);
+                if (r < 0)
+                        return r;
+        }
+        strv_free(m->restores_counted);
+        m->restores_counted = TAKE_PTR(counted);
+        *ret = (MetricsRestores) {
+                .completed = m->restores_ended[0],
+                .rolled_back = m->restores_ended[1],
+                .failed = m->restores_ended[2],
+        };
+        return 0;
+}
+
 static void manager_write_metrics(Manager *m) {
         static bool missing_logged = false;
         const char *path = m->config.metrics_textfile;
@@ -185,12 +216,13 @@ static void manager_write_metrics(Manager *m) {
                 log_oom();
                 return;
         }
+        usec_t now_usec = now(CLOCK_REALTIME);
         LIST_FOREACH(configs, c, m->configs)
-                gather_config(m, c, &configs[n++]);
-        LIST_FOREACH(restores, i, m->restores) {
-                restores.completed += i->j.phase == RESTORE_COMPLETED;
-                restores.rolled_back += i->j.phase == RESTORE_ROLLED_BACK;
-                restores.failed += i->j.phase == RESTORE_FAILED;
+                gather_config(m, c, now_usec, &configs[n++]);
+        r = manager_count_restores(m, &restores);
+        if (r < 0) {
+                log_oom();
+                return;
         }
         r = metrics_format(PROJECT_VERSION, configs, n, &restores, &text);
         if (r < 0) {

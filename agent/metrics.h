@@ -25,8 +25,12 @@ typedef struct MetricsConfig {
         uint64_t kept;         /* completed backups on disk */
         usec_t next_run;       /* 0: no timer */
         uint64_t failures;     /* failed backups since the agent started */
+        bool overdue;          /* enabled, and its timer should have run more than 5 min ago */
 } MetricsConfig;
 
+/* Restores that ended, by how: a counter, never less than it was while the agent runs (pruning
+ * old restores does not lower it); at a start it counts the restores the agent keeps, which
+ * Prometheus's rate() and increase() take as a counter reset if it is less. */
 typedef struct MetricsRestores {
         uint64_t completed, rolled_back, failed;
 } MetricsRestores;
@@ -42,3 +46,5 @@ typedef struct Manager Manager;
  * temporary file in the same directory, then rename(). A missing directory (no node_exporter
  * here) is logged once and skipped. Never fails the caller. */
 void manager_metrics_changed(Manager *m);
+/* The restores counter as the metrics give it now (and what it counted, for the next time). */
+int manager_count_restores(Manager *m, MetricsRestores *ret);

@@ -17,6 +17,7 @@
 JsonMode arg_json = JSON_OFF;
 bool arg_legend = true;
 bool arg_no_pager = false;
+bool arg_full = false;
 bool arg_quiet = false;
 bool arg_ask_password = true;
 bool arg_wait = true;
@@ -77,6 +78,7 @@ static void help(void) {
                "                         Print one JSON document instead of tables\n"
                "     --no-legend         Print tables without header and footer\n"
                "     --no-pager          Do not pipe output into a pager\n"
+               "  -l --full              Do not ellipsize table cells to fit the terminal\n"
                "  -q --quiet             Do not print informational messages (errors are still\n"
                "                         printed)\n"
                "     --no-ask-password   Do not ask for a password to authorize an action\n"
@@ -140,6 +142,7 @@ int parse_argv(int argc, char *argv[]) {
                 { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
                 { "quiet", no_argument, NULL, 'q' },
+                { "full", no_argument, NULL, 'l' },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "no-wait", no_argument, NULL, ARG_NO_WAIT },
                 { "scheduled", no_argument, NULL, ARG_SCHEDULED },
@@ -162,7 +165,7 @@ int parse_argv(int argc, char *argv[]) {
         unsigned keep, sec;
         int c;
 
-        while ((c = getopt_long(argc, argv, "hq", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hlq", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -191,6 +194,9 @@ int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_NO_PAGER:
                         arg_no_pager = true;
+                        break;
+                case 'l':
+                        arg_full = true;
                         break;
                 case 'q':
                         arg_quiet = true;

@@ -11,6 +11,7 @@ typedef enum JsonMode { JSON_OFF, JSON_SHORT, JSON_PRETTY } JsonMode;
 extern JsonMode arg_json;
 extern bool arg_legend;
 extern bool arg_no_pager;
+extern bool arg_full;  /* -l: tables not fitted to the terminal */
 extern bool arg_quiet; /* -q: no informational messages (errors are still printed) */
 extern bool arg_ask_password;
 extern bool arg_wait;

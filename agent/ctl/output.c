@@ -23,12 +23,25 @@ const char *format_time_human(char *buf, size_t l, usec_t t, usec_t now_usec) {
         return buf;
 }
 
+void json_time(JsonWriter *w, const char *key, usec_t t) {
+        char buf[FORMAT_TIMESTAMP_MAX], usec_key[64];
+
+        json_key(w, key);
+        json_string(w, format_time(buf, sizeof(buf), t));
+        snprintf(usec_key, sizeof(usec_key), "%s_usec", key);
+        json_key(w, usec_key);
+        if (t > 0)
+                json_uint(w, t);
+        else
+                json_null(w);
+}
+
 JsonWriter json_writer(void) {
         return (JsonWriter) { .f = stdout, .pretty = arg_json == JSON_PRETTY };
 }
 
 void json_backup(JsonWriter *w, const BackupInfo *b) {
-        char t[FORMAT_TIMESTAMP_MAX], hex[17];
+        char hex[17];
         bool completed = streq_ptr(b->state, "completed");
 
         json_begin_object(w);
@@ -46,10 +59,8 @@ void json_backup(JsonWriter *w, const BackupInfo *b) {
         json_uint(w, b->snapshot_size);
         json_key(w, "revision");
         json_int(w, b->revision);
-        json_key(w, "created");
-        json_string(w, format_time(t, sizeof(t), b->created));
-        json_key(w, "completed");
-        json_string(w, format_time(t, sizeof(t), b->completed));
+        json_time(w, "created", b->created);
+        json_time(w, "completed", b->completed);
         json_key(w, "sha256");
         json_string(w, completed ? b->sha256 : NULL);
         json_key(w, "etcd_version");
@@ -70,8 +81,6 @@ void json_backup(JsonWriter *w, const BackupInfo *b) {
 }
 
 void json_config(JsonWriter *w, const ConfigInfo *c) {
-        char t[FORMAT_TIMESTAMP_MAX];
-
         json_begin_object(w);
         json_key(w, "name");
         json_string(w, c->name);
@@ -83,22 +92,18 @@ void json_config(JsonWriter *w, const ConfigInfo *c) {
         json_uint(w, c->keep);
         json_key(w, "enabled");
         json_bool(w, c->enabled);
-        json_key(w, "last_backup");
-        json_string(w, format_time(t, sizeof(t), c->last_backup));
+        json_time(w, "last_backup", c->last_backup);
         json_key(w, "last_backup_id");
         json_string(w, isempty(c->last_backup_id) ? NULL : c->last_backup_id);
         json_key(w, "last_result");
         json_string(w, isempty(c->last_result) ? NULL : c->last_result);
-        json_key(w, "next_run");
-        json_string(w, format_time(t, sizeof(t), c->next_run));
+        json_time(w, "next_run", c->next_run);
         json_key(w, "load_error");
         json_string(w, isempty(c->load_error) ? NULL : c->load_error);
         json_end_object(w);
 }
 
 void json_restore(JsonWriter *w, const RestoreInfo *r) {
-        char t[FORMAT_TIMESTAMP_MAX];
-
         json_begin_object(w);
         json_key(w, "id");
         json_string(w, r->id);
@@ -114,10 +119,8 @@ void json_restore(JsonWriter *w, const RestoreInfo *r) {
         json_string(w, isempty(r->error) ? NULL : r->error);
         json_key(w, "error_name");
         json_string(w, isempty(r->error_name) ? NULL : r->error_name);
-        json_key(w, "started");
-        json_string(w, format_time(t, sizeof(t), r->started));
-        json_key(w, "finished");
-        json_string(w, format_time(t, sizeof(t), r->finished));
+        json_time(w, "started", r->started);
+        json_time(w, "finished", r->finished);
         json_key(w, "downtime_usec");
         json_uint(w, r->downtime_usec);
         json_key(w, "revision");
@@ -156,13 +159,19 @@ void json_restore(JsonWriter *w, const RestoreInfo *r) {
         json_end_object(w);
 }
 
-int print_configs(const Objects *o, bool full) {
+TableStyle table_style(void) {
+        return (TableStyle) { .legend = arg_legend, .width = table_width(), .now = now(CLOCK_REALTIME) };
+}
+
+int configs_print_table(const ConfigInfo *configs, size_t n, bool full, const TableStyle *style, FILE *f) {
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
-        /* LOAD last, so that scripts reading the older columns by position still can. */
-        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST BACKUP", "RESULT", "NEXT RUN", "LOAD", NULL)
-                 : table_new("CONFIG", "SCHEDULE", "LAST BACKUP", "RESULT", "NEXT RUN", NULL);
+        /* LOAD last, so that scripts reading the older columns by position still can. LAST and
+         * NEXT as systemctl list-timers has them: one word each, so that a header splits as its
+         * rows do. */
+        t = full ? table_new("NAME", "SCHEDULE", "CALENDAR", "KEEP", "ENABLED", "LAST", "RESULT", "NEXT", "LOAD", NULL)
+                 : table_new("CONFIG", "SCHEDULE", "LAST", "RESULT", "NEXT", NULL);
         if (!t)
                 return -ENOMEM;
         if (full) {
@@ -170,26 +179,64 @@ int print_configs(const Objects *o, bool full) {
                 table_set_color(t, 8, color_of_state);
         }
         table_set_color(t, full ? 6 : 3, color_of_state);
-        usec_t n = now(CLOCK_REALTIME);
+        /* The calendar is what the agent made of SCHEDULE: the one to shorten on a narrow terminal. */
+        if (full)
+                table_set_ellipsize(t, 2, 100);
+        table_set_width(t, style->width);
 
-        for (size_t i = 0; i < o->n_configs; i++) {
-                const ConfigInfo *c = &o->configs[i];
+        for (size_t i = 0; i < n; i++) {
+                const ConfigInfo *c = &configs[i];
                 char last[FORMAT_TIME_HUMAN_MAX], next[FORMAT_TIME_HUMAN_MAX], keep[16];
                 const char *result = isempty(c->last_result) ? NULL : c->last_result;
                 /* A file broken from the start leaves nothing known about enabled: no "disabled". */
                 bool unknown = !isempty(c->load_error) && isempty(c->schedule);
-                const char *next_run = c->enabled || unknown ? format_time_human(next, sizeof(next), c->next_run, n) : "disabled";
+                const char *next_run = c->enabled || unknown ? format_time_human(next, sizeof(next), c->next_run, style->now)
+                                                             : "disabled";
 
                 snprintf(keep, sizeof(keep), "%" PRIu32, c->keep);
                 r = full ? table_add_row(t, c->name, c->schedule, c->calendar, keep, c->enabled ? "yes" : "no",
-                                         format_time_human(last, sizeof(last), c->last_backup, n), result, next_run,
+                                         format_time_human(last, sizeof(last), c->last_backup, style->now), result, next_run,
                                          isempty(c->load_error) ? "loaded" : "broken")
-                         : table_add_row(t, c->name, c->schedule, format_time_human(last, sizeof(last), c->last_backup, n), result,
-                                         next_run);
+                         : table_add_row(t, c->name, c->schedule, format_time_human(last, sizeof(last), c->last_backup, style->now),
+                                         result, next_run);
                 if (r < 0)
                         return r;
         }
-        return table_print(t, stdout, arg_legend);
+        return table_print(t, f, style->legend);
+}
+
+int backups_print_table(const BackupInfo *backups, size_t n, const char *config, const TableStyle *style, FILE *f,
+                        size_t *ret_n) {
+        _cleanup_(table_freep) Table *t = NULL;
+        size_t listed = 0;
+        int r;
+
+        t = table_new("ID", "CONFIG", "CREATED", "REVISION", "SNAPSHOT", "SIZE", "FILE", NULL);
+        if (!t)
+                return -ENOMEM;
+        table_set_align_right(t, 3);
+        table_set_align_right(t, 4);
+        table_set_align_right(t, 5);
+        /* The path, shortened in the middle (its directory and the id at its end stay), when the
+         * terminal is too narrow. */
+        table_set_ellipsize(t, 6, 50);
+        table_set_width(t, style->width);
+        for (size_t i = 0; i < n; i++) {
+                const BackupInfo *b = &backups[i];
+                char created[FORMAT_TIME_HUMAN_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];
+
+                if (!streq_ptr(b->state, "completed") || (config && !streq_ptr(b->config, config)))
+                        continue;
+                snprintf(rev, sizeof(rev), "%" PRIi64, b->revision);
+                r = table_add_row(t, b->id, b->config, format_time_human(created, sizeof(created), b->created, style->now), rev,
+                                  format_bytes(snap, sizeof(snap), b->snapshot_size),
+                                  format_bytes(size, sizeof(size), b->size), b->file);
+                if (r < 0)
+                        return r;
+                listed++;
+        }
+        *ret_n = listed;
+        return listed > 0 ? table_print(t, f, style->legend) : 0;
 }
 
 void json_done(const char *key, const char *id, const char *flag) {

@@ -332,7 +332,7 @@ void restore_print_hint(const RestoreInfo *r, FILE *f) {
         }
 }
 
-int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, FILE *f) {
+int restore_print_table(const RestoreInfo *restores, size_t n, const TableStyle *style, FILE *f) {
         _cleanup_(table_freep) Table *t = NULL;
         int r;
 
@@ -341,24 +341,26 @@ int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, FILE
                 return -ENOMEM;
         table_set_align_right(t, 5);
         table_set_color(t, 4, color_of_state);
+        table_set_ellipsize(t, 6, 100);
+        table_set_width(t, style->width);
         for (size_t i = 0; i < n; i++) {
                 const RestoreInfo *x = &restores[i];
-                char started[FORMAT_TIMESTAMP_MAX], downtime[FORMAT_SECONDS_MAX], kind[64];
+                char started[FORMAT_TIME_HUMAN_MAX], downtime[FORMAT_SECONDS_MAX], kind[64];
 
                 snprintf(kind, sizeof(kind), "%s%s", strna(x->kind), x->dry_run ? " (dry run)" : "");
                 r = table_add_row(t, x->id, kind, isempty(x->backup) ? NULL : x->backup,
-                                  format_time(started, sizeof(started), x->started), x->phase,
+                                  format_time_human(started, sizeof(started), x->started, style->now), x->phase,
                                   x->downtime_usec > 0 ? format_seconds(downtime, sizeof(downtime), x->downtime_usec) : NULL,
                                   isempty(x->error_name) ? NULL : short_error_name(x->error_name));
                 if (r < 0)
                         return r;
         }
         if (n > 0) {
-                r = table_print(t, f, legend);
+                r = table_print(t, f, style->legend);
                 if (r < 0)
                         return r;
         }
-        if (legend)
+        if (style->legend)
                 fprintf(f, "%s%zu restore%s listed.\n", n > 0 ? "\n" : "", n, n == 1 ? "" : "s");
         return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "objects.h"
+#include "output.h"
 #include "restore-phase.h"
 
 /* The exit statuses of `etcd-backupctl restore` (man/etcd-backupctl.1 lists them). 1 is also
@@ -38,5 +39,6 @@ bool restore_progress_line(const void *info, char *buf, size_t size);
 void restore_print_status(const RestoreInfo *r, bool full, FILE *f);
 /* What to do next, after the end or while it runs (whether it can still be cancelled). */
 void restore_print_hint(const RestoreInfo *r, FILE *f);
-/* list-restores: restores as they come (newest first), the legend's count when legend is on. */
-int restore_print_table(const RestoreInfo *restores, size_t n, bool legend, FILE *f);
+/* list-restores: restores as they come (newest first), the legend's count when legend is on,
+ * rows fitted to the style's width by shortening the error. */
+int restore_print_table(const RestoreInfo *restores, size_t n, const TableStyle *style, FILE *f);

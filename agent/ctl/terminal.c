@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,6 +67,25 @@ const char *color_of_state(const char *state) {
 
 const char *color_normal(void) {
         return colors_enabled() ? ANSI_NORMAL : "";
+}
+
+size_t columns_decide(const char *columns_env, int tty_columns, bool full) {
+        unsigned c;
+
+        if (full || tty_columns < 0)
+                return SIZE_MAX;
+        if (columns_env && safe_atou(columns_env, &c) >= 0 && c > 0 && c <= 65535)
+                return c;
+        return tty_columns > 0 ? (size_t) tty_columns : 80;
+}
+
+size_t table_width(void) {
+        struct winsize ws = {};
+        int cols = -1;
+
+        if (isatty(STDOUT_FILENO))
+                cols = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) >= 0 ? ws.ws_col : 0;
+        return columns_decide(getenv("COLUMNS"), cols, arg_full);
 }
 
 const char *pager_decide(const char *systemd_pager, const char *pager) {

@@ -8,6 +8,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define ANSI_RED "\033[0;31m"
 #define ANSI_GREEN "\033[0;32m"
@@ -34,3 +35,11 @@ const char *pager_decide(const char *systemd_pager, const char *pager);
 void pager_open(void);
 /* Flushes, closes the pipe and waits for the pager; also done at exit. */
 void pager_close(void);
+
+/* The width tables are fitted to, as systemd decides it: no limit (SIZE_MAX) with --full or when
+ * stdout is not a terminal (tty_columns < 0: a pipe, a file, the pager), so that scripts see
+ * every value whole; else $COLUMNS when it is a number from 1 to 65535, the terminal's width
+ * (tty_columns, from TIOCGWINSZ; 0 when it does not say), or 80. */
+size_t columns_decide(const char *columns_env, int tty_columns, bool full);
+/* The decision for stdout now, with arg_full. */
+size_t table_width(void);

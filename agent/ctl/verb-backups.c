@@ -14,7 +14,6 @@
 #include "options.h"
 #include "output.h"
 #include "string-util.h"
-#include "table.h"
 #include "verbs.h"
 
 static bool backup_is_done(const void *info) {
@@ -30,7 +29,7 @@ static bool backup_progress(const void *info, char *buf, size_t size) {
         if (!streq_ptr(b->state, "running"))
                 return false;
         snprintf(buf, size, "Backing up '%s': %" PRIu32 "%% (%s of %s)", strna(b->config), b->progress,
-                 format_bytes(done, sizeof(done), b->bytes_done), format_bytes(total, sizeof(total), b->bytes_total));
+                 strna(format_bytes(done, sizeof(done), b->bytes_done)), strna(format_bytes(total, sizeof(total), b->bytes_total)));
         return true;
 }
 
@@ -178,7 +177,6 @@ int verb_backup(sd_bus *bus, int argc, char *argv[]) {
 
 int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
         _cleanup_(objects_done) Objects o = {};
-        _cleanup_(table_freep) Table *t = NULL;
         const char *config = argc > 1 ? argv[1] : NULL;
         size_t n = 0;
         int r;
@@ -198,28 +196,10 @@ int verb_list_backups(sd_bus *bus, int argc, char *argv[]) {
                 return 0;
         }
 
-        t = table_new("ID", "CONFIG", "CREATED", "REVISION", "SNAPSHOT", "SIZE", "FILE", NULL);
-        if (!t)
-                return -ENOMEM;
-        table_set_align_right(t, 3);
-        table_set_align_right(t, 4);
-        table_set_align_right(t, 5);
-        for (size_t i = 0; i < o.n_backups; i++) {
-                const BackupInfo *b = &o.backups[i];
-                char created[FORMAT_TIMESTAMP_MAX], rev[32], snap[FORMAT_BYTES_MAX], size[FORMAT_BYTES_MAX];
-
-                if (!streq_ptr(b->state, "completed") || (config && !streq_ptr(b->config, config)))
-                        continue;
-                snprintf(rev, sizeof(rev), "%" PRIi64, b->revision);
-                r = table_add_row(t, b->id, b->config, format_time(created, sizeof(created), b->created), rev,
-                                  format_bytes(snap, sizeof(snap), b->snapshot_size),
-                                  format_bytes(size, sizeof(size), b->size), b->file);
-                if (r < 0)
-                        return r;
-                n++;
-        }
-        if (n > 0)
-                table_print(t, stdout, arg_legend);
+        TableStyle style = table_style();
+        r = backups_print_table(o.backups, o.n_backups, config, &style, stdout, &n);
+        if (r < 0)
+                return r;
         if (arg_legend && !arg_quiet)
                 printf("%s%zu backup%s listed.\n", n > 0 ? "\n" : "", n, n == 1 ? "" : "s");
         return 0;

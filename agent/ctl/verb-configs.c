@@ -25,7 +25,8 @@ int verb_list_configs(sd_bus *bus, int argc, char *argv[]) {
                 json_finish(&w);
                 return 0;
         }
-        r = print_configs(&o, /* full= */ true);
+        TableStyle style = table_style();
+        r = configs_print_table(o.configs, o.n_configs, /* full= */ true, &style, stdout);
         if (r >= 0 && arg_legend && !arg_quiet)
                 printf("\n%zu configuration%s listed.\n", o.n_configs, o.n_configs == 1 ? "" : "s");
         return r;

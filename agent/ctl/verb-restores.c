@@ -268,7 +268,8 @@ int verb_list_restores(sd_bus *bus, int argc, char *argv[]) {
                 json_finish(&w);
                 return 0;
         }
-        return restore_print_table(o.restores, o.n_restores, arg_legend, stdout);
+        TableStyle style = table_style();
+        return restore_print_table(o.restores, o.n_restores, &style, stdout);
 }
 
 int verb_restore_status(sd_bus *bus, int argc, char *argv[]) {

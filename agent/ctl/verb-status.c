@@ -152,7 +152,8 @@ int verb_status(sd_bus *bus, int argc, char *argv[]) {
                         printf("  %-30s %s (%s%s)\n", s.detected[i], s.detected[i + 1],
                                streq(s.detected[i + 2], "default") ? "" : "from ", s.detected[i + 2]);
         putchar('\n');
-        r = print_configs(&o, /* full= */ false);
+        TableStyle style = table_style();
+        r = configs_print_table(o.configs, o.n_configs, /* full= */ false, &style, stdout);
         if (r < 0)
                 return r;
         return status_exit_status(o.configs, o.n_configs, now(CLOCK_REALTIME));

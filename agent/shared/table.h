@@ -21,7 +21,18 @@ void table_set_align_right(Table *t, size_t column);
  * returns, and a reset after it when that was not empty; widths count the text only. */
 typedef const char *(*TableColorFunc)(const char *cell);
 void table_set_color(Table *t, size_t column, TableColorFunc color);
+/* The column may be shortened to fit the width: its cells cut to a "…", percent of what is kept
+ * before it (50: in the middle, for paths; 100: at the end, for texts), as systemd's tables. */
+void table_set_ellipsize(Table *t, size_t column, unsigned percent);
+/* The widest a row may be, in columns (SIZE_MAX, the default: no limit). When the rows are wider,
+ * the ellipsizable columns are shortened, the widest first, down to their header or 8 columns. */
+void table_set_width(Table *t, size_t width);
 /* One cell per column; NULL prints as "-". */
 int table_add_row(Table *t, const char *cell, ...);
 /* Without the header when legend is false, as systemd's --no-legend. */
 int table_print(Table *t, FILE *f, bool legend);
+
+/* The columns s takes on a terminal: one per UTF-8 character (a byte that is not one counts as one). */
+size_t utf8_columns(const char *s);
+/* s cut to width columns with a "…", percent of what is kept before it; a copy of s if it fits. */
+char *ellipsize(const char *s, size_t width, unsigned percent);

@@ -67,18 +67,24 @@ char *format_seconds(char *buf, size_t l, usec_t t) {
 }
 
 char *format_bytes(char *buf, size_t l, uint64_t bytes) {
-        static const char suffixes[] = "KMGTPE";
-        double v = (double) bytes;
-        int i = -1;
+        static const char units[] = "KMGTPE";
+        uint64_t factor = 1024, tenths;
+        size_t k = 0;
 
+        if (bytes == UINT64_MAX) /* systemd's "unset" */
+                return NULL;
         if (bytes < 1024) {
                 snprintf(buf, l, "%" PRIu64 "B", bytes);
                 return buf;
         }
-        while (v >= 1024 && i < (int) sizeof(suffixes) - 2) {
-                v /= 1024;
-                i++;
+        /* The largest unit not above it (without computing 1024^7, which does not fit). */
+        while (k + 2 < sizeof(units) && bytes / 1024 >= factor) {
+                factor *= 1024;
+                k++;
         }
-        snprintf(buf, l, "%.1f%c", v, suffixes[i]);
+        /* The tenths cut, not rounded, and taken from the value in the unit below, as systemd's
+         * format_bytes() has them: 1500 is "1.4K", 3 GiB "3.0G". */
+        tenths = bytes / (factor / 1024) * 10 / 1024 % 10;
+        snprintf(buf, l, "%" PRIu64 ".%" PRIu64 "%c", bytes / factor, tenths, units[k]);
         return buf;
 }

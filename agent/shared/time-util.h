@@ -26,5 +26,6 @@ char *format_timestamp_relative(char *buf, size_t l, usec_t t, usec_t now_usec);
 char *format_timestamp_compact(char *buf, size_t l, usec_t t);
 /* A duration in seconds to the tenth, rounded: "12.3 s" (a restore's downtime). */
 char *format_seconds(char *buf, size_t l, usec_t t);
-/* Sizes as systemd prints them: 1023B, 4.0K, 12.3M, 1.2G (base 1024). */
+/* Sizes exactly as systemd's format_bytes() prints them: 1023B, 4.0K, 12.3M, 1.2G (base 1024, the
+ * tenths cut, not rounded); NULL for UINT64_MAX (which systemd prints as unset). */
 char *format_bytes(char *buf, size_t l, uint64_t bytes);

@@ -20,6 +20,7 @@ TEST(two_configs) {
                         .kept = 3,
                         .next_run = 1700001200 * USEC_PER_SEC,
                         .failures = 2,
+                        .overdue = true,
                 },
                 { .name = "we\"ird" }, /* never backed up, no timer (disabled) */
         };
@@ -57,6 +58,10 @@ TEST(two_configs) {
                     "# TYPE etcd_backup_failures_total counter\n"
                     "etcd_backup_failures_total{config=\"default\"} 2\n"
                     "etcd_backup_failures_total{config=\"we\\\"ird\"} 0\n"
+                    "# HELP etcd_backup_overdue Whether the configuration is enabled and its timer should have run more than 5 minutes ago (1) or not (0).\n"
+                    "# TYPE etcd_backup_overdue gauge\n"
+                    "etcd_backup_overdue{config=\"default\"} 1\n"
+                    "etcd_backup_overdue{config=\"we\\\"ird\"} 0\n"
                     "# HELP etcd_backup_restores_total Restores that ended, by how they ended.\n"
                     "# TYPE etcd_backup_restores_total counter\n"
                     "etcd_backup_restores_total{result=\"completed\"} 1\n"

@@ -183,6 +183,76 @@ TEST(table) {
         free(s);
 }
 
+static size_t fit_width;
+
+static void write_fitted_table(FILE *f) {
+        Table *t = table_new("ID", "SIZE", "FILE", "ERROR", NULL);
+        table_set_align_right(t, 1);
+        table_set_ellipsize(t, 2, 50);
+        table_set_ellipsize(t, 3, 100);
+        table_set_width(t, fit_width);
+        table_add_row(t, "abc", "1.5K", "/var/lib/etcd-backup/default-20261125T021710Z.db.zst", "etcd unavailable");
+        table_add_row(t, "d", "12M", "/x", NULL);
+        table_print(t, f, true);
+        table_free(t);
+}
+
+static char *fitted_table(size_t width) {
+        fit_width = width;
+        return capture(write_fitted_table);
+}
+
+/* A row too wide: the widest ellipsizable column first (the path, in the middle), then the next
+ * (the error, at its end), each down to its header or 8 columns; then it stays too wide. */
+TEST(table_width) {
+        char *s = fitted_table(SIZE_MAX);
+        CHECK_STREQ(s, "ID  SIZE FILE                                                 ERROR\n"
+                       "abc 1.5K /var/lib/etcd-backup/default-20261125T021710Z.db.zst etcd unavailable\n"
+                       "d    12M /x                                                   -\n");
+        free(s);
+        s = fitted_table(78); /* exactly as wide as it is */
+        CHECK(strstr(s, "/var/lib/etcd-backup/default-20261125T021710Z.db.zst etcd unavailable\n"));
+        free(s);
+        s = fitted_table(60);
+        CHECK_STREQ(s, "ID  SIZE FILE                               ERROR\n"
+                       "abc 1.5K /var/lib/etcd-bac…5T021710Z.db.zst etcd unavailable\n"
+                       "d    12M /x                                 -\n");
+        free(s);
+        s = fitted_table(34); /* the path alone is shortened, to 8 */
+        CHECK_STREQ(s, "ID  SIZE FILE     ERROR\n"
+                       "abc 1.5K /var…zst etcd unavailable\n"
+                       "d    12M /x       -\n");
+        free(s);
+        s = fitted_table(30); /* then the error */
+        CHECK(strstr(s, "abc 1.5K /var…zst etcd unavai…\n"));
+        free(s);
+        s = fitted_table(10); /* narrower than the shortest it can be: as short as it gets */
+        CHECK(strstr(s, "abc 1.5K /var…zst etcd un…\n"));
+        free(s);
+}
+
+TEST(ellipsize) {
+        char *s;
+
+#define CHECK_ELLIPSIZE(in, w, p, out)                  \
+        do {                                            \
+                s = ellipsize(in, w, p);                \
+                CHECK_STREQ(s, out);                    \
+                free(s);                                \
+        } while (0)
+        CHECK_ELLIPSIZE("/var/lib/x.db", 13, 50, "/var/lib/x.db");
+        CHECK_ELLIPSIZE("/var/lib/x.db", 9, 50, "/var…x.db");
+        CHECK_ELLIPSIZE("/var/lib/x.db", 10, 50, "/var/…x.db");
+        CHECK_ELLIPSIZE("/var/lib/x.db", 9, 100, "/var/lib…");
+        CHECK_ELLIPSIZE("/var/lib/x.db", 1, 50, "…");
+        CHECK_ELLIPSIZE("abc", 0, 50, "");
+        /* Whole characters only, each one column. */
+        CHECK_ELLIPSIZE("caf\xc3\xa9-\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac", 6, 50, "caf…€€");
+        CHECK_EQ(utf8_columns("caf\xc3\xa9…"), 5);
+        CHECK_EQ(utf8_columns("\xff\xfe"), 2);
+#undef CHECK_ELLIPSIZE
+}
+
 static const char *color_failed(const char *cell) {
         return streq(cell, "failed") ? "\033[31m" : "";
 }
@@ -216,6 +286,30 @@ TEST(formats) {
         CHECK_STREQ(format_timestamp_compact(b, sizeof(b), 1795573030194338ULL), "20261125T021710Z");
 }
 
+/* systemd's own expectations of format_bytes() (src/test/test-format-util.c: IEC, with the point
+ * and the trailing B), and a few of ours. */
+TEST(format_bytes_as_systemd) {
+        char b[FORMAT_BYTES_MAX];
+
+        CHECK_STREQ(format_bytes(b, sizeof(b), 900), "900B");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1023), "1023B");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1024), "1.0K");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1100), "1.0K");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1500), "1.4K");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024), "3.0M");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024), "3.0G");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024 * 1024), "3.0T");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024 * 1024 * 1024), "3.0P");
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_C(3) * 1024 * 1024 * 1024 * 1024 * 1024 * 1024), "3.0E");
+        CHECK(!format_bytes(b, sizeof(b), UINT64_MAX));
+
+        CHECK_STREQ(format_bytes(b, sizeof(b), 0), "0B");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1048575), "1023.9K"); /* cut: never "1024.0K" */
+        CHECK_STREQ(format_bytes(b, sizeof(b), 1048576), "1.0M");
+        CHECK_STREQ(format_bytes(b, sizeof(b), 25165824 + 943718), "24.8M"); /* 24.899...: cut */
+        CHECK_STREQ(format_bytes(b, sizeof(b), UINT64_MAX - 1), "15.9E");
+}
+
 TEST(relative_times) {
         const usec_t t = 1795573030194338ULL, s = 1000000ULL;
         char b[64];
@@ -243,6 +337,9 @@ int main(void) {
         RUN(utf8_decode);
         RUN(json_pretty);
         RUN(table);
+        RUN(table_width);
+        RUN(ellipsize);
         RUN(formats);
+        RUN(format_bytes_as_systemd);
         return tap_finish();
 }

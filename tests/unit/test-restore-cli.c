@@ -10,6 +10,7 @@
  * integration test.
  */
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -490,6 +491,54 @@ static void cli_run(Cli *c, char **args) {
         cli_end(c);
 }
 
+/* The CLI with its stdout on a new pseudo-terminal, $COLUMNS set to columns (NULL: unset) and
+ * no colors; stdout_text is what reached the terminal, without the terminal's \r. */
+static void cli_run_on_pty(Cli *c, char **args, const char *columns) {
+        const char *binary = getenv("ETCD_BACKUPCTL");
+        char *argv[16] = { (char *) "etcd-backupctl", (char *) "--no-ask-password", (char *) "--no-pager" };
+        int master = posix_openpt(O_RDWR | O_NOCTTY | O_NONBLOCK), slave = -1;
+        size_t n = 3;
+        char buf[8192];
+        ssize_t l = 0;
+
+        *c = (Cli) { .pid = -1, .status = -1, .out = -1 };
+        STRV_FOREACH(a, args)
+                if (n < ELEMENTSOF(argv) - 1)
+                        argv[n++] = *a;
+        CHECK(binary && master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+        /* Ours kept open: what the CLI wrote stays readable after it exits. */
+        slave = master >= 0 ? open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+        c->err = memfd_create("stderr", MFD_CLOEXEC);
+        CHECK(slave >= 0 && c->err >= 0);
+        if (!binary || slave < 0 || c->err < 0) {
+                safe_close(master);
+                return;
+        }
+        c->pid = fork();
+        if (c->pid == 0) {
+                if (dup2(slave, STDOUT_FILENO) < 0 || dup2(c->err, STDERR_FILENO) < 0 ||
+                    setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address, 1) < 0 || setenv("NO_COLOR", "1", 1) < 0 ||
+                    (columns ? setenv("COLUMNS", columns, 1) : unsetenv("COLUMNS")) < 0)
+                        _exit(99);
+                execv(binary, argv);
+                _exit(98);
+        }
+        cli_end(c);
+        free(c->stdout_text);
+        l = read(master, buf, sizeof(buf) - 1);
+        buf[MAX(l, (ssize_t) 0)] = 0;
+        c->stdout_text = strdup(buf);
+        if (c->stdout_text) {
+                char *q = c->stdout_text;
+                for (const char *p = c->stdout_text; *p; p++)
+                        if (*p != '\r')
+                                *q++ = *p;
+                *q = 0;
+        }
+        safe_close(slave);
+        safe_close(master);
+}
+
 /* Each line as a TAP comment. */
 static void print_commented(const char *what, const char *text) {
         printf("#   %s:\n", what);
@@ -730,13 +779,36 @@ TEST(list_and_status) {
         CHECK(in_order(c.stdout_text, STRV_MAKE("ID ", " KIND ", " PHASE ", "\n33333333-", " staging ",
                                                 "\n22222222-", " rolled-back ", "20.0 s EtcdUnhealthy",
                                                 "\n11111111-", " completed ", "12.3 s -\n", "\n3 restores listed.\n")));
+        /* Local times (TZ=UTC here) and how long ago, as systemctl list-timers. */
+        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", " Wed 2026-11-25 11:00:00 UTC ", " ago rolled-back ")));
+        cli_done(&c);
+
+        /* On a terminal too narrow for it, the error is shortened (by 5, to 8 columns); not on
+         * a pipe (above), nor with --full. The width of the rows depends on today's date ("7 days
+         * ago"): measured first, whole. */
+        char columns[16];
+        const char *row;
+        cli_run_on_pty(&c, STRV_MAKE("-l", "list-restores"), "20");
+        row = strstr(c.stdout_text, "\n22222222-");
+        CHECK(row && in_order(row, STRV_MAKE(" rolled-back ", "20.0 s EtcdUnhealthy\n")));
+        snprintf(columns, sizeof(columns), "%zu", row ? strcspn(row + 1, "\n") - 5 : 0);
+        cli_done(&c);
+        cli_run_on_pty(&c, STRV_MAKE("list-restores"), columns);
+        CHECK_EQ(c.status, 0);
+        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", " rolled-back ", "20.0 s EtcdUnh\xe2\x80\xa6\n",
+                                                "11111111-", "12.3 s -\n")));
+        CHECK(!strstr(c.stdout_text, "EtcdUnhealthy"));
+        cli_done(&c);
+        cli_run_on_pty(&c, STRV_MAKE("list-restores"), "1000");
+        CHECK(in_order(c.stdout_text, STRV_MAKE("\n22222222-", "20.0 s EtcdUnhealthy\n")));
         cli_done(&c);
 
         cli_run(&c, STRV_MAKE("--json", "list-restores"));
         CHECK_EQ(c.status, 0);
         CHECK(in_order(c.stdout_text, STRV_MAKE("[{\"id\":\"33333333-", "{\"id\":\"22222222-",
                                                 "\"error_name\":\"org.etcdbackup.Agent1.Error.EtcdUnhealthy\"",
-                                                "\"started\":\"2026-11-25T11:00:00Z\"", "\"finished\":\"2026-11-25T11:00:30Z\"",
+                                                "\"started\":\"2026-11-25T11:00:00Z\",\"started_usec\":1795604400000000,",
+                                                "\"finished\":\"2026-11-25T11:00:30Z\",\"finished_usec\":1795604430000000,",
                                                 "\"downtime_usec\":20000000",
                                                 "\"units\":[\"kube-apiserver.service\",\"kube-scheduler.service\"]",
                                                 "{\"id\":\"11111111-", "}]\n")));
@@ -778,6 +850,7 @@ int main(void) {
                 printf("Bail out! ETCD_BACKUPCTL is not set\n");
                 return EXIT_FAILURE;
         }
+        setenv("TZ", "UTC", 1); /* for the CLI's local times */
         if (agent_errors_register() < 0 || (bus = bus_start()) < 0) {
                 printf("Bail out! Cannot start a private dbus-daemon\n");
                 return EXIT_FAILURE;

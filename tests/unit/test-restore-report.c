@@ -92,7 +92,8 @@ TEST(json_of_a_completed_restore) {
 
         CHECK_STREQ(s, "{\"id\":\"" ID "\",\"kind\":\"restore\",\"backup\":\"" BACKUP "\",\"phase\":\"completed\","
                        "\"progress\":100,\"error\":null,\"error_name\":null,\"started\":\"2026-11-25T10:00:00Z\","
-                       "\"finished\":\"2026-11-25T10:00:41Z\",\"downtime_usec\":12349999,\"revision\":12345,"
+                       "\"started_usec\":1795600800000000,\"finished\":\"2026-11-25T10:00:41Z\",\"finished_usec\":1795600841000000,"
+                       "\"downtime_usec\":12349999,\"revision\":12345,"
                        "\"revision_bump\":1000000000,\"previous_data\":\"/var/lib/etcd/default/member.before-restore-" ID "\","
                        "\"dry_run\":false,\"data_dir\":\"/var/lib/etcd/default\",\"etcd_unit\":\"etcd.service\","
                        "\"units\":[\"kube-apiserver.service\",\"kube-scheduler.service\"],\"name\":\"node1\","
@@ -142,7 +143,8 @@ TEST(json_of_a_restore_under_way) {
         char *s = json_of(&r);
 
         CHECK_STREQ(s, "{\"id\":\"" ID "\",\"kind\":\"restore\",\"backup\":null,\"phase\":\"verifying\",\"progress\":0,"
-                       "\"error\":null,\"error_name\":null,\"started\":\"2026-11-25T10:00:00Z\",\"finished\":null,"
+                       "\"error\":null,\"error_name\":null,\"started\":\"2026-11-25T10:00:00Z\","
+                       "\"started_usec\":1795600800000000,\"finished\":null,\"finished_usec\":null,"
                        "\"downtime_usec\":0,\"revision\":0,\"revision_bump\":0,\"previous_data\":null,\"dry_run\":true,"
                        "\"data_dir\":null,\"etcd_unit\":null,\"units\":[],\"name\":null,\"initial_cluster\":null,"
                        "\"resumed\":true,\"endpoint\":null,\"cluster_id\":null,\"member_id\":null}\n");
@@ -408,7 +410,8 @@ TEST(hints) {
 static char *table_of(const RestoreInfo *x, size_t n, bool legend) {
         Capture c;
 
-        CHECK_EQ(restore_print_table(x, n, legend, capture_begin(&c)), 0);
+        CHECK_EQ(restore_print_table(x, n, &(TableStyle) { .legend = legend, .width = SIZE_MAX, .now = STARTED + 2 * USEC_PER_HOUR },
+                                     capture_begin(&c)), 0);
         return capture_end(&c);
 }
 
@@ -421,9 +424,10 @@ TEST(table) {
         x[1].dry_run = true;
         x[1].downtime_usec = 0;
         s = table_of(x, 2, true);
-        CHECK_STREQ(s, "ID                                   KIND              BACKUP                               STARTED              PHASE       DOWNTIME ERROR\n"
-                       ID " restore           " BACKUP " 2026-11-25T11:00:00Z rolled-back   61.0 s EtcdUnhealthy\n"
-                       ID " restore (dry run) " BACKUP " 2026-11-25T10:00:00Z completed          - -\n"
+        /* Local times, and how long ago, as systemctl list-timers shows them (TZ=UTC here). */
+        CHECK_STREQ(s, "ID                                   KIND              BACKUP                               STARTED                                 PHASE       DOWNTIME ERROR\n"
+                       ID " restore           " BACKUP " Wed 2026-11-25 11:00:00 UTC 1h 0min ago rolled-back   61.0 s EtcdUnhealthy\n"
+                       ID " restore (dry run) " BACKUP " Wed 2026-11-25 10:00:00 UTC 2h 0min ago completed          - -\n"
                        "\n2 restores listed.\n");
         free(s);
 
@@ -431,7 +435,7 @@ TEST(table) {
         CHECK_STREQ(s, "0 restores listed.\n");
         free(s);
         s = table_of(x, 1, false);
-        CHECK_STREQ(s, ID " restore " BACKUP " 2026-11-25T11:00:00Z rolled-back 61.0 s EtcdUnhealthy\n");
+        CHECK_STREQ(s, ID " restore " BACKUP " Wed 2026-11-25 11:00:00 UTC 1h 0min ago rolled-back 61.0 s EtcdUnhealthy\n");
         free(s);
 }
 
@@ -445,6 +449,8 @@ TEST(format_seconds) {
 }
 
 int main(void) {
+        setenv("TZ", "UTC", 1);
+        tzset();
         RUN(json_of_a_completed_restore);
         RUN(json_of_a_restore_under_way);
         RUN(json_and_hint_of_a_rejoin);

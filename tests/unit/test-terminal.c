@@ -39,6 +39,18 @@ TEST(pager_decide) {
         CHECK(!pager_decide(NULL, ""));
 }
 
+TEST(columns_decide) {
+        CHECK_EQ(columns_decide(NULL, 120, false), 120);
+        CHECK_EQ(columns_decide("100", 120, false), 100);    /* $COLUMNS first, as systemd */
+        CHECK_EQ(columns_decide(NULL, 0, false), 80);        /* a terminal that does not say */
+        CHECK_EQ(columns_decide("junk", 0, false), 80);
+        CHECK_EQ(columns_decide("0", 90, false), 90);
+        CHECK_EQ(columns_decide("70000", 90, false), 90);
+        CHECK(columns_decide("100", 120, true) == SIZE_MAX); /* --full */
+        CHECK(columns_decide("100", -1, false) == SIZE_MAX); /* not a terminal: values whole */
+        CHECK(columns_decide(NULL, -1, false) == SIZE_MAX);
+}
+
 /* A child whose stdout is the slave side of a new pseudo-terminal; the parent gets the master. */
 static pid_t fork_on_pty(int *ret_master) {
         int master = posix_openpt(O_RDWR | O_NOCTTY);
@@ -172,6 +184,7 @@ TEST(config_health) {
 int main(void) {
         RUN(colors_decide);
         RUN(pager_decide);
+        RUN(columns_decide);
         RUN(pager_on_tty);
         RUN(pager_copy_through);
         RUN(pager_not_on_pipe);
