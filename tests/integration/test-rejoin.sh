@@ -76,11 +76,19 @@ not ctl rejoin --endpoint="$NEW_ENDPOINT" --cluster-id=1234abcd >"$T/id.out" 2>&
 is "$(rjson .error_name)" org.etcdbackup.Agent1.Error.WrongCluster "a rejoin with another --cluster-id is WrongCluster"
 
 # A member added but not started: etcd 3.4 takes one learner at a time.
-pending=$(on_new member add pending --learner --peer-urls=http://127.0.0.1:9 | sed -n 's/^Member \([0-9a-f]*\) added.*/\1/p')
+# (etcd refuses membership changes in its first seconds: again until it takes one)
+_add_pending() {
+    on_new member add pending --learner --peer-urls=http://127.0.0.1:9 2>"$T/pending.err" |
+        sed -n 's/^Member \([0-9a-f]*\) added.*/\1/p' >"$T/pending"
+    [[ -s $T/pending ]]
+}
+wait_until 30 _add_pending || sandbox_bail "etcd-new does not take a learner: $(tail -c 300 "$T/pending.err")"
+pending=$(cat "$T/pending")
 not ctl rejoin --endpoint="$NEW_ENDPOINT" >/dev/null 2>&1
 is "$(rjson .error_name)" org.etcdbackup.Agent1.Error.Busy "a rejoin while another member joins is Busy"
 is "$(invocation etcd.service)" "$etcd_inv" "  nothing was touched"
-on_new member remove ""$pending"" >/dev/null
+_pending_gone() { on_new member remove "$pending" >/dev/null 2>&1; ! members | grep -q "^$pending,"; }
+wait_until 30 _pending_gone || sandbox_bail "etcd-new does not let the pending member go"
 
 is "$(busctl --system call "$AGENT_NAME" "$AGENT_PATH" "$AGENT_MANAGER" Rejoin 'a{sv}' 0 2>&1 | grep -o 'Option Endpoint is needed')" \
     "Option Endpoint is needed" "Rejoin() without an Endpoint is refused"
