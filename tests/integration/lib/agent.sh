@@ -5,7 +5,7 @@
 # file, on a private system bus enforcing the installed policy, asking a real polkitd,
 # backing up a real etcd. Source it after sandbox.sh.
 #
-#   agent_setup [--tls] [--default-timer] [-- SANDBOX_START_ETCD_OPTIONS...]
+#   agent_setup [--tls] [--default-timer] [--installed] [-- SANDBOX_START_ETCD_OPTIONS...]
 #                                everything up to a running agent (see below)
 #   agent_config TEXT            write /etc/etcd-backup/agent.conf
 #   agent_start / agent_stop / agent_restart
@@ -38,19 +38,26 @@ OUTSIDER=outsider          # no rule: polkit's defaults apply
 # etcd.service (with client certificates required when --tls), writes agent.conf for it and
 # starts the agent from its installed unit (OPTIONS go to sandbox_start_etcd: --data-dir, --user). The built-in "default" configuration is disabled
 # unless --default-timer is given: its timer fires at :00, :20 and :40, and a test that is
-# not about it must not get a backup it did not ask for.
+# not about it must not get a backup it did not ask for. --installed: the project is installed
+# already, by other means than BUILD_DIR (test-package.sh's dpkg -i, in the overlays): no meson
+# install, and no sanitizer settings for the agent's units (that build is not a sanitizer one).
 agent_setup() {
-    local tls=() default_timer=0 etcd_opts=()
+    local tls=() default_timer=0 installed=0 etcd_opts=()
     while (( $# )); do
         case $1 in
             --tls) tls=(--tls) ;;
             --default-timer) default_timer=1 ;;
+            --installed) installed=1 ;;
             --) shift; etcd_opts=("$@"); break ;;
         esac
         shift
     done
 
-    sandbox_install "$BUILD_DIR"
+    if (( installed )); then
+        sandbox_overlay_system
+    else
+        sandbox_install "$BUILD_DIR"
+    fi
     # After the overlays are in place: /etc is the sandbox's own from here on.
     if (( ! default_timer )); then
         mkdir -p /etc/etcd-backup/configs
@@ -91,7 +98,8 @@ Endpoint=$ETCD_ENDPOINT"
     # Two differences of the user manager: StateDirectory= is below $XDG_STATE_HOME, so the
     # storage directory needs the ReadWritePaths= any non-default [Storage] Directory= needs;
     # and its control directory for drop-ins is below $XDG_CONFIG_HOME, not
-    # /etc/systemd/system.control. Sanitizer settings of the test run reach the agent.
+    # /etc/systemd/system.control. Sanitizer settings of the test run reach the agent (of a
+    # meson install from BUILD_DIR only).
     CONTROL_DIR=$XDG_CONFIG_HOME/systemd/user.control
     # (a restore's drop-in for etcd goes to the runtime one, as /run/systemd/system.control)
     RUNTIME_CONTROL_DIR=$XDG_RUNTIME_DIR/systemd/user.control
@@ -101,19 +109,21 @@ Endpoint=$ETCD_ENDPOINT"
     {
         echo "[Service]"
         echo "ReadWritePaths=$STORAGE $CONTROL_DIR $RUNTIME_CONTROL_DIR"
-        if [[ -n ${ASAN_OPTIONS:-} ]]; then
+        if (( ! installed )) && [[ -n ${ASAN_OPTIONS:-} ]]; then
                 echo "Environment=ASAN_OPTIONS=$ASAN_OPTIONS"
                 # LeakSanitizer stops the process with ptrace() to scan it at exit,
                 # which @system-service does not allow.
                 echo "SystemCallFilter=@debug"
         fi
-        [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS"
-        [[ -n ${LSAN_OPTIONS:-} ]] && echo "Environment=LSAN_OPTIONS=$LSAN_OPTIONS"
+        if (( ! installed )); then
+            [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS"
+            [[ -n ${LSAN_OPTIONS:-} ]] && echo "Environment=LSAN_OPTIONS=$LSAN_OPTIONS"
+        fi
     } >"$USER_UNIT_DIR/$AGENT_UNIT.d/test.conf"
     # The timers' service runs etcd-backupctl, also built with the sanitizers then: the same
     # ptrace() at exit, which its unit's filter refuses too.
     mkdir -p "$USER_UNIT_DIR/etcd-backup@.service.d"
-    if [[ -n ${ASAN_OPTIONS:-} ]]; then
+    if (( ! installed )) && [[ -n ${ASAN_OPTIONS:-} ]]; then
         printf '[Service]\nSystemCallFilter=@debug\nEnvironment=ASAN_OPTIONS=%s\n' "$ASAN_OPTIONS" \
             >"$USER_UNIT_DIR/etcd-backup@.service.d/test.conf"
         [[ -n ${LSAN_OPTIONS:-} ]] && echo "Environment=LSAN_OPTIONS=$LSAN_OPTIONS" >>"$USER_UNIT_DIR/etcd-backup@.service.d/test.conf"

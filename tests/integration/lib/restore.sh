@@ -3,12 +3,14 @@
 # restore.sh - what the restore tests share: a node as Debian and kubeadm lay it out, inside the
 # sandbox of sandbox.sh and agent.sh. Source it after both.
 #
-#   restore_setup [--tls] [-- SANDBOX_START_ETCD_OPTIONS...]
+#   restore_setup [--tls] [AGENT_SETUP_OPTIONS...] [-- SANDBOX_START_ETCD_OPTIONS...]
 #                                everything up to a running agent that can restore: etcd as
 #                                user `etcd` on $DATA_DIR (etcd:etcd 0700), the stand-in
 #                                kube-apiserver.service, agent.conf naming both, polkit
 #                                rules for $RESTORER (allowed) and $DENIED (refused); the
-#                                options make etcd a member of a cluster (lib/cluster.sh)
+#                                options after -- make etcd a member of a cluster
+#                                (lib/cluster.sh); the others before it go to agent_setup
+#                                (--default-timer, --installed)
 #   restore_agent_conf [LINES]   agent.conf for that node, plus LINES; restarts the agent
 #   restore_start [--as USER] BACKUP [N KEY TYPE VALUE...]
 #                                Restore() by plain busctl (options as busctl words); prints
@@ -51,7 +53,14 @@ BUMP_DEFAULT=1000000000
 _RESTORE_TLS=0
 
 restore_setup() {
-    [[ ${1:-} == --tls ]] && { _RESTORE_TLS=1; shift; }
+    local -a agent_opts=()
+    while [[ ${1:-} == --?* ]]; do
+        case $1 in
+            --tls) _RESTORE_TLS=1 ;;
+            *) agent_opts+=("$1") ;;
+        esac
+        shift
+    done
     [[ ${1:-} == -- ]] && shift
     local -a tls=()
     (( _RESTORE_TLS )) && tls=(--tls)
@@ -65,7 +74,7 @@ polkit.addRule(function(action, subject) {
         return polkit.Result.NO;
     return polkit.Result.NOT_HANDLED;
 });'
-    agent_setup "${tls[@]}" -- --data-dir "$DATA_DIR" --user etcd "$@"
+    agent_setup "${tls[@]}" "${agent_opts[@]}" -- --data-dir "$DATA_DIR" --user etcd "$@"
     # /var/lib/etcd as Debian's package leaves it.
     chown etcd:etcd "$(dirname "$DATA_DIR")" && chmod 0700 "$(dirname "$DATA_DIR")"
     sandbox_add_user "$RESTORER"
