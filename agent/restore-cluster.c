@@ -1099,21 +1099,6 @@ static int cluster_new(Manager *m, const char *kind, uint32_t start_timeout_sec,
         return 0;
 }
 
-/* The new object in the journal and on the manager; then it is the manager's. */
-static int cluster_begin(Manager *m, Restore *r) {
-        int k;
-
-        k = restore_journal_write(m->restores_fd, &r->j);
-        if (k < 0)
-                return log_error_errno(k, "Cannot write the journal of a new %s in %s/" RESTORES_DIR ": %m", r->j.kind,
-                                       m->state_dir);
-        k = restore_attach(m, r);
-        if (k < 0)
-                return k;
-        m->restore = r;
-        return 0;
-}
-
 int bus_manager_method_stop_control_plane(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         static const BusOption table[] = { {} };
@@ -1146,7 +1131,7 @@ int bus_manager_method_stop_control_plane(sd_bus_message *msg, void *userdata, s
         restore_prune(m);
         k = cluster_new(m, RESTORE_KIND_STOP, 0, &r);
         if (k >= 0)
-                k = cluster_begin(m, r);
+                k = restore_begin(m, r);
         if (k < 0)
                 return agent_error_setf(error, k, "Cannot start stopping the control plane: %m");
         Restore *started = TAKE_PTR(r);
@@ -1218,7 +1203,7 @@ int bus_manager_method_rejoin(sd_bus_message *msg, void *userdata, sd_bus_error 
         if (k < 0)
                 return agent_error_setf(error, k, "Cannot start the rejoin: %m");
         r->cluster->expect_cluster = o.cluster_id;
-        k = cluster_begin(m, r);
+        k = restore_begin(m, r);
         if (k < 0)
                 return agent_error_setf(error, k, "Cannot start the rejoin: %m");
         Restore *started = TAKE_PTR(r);

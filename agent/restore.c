@@ -1454,6 +1454,20 @@ void restore_fail(Restore *r, int error, const char *error_name, const char *mes
 
 /* ---- starting, loading, resuming --------------------------------------------------------- */
 
+int restore_begin(Manager *m, Restore *r) {
+        int k;
+
+        k = restore_journal_write(m->restores_fd, &r->j);
+        if (k < 0)
+                return log_error_errno(k, "Cannot write the journal of a new %s in %s/" RESTORES_DIR ": %m", r->j.kind,
+                                       m->state_dir);
+        k = restore_attach(m, r);
+        if (k < 0)
+                return k;
+        m->restore = r;
+        return 0;
+}
+
 int restore_freeze_node(RestoreJournal *j, const AgentConfig *c) {
         if (free_and_strdup(&j->data_dir, c->etcd_data_dir) < 0 || free_and_strdup(&j->etcd_unit, c->etcd_unit) < 0 ||
             (strv_length(c->control_plane_units) > 0 && strv_extend_strv(&j->units, c->control_plane_units) < 0) ||
@@ -1569,15 +1583,11 @@ static int restore_start(Manager *m, Backup *b, const RestoreOptions *o, uint64_
         if (restore_set_local_endpoint(r, c) < 0)
                 return -ENOMEM;
 
-        k = restore_journal_write(m->restores_fd, j);
-        if (k < 0)
-                return log_error_errno(k, "Cannot write the journal of a new restore in %s/" RESTORES_DIR ": %m", m->state_dir);
-        k = restore_attach(m, r);
+        k = restore_begin(m, r);
         if (k < 0)
                 return k;
         r->backup = b;
         b->pinned++;
-        m->restore = r;
         *ret = TAKE_PTR(r);
         return 0;
 }

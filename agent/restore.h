@@ -130,6 +130,8 @@ const char *restore_what(const Restore *r);
 int restore_new(Manager *m, Restore **ret);
 int restore_attach(Manager *m, Restore *r);
 void restore_prune(Manager *m);
+/* A new one's journal written, then it is on the manager's list and the one that runs. */
+int restore_begin(Manager *m, Restore *r);
 /* The node as agent.conf describes it, frozen into the journal: etcd's data dir, its unit or
  * static pod, the control plane's units and pods. */
 int restore_freeze_node(RestoreJournal *j, const AgentConfig *c);
