@@ -114,6 +114,12 @@ Endpoint=$ETCD_ENDPOINT"
                 # LeakSanitizer stops the process with ptrace() to scan it at exit,
                 # which @system-service does not allow.
                 echo "SystemCallFilter=@debug"
+                # That scan stops the agent with a SIGSTOP, and systemd follows each SIGTERM
+                # it sends with a SIGCONT, which discards a pending SIGSTOP: arriving late (a
+                # loaded machine), it left the scan waiting forever and the stop timing out
+                # (seen in CI). ExecStop= sends the SIGTERM alone and waits for the agent to
+                # exit, so systemd's SIGTERM and SIGCONT come after it, to nobody.
+                echo "ExecStop=/bin/sh -c 'kill -TERM \$\$MAINPID; while kill -0 \$\$MAINPID 2>/dev/null; do sleep 0.1; done'"
         fi
         if (( ! installed )); then
             [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS"
