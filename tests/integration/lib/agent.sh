@@ -117,9 +117,10 @@ Endpoint=$ETCD_ENDPOINT"
                 # That scan stops the agent with a SIGSTOP, and systemd follows each SIGTERM
                 # it sends with a SIGCONT, which discards a pending SIGSTOP: arriving late (a
                 # loaded machine), it left the scan waiting forever and the stop timing out
-                # (seen in CI). ExecStop= sends the SIGTERM alone and waits for the agent to
-                # exit, so systemd's SIGTERM and SIGCONT come after it, to nobody.
-                echo "ExecStop=/bin/sh -c 'kill -TERM \$\$MAINPID; while kill -0 \$\$MAINPID 2>/dev/null; do sleep 0.1; done'"
+                # (seen in CI). ExecStop= sends the SIGCONT first (a frozen agent wakes, as a
+                # test wants), then the SIGTERM, and waits for the agent to exit: systemd's own
+                # SIGTERM and SIGCONT come after it, to nobody.
+                echo "ExecStop=/bin/sh -c 'kill -CONT \$\$MAINPID; kill -TERM \$\$MAINPID; while kill -0 \$\$MAINPID 2>/dev/null; do sleep 0.1; done'"
         fi
         if (( ! installed )); then
             [[ -n ${UBSAN_OPTIONS:-} ]] && echo "Environment=UBSAN_OPTIONS=$UBSAN_OPTIONS"
