@@ -52,7 +52,8 @@ _remove_member() { on_new member remove "$1" >/dev/null 2>&1; [[ -z $(node_membe
 # for the next second.
 next_second() { local s=$(date +%s); while (( $(date +%s) == s )); do sleep 0.1; done; }
 remove_member() { wait_until 30 _remove_member "$1" && next_second; }
-node_member_id() { members | awk -F', ' -v u="$NODE_PEER" '$4 == u { print $1 }'; }
+member_id() { members | awk -F', ' -v u="$1" '$4 == u { print $1 }'; }
+node_member_id() { member_id "$NODE_PEER"; }
 hold_dropin() { echo "$CONTROL_DIR/$1.d/50-etcd-backup-stopped.conf"; }
 rejoin_dropin=$RUNTIME_CONTROL_DIR/etcd.service.d/50-etcd-backup-restore.conf
 last_restore() { ctl --json list-restores | jq -r '.[0].id'; }
@@ -86,7 +87,7 @@ _add_pending() {
     on_new member add pending --learner --peer-urls=http://127.0.0.1:9 2>"$T/pending.err" |
         sed -n 's/^Member \([0-9a-f]*\) added.*/\1/p' >"$T/pending"
     # An attempt that timed out may have been applied all the same: then it is in the list.
-    [[ -s $T/pending ]] || members | awk -F', ' '$4 == "http://127.0.0.1:9" { print $1 }' >"$T/pending"
+    [[ -s $T/pending ]] || member_id http://127.0.0.1:9 >"$T/pending"
     [[ -s $T/pending ]]
 }
 wait_until 30 _add_pending || sandbox_bail "etcd-new does not take a learner: $(tail -c 300 "$T/pending.err")"
